@@ -1,0 +1,384 @@
+//! Parsing a keyspace command's arguments into an [`Op`], with Redis's exact syntax errors.
+//!
+//! Relative times (EX, PX, EXPIRE) become absolute here, with the accepting node's `now`, so
+//! that the operation means the same on every replica.
+
+use bytes::Bytes;
+
+use crate::resp::{parse_i64, Reply};
+use crate::sm::{ExpireCond, Expiry, GetExExpiry, LcsOptions, Op, SetCond, TtlQuery};
+
+const ERR_SYNTAX: &str = "ERR syntax error";
+const ERR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+
+fn eq(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+fn int(arg: &[u8]) -> Result<i64, Reply> {
+    parse_i64(arg).ok_or_else(|| Reply::err(ERR_NOT_INTEGER))
+}
+
+fn invalid_expire(cmd: &str) -> Reply {
+    Reply::err(format!("ERR invalid expire time in '{cmd}' command"))
+}
+
+/// Parses `args` (the command name first) of the keyspace command `name` (lower case).
+pub fn parse_op(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
+    let a = |i: usize| args[i].clone();
+    let keys = |from: usize| args[from..].to_vec();
+    Ok(match name {
+        "get" => Op::Get(a(1)),
+        "mget" => Op::MGet(keys(1)),
+        "strlen" => Op::StrLen(a(1)),
+        "getrange" => Op::GetRange { key: a(1), start: int(&args[2])?, end: int(&args[3])? },
+        "lcs" => lcs(args)?,
+        "exists" => Op::Exists(keys(1)),
+        "touch" => Op::Touch(keys(1)),
+        "type" => Op::Type(a(1)),
+        "ttl" => Op::Ttl { key: a(1), query: TtlQuery { millis: false, absolute: false } },
+        "pttl" => Op::Ttl { key: a(1), query: TtlQuery { millis: true, absolute: false } },
+        "expiretime" => Op::Ttl { key: a(1), query: TtlQuery { millis: false, absolute: true } },
+        "pexpiretime" => Op::Ttl { key: a(1), query: TtlQuery { millis: true, absolute: true } },
+        "keys" => Op::Keys(a(1)),
+        "scan" => scan(args)?,
+        "randomkey" => Op::RandomKey,
+        "dbsize" => Op::DbSize,
+        "set" => set(args, now)?,
+        "setnx" => Op::SetNx { key: a(1), value: a(2) },
+        "upd" => Op::Upd { key: a(1), value: a(2) },
+        "setex" | "psetex" => {
+            let millis = name == "psetex";
+            let at = expire_millis(&args[2], millis, true, now).ok_or_else(|| invalid_expire(name))??;
+            Op::Set { key: a(1), value: a(3), cond: SetCond::Always, expiry: Expiry::At(at), get: false }
+        }
+        "getset" => Op::Set { key: a(1), value: a(2), cond: SetCond::Always, expiry: Expiry::Clear, get: true },
+        "getdel" => Op::GetDel(a(1)),
+        "getex" => getex(args, now)?,
+        "mset" | "msetnx" => {
+            if args.len() % 2 == 0 {
+                return Err(Reply::err(format!("ERR wrong number of arguments for '{name}' command")));
+            }
+            let pairs = args[1..].chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+            if name == "mset" {
+                Op::MSet(pairs)
+            } else {
+                Op::MSetNx(pairs)
+            }
+        }
+        "incr" => Op::IncrBy { key: a(1), by: 1 },
+        "decr" => Op::IncrBy { key: a(1), by: -1 },
+        "incrby" => Op::IncrBy { key: a(1), by: int(&args[2])? },
+        "decrby" => {
+            let by = int(&args[2])?;
+            if by == i64::MIN {
+                return Err(Reply::err("ERR decrement would overflow"));
+            }
+            Op::IncrBy { key: a(1), by: -by }
+        }
+        "incrbyfloat" => {
+            if !crate::sm::is_long_double(&args[2]) {
+                return Err(Reply::err("ERR value is not a valid float"));
+            }
+            Op::IncrByFloat { key: a(1), by: a(2) }
+        }
+        "append" => Op::Append { key: a(1), value: a(2) },
+        "setrange" => {
+            let offset = int(&args[2])?;
+            if offset < 0 {
+                return Err(Reply::err("ERR offset is out of range"));
+            }
+            Op::SetRange { key: a(1), offset: offset as u64, value: a(3) }
+        }
+        "del" | "unlink" => Op::Del(keys(1)),
+        "expire" | "pexpire" | "expireat" | "pexpireat" => expire(name, args, now)?,
+        "persist" => Op::Persist(a(1)),
+        "rename" => Op::Rename { from: a(1), to: a(2), nx: false },
+        "renamenx" => Op::Rename { from: a(1), to: a(2), nx: true },
+        "copy" => copy(args)?,
+        "flushall" | "flushdb" => {
+            match args.len() {
+                1 => {}
+                2 if eq(&args[1], "sync") || eq(&args[1], "async") => {}
+                _ => return Err(Reply::err(ERR_SYNTAX)),
+            }
+            Op::FlushAll
+        }
+        other => unreachable!("{other} is not a keyspace command"),
+    })
+}
+
+/// Turns an EX/PX-style argument into absolute milliseconds. The outer `None` is an invalid
+/// time (Redis's "invalid expire time"); the inner error is a non-integer.
+fn expire_millis(arg: &[u8], millis: bool, relative: bool, now: u64) -> Option<Result<u64, Reply>> {
+    let v = match int(arg) {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    if v <= 0 || (!millis && v > i64::MAX / 1000) {
+        return None;
+    }
+    let ms = if millis { v } else { v * 1000 };
+    let at = if relative { ms.checked_add(now as i64)? } else { ms };
+    (at > 0).then_some(Ok(at as u64))
+}
+
+fn set(args: &[Bytes], now: u64) -> Result<Op, Reply> {
+    let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
+    // (unit is millis, relative, argument)
+    let mut expire: Option<(bool, bool, &Bytes)> = None;
+    let mut j = 3;
+    while j < args.len() {
+        let opt = &args[j];
+        let next = args.get(j + 1);
+        let has_expire = |e: &Option<(bool, bool, &Bytes)>, millis: bool, relative: bool| {
+            e.is_some_and(|(m, r, _)| !(m == millis && r == relative))
+        };
+        if eq(opt, "nx") && !xx {
+            nx = true;
+        } else if eq(opt, "xx") && !nx {
+            xx = true;
+        } else if eq(opt, "get") {
+            get = true;
+        } else if eq(opt, "keepttl") && expire.is_none() {
+            keepttl = true;
+        } else if let (Some(next), Some((millis, relative))) = (next, expire_option(opt)) {
+            if keepttl || has_expire(&expire, millis, relative) {
+                return Err(Reply::err(ERR_SYNTAX));
+            }
+            expire = Some((millis, relative, next));
+            j += 1;
+        } else {
+            return Err(Reply::err(ERR_SYNTAX));
+        }
+        j += 1;
+    }
+    let expiry = match expire {
+        Some((millis, relative, arg)) => {
+            Expiry::At(expire_millis(arg, millis, relative, now).ok_or_else(|| invalid_expire("set"))??)
+        }
+        None if keepttl => Expiry::Keep,
+        None => Expiry::Clear,
+    };
+    let cond = match (nx, xx) {
+        (true, _) => SetCond::IfAbsent,
+        (_, true) => SetCond::IfPresent,
+        _ => SetCond::Always,
+    };
+    Ok(Op::Set { key: args[1].clone(), value: args[2].clone(), cond, expiry, get })
+}
+
+/// EX, PX, EXAT, PXAT → (milliseconds, relative).
+fn expire_option(opt: &[u8]) -> Option<(bool, bool)> {
+    if eq(opt, "ex") {
+        Some((false, true))
+    } else if eq(opt, "px") {
+        Some((true, true))
+    } else if eq(opt, "exat") {
+        Some((false, false))
+    } else if eq(opt, "pxat") {
+        Some((true, false))
+    } else {
+        None
+    }
+}
+
+fn getex(args: &[Bytes], now: u64) -> Result<Op, Reply> {
+    let mut persist = false;
+    let mut expire: Option<(bool, bool, &Bytes)> = None;
+    let mut j = 2;
+    while j < args.len() {
+        let opt = &args[j];
+        let next = args.get(j + 1);
+        if eq(opt, "persist") && expire.is_none() {
+            persist = true;
+        } else if let (Some(next), Some((millis, relative))) = (next, expire_option(opt)) {
+            if persist || expire.is_some_and(|(m, r, _)| !(m == millis && r == relative)) {
+                return Err(Reply::err(ERR_SYNTAX));
+            }
+            expire = Some((millis, relative, next));
+            j += 1;
+        } else {
+            return Err(Reply::err(ERR_SYNTAX));
+        }
+        j += 1;
+    }
+    let expiry = match expire {
+        Some((millis, relative, arg)) => match expire_millis(arg, millis, relative, now) {
+            None => GetExExpiry::Invalid,
+            Some(Err(e)) => return Err(e),
+            Some(Ok(at)) if relative => GetExExpiry::In(at),
+            Some(Ok(at)) => GetExExpiry::At(at),
+        },
+        None if persist => GetExExpiry::Persist,
+        None => GetExExpiry::Unchanged,
+    };
+    Ok(Op::GetEx { key: args[1].clone(), expiry })
+}
+
+fn expire(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
+    let mut cond = ExpireCond::default();
+    for opt in &args[3..] {
+        if eq(opt, "nx") {
+            cond.nx = true;
+        } else if eq(opt, "xx") {
+            cond.xx = true;
+        } else if eq(opt, "gt") {
+            cond.gt = true;
+        } else if eq(opt, "lt") {
+            cond.lt = true;
+        } else {
+            return Err(Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))));
+        }
+    }
+    if cond.nx && (cond.xx || cond.gt || cond.lt) {
+        return Err(Reply::err("ERR NX and XX, GT or LT options at the same time are not compatible"));
+    }
+    if cond.gt && cond.lt {
+        return Err(Reply::err("ERR GT and LT options at the same time are not compatible"));
+    }
+    let mut when = int(&args[2])?;
+    if !name.starts_with('p') {
+        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+            return Err(invalid_expire(name));
+        }
+        when *= 1000;
+    }
+    let base = if name.ends_with("at") { 0 } else { now as i64 };
+    if when > i64::MAX - base {
+        return Err(invalid_expire(name));
+    }
+    Ok(Op::Expire { key: args[1].clone(), at: when + base, cond })
+}
+
+fn copy(args: &[Bytes]) -> Result<Op, Reply> {
+    let mut replace = false;
+    let mut j = 3;
+    while j < args.len() {
+        if eq(&args[j], "replace") {
+            replace = true;
+        } else if eq(&args[j], "db") && j + 1 < args.len() {
+            let db = int(&args[j + 1])?;
+            if !(i32::MIN as i64..=i32::MAX as i64).contains(&db) {
+                return Err(Reply::err(ERR_NOT_INTEGER));
+            }
+            if db != 0 {
+                return Err(Reply::err("ERR DB index is out of range"));
+            }
+            j += 1;
+        } else {
+            return Err(Reply::err(ERR_SYNTAX));
+        }
+        j += 1;
+    }
+    Ok(Op::Copy { from: args[1].clone(), to: args[2].clone(), replace })
+}
+
+fn scan(args: &[Bytes]) -> Result<Op, Reply> {
+    let cursor = parse_cursor(&args[1]).ok_or_else(|| Reply::err("ERR invalid cursor"))?;
+    let (mut pattern, mut count, mut type_name) = (None, 10u64, None);
+    let mut i = 2;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if eq(&args[i], "count") && more {
+            let c = int(&args[i + 1])?;
+            if c < 1 {
+                return Err(Reply::err(ERR_SYNTAX));
+            }
+            count = c as u64;
+        } else if eq(&args[i], "match") && more {
+            pattern = Some(args[i + 1].clone());
+        } else if eq(&args[i], "type") && more {
+            type_name = Some(args[i + 1].clone());
+        } else {
+            return Err(Reply::err(ERR_SYNTAX));
+        }
+        i += 2;
+    }
+    Ok(Op::Scan { cursor, pattern, count, type_name })
+}
+
+/// C's `strtoul` as Redis's SCAN uses it: optional sign, digits; "-1" wraps around.
+fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match arg[0] {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+fn lcs(args: &[Bytes]) -> Result<Op, Reply> {
+    let mut opts = LcsOptions::default();
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        if eq(&args[j], "idx") {
+            opts.idx = true;
+        } else if eq(&args[j], "len") {
+            opts.len = true;
+        } else if eq(&args[j], "withmatchlen") {
+            opts.with_match_len = true;
+        } else if eq(&args[j], "minmatchlen") && more {
+            opts.min_match_len = int(&args[j + 1])?.max(0);
+            j += 1;
+        } else {
+            return Err(Reply::err(ERR_SYNTAX));
+        }
+        j += 1;
+    }
+    Ok(Op::Lcs { a: args[1].clone(), b: args[2].clone(), opts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: &str) -> Result<Op, Reply> {
+        let args: Vec<Bytes> = line.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let name = String::from_utf8_lossy(&args[0]).to_lowercase();
+        parse_op(&name, &args, 1_000_000)
+    }
+
+    #[test]
+    fn set_options() {
+        let Ok(Op::Set { expiry, cond, get, .. }) = p("set k v EX 10 NX GET") else { panic!() };
+        assert_eq!((expiry, cond, get), (Expiry::At(1_010_000), SetCond::IfAbsent, true));
+        assert_eq!(p("set k v NX XX"), Err(Reply::err(ERR_SYNTAX)));
+        assert_eq!(p("set k v EX 10 PX 10"), Err(Reply::err(ERR_SYNTAX)));
+        assert_eq!(p("set k v EX 10 KEEPTTL"), Err(Reply::err(ERR_SYNTAX)));
+        assert_eq!(p("set k v EX 0"), Err(invalid_expire("set")));
+        assert_eq!(p("set k v EX x"), Err(Reply::err(ERR_NOT_INTEGER)));
+        assert_eq!(p("set k v EX"), Err(Reply::err(ERR_SYNTAX)));
+        assert!(p("set k v EX 10 EX 20").is_ok());
+    }
+
+    #[test]
+    fn expire_arithmetic() {
+        assert_eq!(
+            p("expire k 10"),
+            Ok(Op::Expire { key: Bytes::from_static(b"k"), at: 1_010_000, cond: ExpireCond::default() })
+        );
+        assert_eq!(p("expire k 9223372036854775807"), Err(invalid_expire("expire")));
+        assert!(p("expire k 10 NX XX").is_err());
+        assert_eq!(p("expire k 10 foo"), Err(Reply::err("ERR Unsupported option foo")));
+    }
+
+    #[test]
+    fn cursors() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"1x"), None);
+        assert_eq!(parse_cursor(b"99999999999999999999999"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! raftis: a Redis-compatible key-value store whose writes are replicated with Raft.
+//!
+//! - [`resp`]: the wire formats (requests in, replies out, RESP2 and RESP3).
+//! - [`cmd`]: the command table; a request's arguments become a keyspace operation or a
+//!   server command, with Redis's exact errors.
+//! - [`sm`]: the deterministic state machine: the keyspace and `apply(Request) -> Reply`.
+//! - [`server`]: the listener, connections (pipelining, MULTI/WATCH) and the backend that
+//!   requests are submitted to.
+//! - [`config`]: flags and environment variables.
+
+pub mod cmd;
+pub mod config;
+pub mod resp;
+pub mod server;
+pub mod sm;

@@ -1,0 +1,485 @@
+//! Connection and server commands that never touch the keyspace through the log: PING, ECHO,
+//! HELLO, SELECT, AUTH, CLIENT, COMMAND, CONFIG, INFO, TIME, DEBUG.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::clients::lock;
+use super::conn::{unix_millis, Session};
+use crate::cmd::{self, CommandSpec, COMMANDS};
+use crate::resp::{parse_i64, Protocol, Reply};
+use crate::sm::{glob_matches, Ctx, Op};
+
+/// The Redis version raftis speaks and reports, so clients enable the same features.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+fn eq(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+fn text(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).into_owned()
+}
+
+/// Runs a server command other than the MULTI family, QUIT and RESET.
+pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Reply {
+    match name {
+        "ping" => match args.len() {
+            1 => Reply::status("PONG"),
+            2 => Reply::Bulk(args[1].clone()),
+            _ => cmd::wrong_arity("ping"),
+        },
+        "echo" => Reply::Bulk(args[1].clone()),
+        "hello" => hello(s, args),
+        "select" => match parse_i64(&args[1]) {
+            Some(db) if (i32::MIN as i64..=i32::MAX as i64).contains(&db) => {
+                if db == 0 {
+                    Reply::Ok
+                } else {
+                    Reply::err("ERR DB index is out of range")
+                }
+            }
+            _ => Reply::err("ERR value is not an integer or out of range"),
+        },
+        "auth" => match args.len() {
+            2 => Reply::err(
+                "ERR AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            ),
+            3 => auth(&args[1]),
+            _ => Reply::err("ERR syntax error"),
+        },
+        "time" => {
+            let micros = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64);
+            Reply::Array(vec![
+                Reply::bulk((micros / 1_000_000).to_string()),
+                Reply::bulk((micros % 1_000_000).to_string()),
+            ])
+        }
+        "info" => Reply::Verbatim(info(s, &args[1..])),
+        "debug" => debug(s, args).await,
+        "client|id" => Reply::Int(s.id as i64),
+        "client|setname" => match valid_name(&args[2]) {
+            Ok(name) => {
+                lock(&s.client).name = name;
+                Reply::Ok
+            }
+            Err(e) => e,
+        },
+        "client|getname" => {
+            let name = lock(&s.client).name.clone();
+            if name.is_empty() {
+                Reply::Nil
+            } else {
+                Reply::bulk(name)
+            }
+        }
+        "client|setinfo" => client_setinfo(s, &args[2], &args[3]),
+        "client|info" => Reply::Verbatim(format!("{}\n", lock(&s.client).line(Instant::now()))),
+        "client|list" => client_list(s, args),
+        "client|help" => help(&[
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "LIST [options ...]",
+            "    Return information about client connections.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "HELP",
+            "    Print this help.",
+        ]),
+        "command" => Reply::Array(COMMANDS.iter().map(command_info).collect()),
+        "command|count" => Reply::Int(COMMANDS.len() as i64),
+        "command|list" => Reply::Array(COMMANDS.iter().map(|c| Reply::bulk(c.name)).collect()),
+        "command|info" => {
+            if args.len() == 2 {
+                return Reply::Array(COMMANDS.iter().map(command_info).collect());
+            }
+            Reply::Array(
+                args[2..].iter().map(|n| cmd::lookup(n).map_or(Reply::NilArray, command_info)).collect(),
+            )
+        }
+        "command|docs" => {
+            let specs: Vec<&CommandSpec> = if args.len() == 2 {
+                COMMANDS.iter().collect()
+            } else {
+                args[2..].iter().filter_map(|n| cmd::lookup(n)).collect()
+            };
+            Reply::Map(specs.into_iter().map(|c| (Reply::bulk(c.name), command_docs(c))).collect())
+        }
+        "command|getkeys" => command_getkeys(&args[2..]),
+        "command|help" => help(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "HELP",
+            "    Print this help.",
+        ]),
+        "config|get" => config_get(s, &args[2..]),
+        "config|resetstat" => {
+            s.shared.stats.commands.store(0, Ordering::Relaxed);
+            Reply::Ok
+        }
+        "config|help" => help(&[
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "HELP",
+            "    Print this help.",
+        ]),
+        other => Reply::err(format!("ERR unknown command '{other}'")),
+    }
+}
+
+fn help(lines: &[&str]) -> Reply {
+    Reply::Array(lines.iter().map(|l| Reply::status(*l)).collect())
+}
+
+fn auth(user: &[u8]) -> Reply {
+    if user == b"default" {
+        Reply::Ok
+    } else {
+        Reply::err("WRONGPASS invalid username-password pair or user is disabled.")
+    }
+}
+
+/// Client names and SETINFO values: printable ASCII without spaces.
+fn valid_attr(v: &[u8]) -> bool {
+    v.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn valid_name(name: &[u8]) -> Result<String, Reply> {
+    if valid_attr(name) {
+        Ok(text(name))
+    } else {
+        Err(Reply::err("ERR Client names cannot contain spaces, newlines or special characters."))
+    }
+}
+
+fn client_setinfo(s: &Session, attr: &[u8], value: &[u8]) -> Reply {
+    let lib_name = if eq(attr, "lib-name") {
+        true
+    } else if eq(attr, "lib-ver") {
+        false
+    } else {
+        return Reply::err(format!("ERR Unrecognized option '{}'", text(attr)));
+    };
+    if !valid_attr(value) {
+        return Reply::err(format!("ERR {} cannot contain spaces, newlines or special characters.", text(attr)));
+    }
+    let mut info = lock(&s.client);
+    if lib_name {
+        info.lib_name = text(value);
+    } else {
+        info.lib_ver = text(value);
+    }
+    Reply::Ok
+}
+
+fn client_list(s: &Session, args: &[Bytes]) -> Reply {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if eq(&args[i], "type") && i + 1 < args.len() {
+            let t = &args[i + 1];
+            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq(t, n)) {
+                return Reply::err(format!("ERR Unknown client type '{}'", text(t)));
+            }
+            if !eq(t, "normal") {
+                return Reply::Verbatim(String::new());
+            }
+            i += 2;
+        } else if eq(&args[i], "id") && i + 1 < args.len() {
+            let mut list = Vec::new();
+            for a in &args[i + 1..] {
+                match parse_i64(a) {
+                    Some(id) if id > 0 => list.push(id as u64),
+                    _ => return Reply::err("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(list);
+            i = args.len();
+        } else {
+            return Reply::err("ERR syntax error");
+        }
+    }
+    let now = Instant::now();
+    let mut out = String::new();
+    for c in s.shared.clients.all() {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+            out.push_str(&c.line(now));
+            out.push('\n');
+        }
+    }
+    Reply::Verbatim(out)
+}
+
+fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
+    let mut next = 1;
+    let mut version = None;
+    if args.len() >= 2 {
+        match parse_i64(&args[1]) {
+            Some(v) if (2..=3).contains(&v) => version = Some(v),
+            Some(_) => return Reply::err("NOPROTO unsupported protocol version"),
+            None => return Reply::err("ERR Protocol version is not an integer or out of range"),
+        }
+        next = 2;
+    }
+    let mut user = None;
+    let mut name = None;
+    let mut j = next;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if eq(&args[j], "auth") && more >= 2 {
+            user = Some(args[j + 1].clone());
+            j += 3;
+        } else if eq(&args[j], "setname") && more >= 1 {
+            name = Some(args[j + 1].clone());
+            j += 2;
+        } else {
+            return Reply::err(format!("ERR Syntax error in HELLO option '{}'", text(&args[j])));
+        }
+    }
+    if let Some(user) = user {
+        let r = auth(&user);
+        if r.is_error() {
+            return r;
+        }
+    }
+    let name = match name.map(|n| valid_name(&n)).transpose() {
+        Ok(name) => name,
+        Err(e) => return e,
+    };
+    let mut info = lock(&s.client);
+    if let Some(name) = name {
+        info.name = name;
+    }
+    if let Some(v) = version {
+        s.proto = if v == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
+        info.resp = v as u8;
+    }
+    Reply::Map(vec![
+        (Reply::bulk("server"), Reply::bulk("redis")),
+        (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
+        (Reply::bulk("proto"), Reply::Int(info.resp as i64)),
+        (Reply::bulk("id"), Reply::Int(s.id as i64)),
+        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("role"), Reply::bulk("master")),
+        (Reply::bulk("modules"), Reply::Array(vec![])),
+    ])
+}
+
+fn statuses(list: &[&str]) -> Reply {
+    Reply::Set(list.iter().map(|f| Reply::status(*f)).collect())
+}
+
+fn command_info(c: &CommandSpec) -> Reply {
+    Reply::Array(vec![
+        Reply::bulk(c.name),
+        Reply::Int(c.arity as i64),
+        statuses(c.flags),
+        Reply::Int(c.first_key as i64),
+        Reply::Int(c.last_key as i64),
+        Reply::Int(c.step as i64),
+        statuses(c.acl),
+        Reply::Set(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(c.subcommands.iter().map(command_info).collect()),
+    ])
+}
+
+fn command_docs(c: &CommandSpec) -> Reply {
+    let mut doc = vec![
+        (Reply::bulk("summary"), Reply::bulk(c.summary)),
+        (Reply::bulk("since"), Reply::bulk(c.since)),
+        (Reply::bulk("group"), Reply::bulk(c.group)),
+    ];
+    if !c.subcommands.is_empty() {
+        doc.push((
+            Reply::bulk("subcommands"),
+            Reply::Map(c.subcommands.iter().map(|s| (Reply::bulk(s.name), command_docs(s))).collect()),
+        ));
+    }
+    Reply::Map(doc)
+}
+
+fn command_getkeys(args: &[Bytes]) -> Reply {
+    let spec = match cmd::resolve(args) {
+        Ok(spec) => spec,
+        Err(_) if cmd::lookup(&args[0]).is_none() => return Reply::err("ERR Invalid command specified"),
+        Err(_) => return Reply::err("ERR Invalid number of arguments specified for command"),
+    };
+    if spec.first_key == 0 {
+        return Reply::err("ERR The command has no key arguments");
+    }
+    let argc = args.len() as i32;
+    let last = if spec.last_key < 0 { argc + spec.last_key } else { spec.last_key };
+    let mut keys = Vec::new();
+    let mut i = spec.first_key;
+    while i <= last && i < argc {
+        keys.push(Reply::Bulk(args[i as usize].clone()));
+        i += spec.step;
+    }
+    Reply::Array(keys)
+}
+
+fn config_get(s: &Session, patterns: &[Bytes]) -> Reply {
+    let cfg = &s.shared.config;
+    let params: Vec<(&str, String)> = vec![
+        ("appendfsync", "always".into()),
+        ("appendonly", "no".into()),
+        ("bind", cfg.bind.clone()),
+        ("cluster-enabled", "no".into()),
+        ("databases", "1".into()),
+        ("dir", cfg.dir.display().to_string()),
+        ("maxclients", cfg.maxclients.to_string()),
+        ("maxmemory", "0".into()),
+        ("maxmemory-policy", "noeviction".into()),
+        ("port", cfg.port.to_string()),
+        ("proto-max-bulk-len", crate::resp::MAX_BULK_LEN.to_string()),
+        ("save", String::new()),
+        ("timeout", "0".into()),
+    ];
+    let mut out = Vec::new();
+    for (name, value) in &params {
+        if patterns.iter().any(|p| glob_matches(&p.to_ascii_lowercase(), name.as_bytes())) {
+            out.push((Reply::bulk(name), Reply::bulk(value)));
+        }
+    }
+    Reply::Map(out)
+}
+
+async fn debug(s: &mut Session, args: &[Bytes]) -> Reply {
+    let sub = &args[1];
+    if eq(sub, "digest") && args.len() == 2 {
+        let now = unix_millis();
+        s.shared.backend.read(&Op::Digest, Ctx { now, seed: 0 })
+    } else if eq(sub, "sleep") && args.len() == 3 {
+        match std::str::from_utf8(&args[2]).ok().and_then(|t| t.parse::<f64>().ok()) {
+            Some(secs) if secs.is_finite() && secs >= 0.0 => {
+                tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
+                Reply::Ok
+            }
+            _ => Reply::err("ERR value is not a valid float"),
+        }
+    } else if eq(sub, "help") {
+        help(&[
+            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DIGEST",
+            "    Output a hex signature representing the current DB content.",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+            "HELP",
+            "    Print this help.",
+        ])
+    } else {
+        Reply::err(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            text(sub)
+        ))
+    }
+}
+
+fn info(s: &Session, sections: &[Bytes]) -> String {
+    let wanted = |name: &str| {
+        sections.is_empty()
+            || sections.iter().any(|a| eq(a, name) || eq(a, "all") || eq(a, "everything") || eq(a, "default"))
+    };
+    let shared = &s.shared;
+    let mut parts: Vec<String> = Vec::new();
+    if wanted("server") {
+        let uptime = shared.started.elapsed().as_secs();
+        parts.push(format!(
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nraftis_version:{}\r\nredis_mode:standalone\r\n\
+             os:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
+             server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:{}\r\n",
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            shared.run_id,
+            shared.config.port,
+            unix_millis() * 1000,
+            uptime / 86400,
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        ));
+    }
+    if wanted("clients") {
+        parts.push(format!(
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+            shared.clients.count(),
+            shared.config.maxclients
+        ));
+    }
+    if wanted("memory") {
+        let rss = resident_bytes();
+        parts.push(format!(
+            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+             maxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
+            human_bytes(rss)
+        ));
+    }
+    if wanted("stats") {
+        parts.push(format!(
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+             rejected_connections:{}\r\nexpired_keys:{}\r\n",
+            shared.clients.total_connections.load(Ordering::Relaxed),
+            shared.stats.commands.load(Ordering::Relaxed),
+            shared.clients.rejected_connections.load(Ordering::Relaxed),
+            shared.stats.expired_keys.load(Ordering::Relaxed),
+        ));
+    }
+    if wanted("keyspace") {
+        let now = unix_millis();
+        let (keys, expires) = shared.backend.inspect(|sm| (sm.keyspace.live_len(now), sm.keyspace.volatile_len()));
+        let mut section = String::from("# Keyspace\r\n");
+        if keys > 0 {
+            let _ = write!(section, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+        parts.push(section);
+    }
+    parts.join("\r\n")
+}
+
+/// The process's resident set size, from /proc (0 where unavailable).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "K", "M", "G"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2}{}", UNITS[unit])
+}
+

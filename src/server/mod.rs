@@ -1,0 +1,147 @@
+//! The RESP server: the listener, the client limit, the expiry cycle and graceful shutdown.
+
+mod admin;
+mod backend;
+mod clients;
+mod conn;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub use admin::{resident_bytes, REDIS_VERSION};
+pub use backend::{Backend, WriteError};
+pub use conn::unix_millis;
+
+use crate::config::ServerConfig;
+use crate::sm::{Body, Op, Request};
+use clients::Clients;
+
+/// Counters INFO reports.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub commands: AtomicU64,
+    pub expired_keys: AtomicU64,
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub backend: Arc<Backend>,
+    pub clients: Clients,
+    pub stats: Stats,
+    pub config: ServerConfig,
+    pub started: Instant,
+    pub run_id: String,
+}
+
+/// How often the expiry cycle looks for expired keys, and how many it deletes per request.
+const EXPIRY_PERIOD: Duration = Duration::from_millis(100);
+const EXPIRY_BATCH: usize = 256;
+
+/// Serves clients on `listener` until `shutdown` turns true.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    backend: Arc<Backend>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let shared = Arc::new(Shared {
+        backend,
+        clients: Clients::default(),
+        stats: Stats::default(),
+        config,
+        started: Instant::now(),
+        run_id: run_id(),
+    });
+    let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
+    info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (mut stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if shared.clients.count() >= shared.config.maxclients {
+                    shared.clients.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                    });
+                    continue;
+                }
+                tracing::trace!(%peer, "client connected");
+                tokio::spawn(conn::serve(shared.clone(), stream, shutdown.clone()));
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    expiry.abort();
+    // Give connections a moment to notice the shutdown and finish their current writes.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while shared.clients.count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    info!("server stopped");
+    Ok(())
+}
+
+/// Finds keys whose time has passed and deletes them with ordinary requests, so that expiry
+/// travels through the same path as every other write.
+async fn expiry_cycle(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(EXPIRY_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        loop {
+            let now = unix_millis();
+            let keys = shared.backend.inspect(|sm| sm.keyspace.expired_keys(now, EXPIRY_BATCH));
+            if keys.is_empty() {
+                break;
+            }
+            let full = keys.len() == EXPIRY_BATCH;
+            let op = Op::DeleteExpired(keys.into_iter().map(|k| bytes::Bytes::from(k.into_vec())).collect());
+            match shared.backend.write(Request { now, seed: 0, body: Body::Op(op) }).await {
+                Ok(crate::resp::Reply::Int(n)) => {
+                    shared.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(error = %e, "expiry request failed");
+                    break;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+}
+
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(40);
+    let state = std::collections::hash_map::RandomState::new();
+    while out.len() < 40 {
+        let mut h = state.build_hasher();
+        h.write_usize(out.len());
+        h.write_u128(unix_millis() as u128);
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(40);
+    out
+}

@@ -1,0 +1,78 @@
+//! The deterministic state machine: the keyspace and the requests that change it.
+//!
+//! A [`Request`] is what a node proposes: one operation, or a whole EXEC, stamped with the
+//! accepting node's clock and a random seed. [`StateMachine::apply`] is a pure function of the
+//! state and the request, so every replica that applies the same sequence ends identical.
+
+mod apply;
+mod digest;
+mod glob;
+mod keyspace;
+mod op;
+
+use serde::{Deserialize, Serialize};
+
+pub use apply::{is_long_double, query, Ctx};
+pub use digest::digest;
+pub use glob::matches as glob_matches;
+pub use keyspace::{Entry, KeySpace, KeySpaceImage, Watch};
+pub use op::{ExpireCond, Expiry, GetExExpiry, LcsOptions, Op, SetCond, TtlQuery};
+
+use crate::resp::Reply;
+
+/// One unit of the replicated log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The accepting node's Unix time in milliseconds: the "now" of every operation inside.
+    pub now: u64,
+    /// Randomness for the operations inside (RANDOMKEY), chosen by the accepting node.
+    pub seed: u64,
+    pub body: Body,
+}
+
+/// What a request does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// One command.
+    Op(Op),
+    /// MULTI/EXEC: runs every operation atomically, unless a watched key changed.
+    Exec { watches: Vec<Watch>, ops: Vec<Op> },
+}
+
+/// The keyspace plus the apply function.
+#[derive(Debug, Default)]
+pub struct StateMachine {
+    pub keyspace: KeySpace,
+}
+
+impl StateMachine {
+    /// An empty state machine.
+    pub fn new() -> StateMachine {
+        StateMachine::default()
+    }
+
+    /// Applies one request and returns its reply: for EXEC an array of each operation's reply,
+    /// or a nil array when a watched key had changed.
+    pub fn apply(&mut self, req: &Request) -> Reply {
+        let ctx = Ctx { now: req.now, seed: req.seed };
+        match &req.body {
+            Body::Op(op) => apply::apply(&mut self.keyspace, op, ctx),
+            Body::Exec { watches, ops } => {
+                if watches.iter().any(|w| self.keyspace.watch_broken(w, req.now)) {
+                    return Reply::NilArray;
+                }
+                let mut replies = Vec::with_capacity(ops.len());
+                for (i, op) in ops.iter().enumerate() {
+                    let seed = req.seed.wrapping_add(i as u64);
+                    replies.push(apply::apply(&mut self.keyspace, op, Ctx { seed, ..ctx }));
+                }
+                Reply::Array(replies)
+            }
+        }
+    }
+
+    /// Answers a read-only operation at `ctx.now` without changing anything.
+    pub fn query(&self, op: &Op, ctx: Ctx) -> Reply {
+        apply::query(&self.keyspace, op, ctx)
+    }
+}
