@@ -11,7 +11,11 @@ use raftis::config::ServerConfig;
 use raftis::server::{self, Backend};
 
 #[derive(Parser)]
-#[command(name = "raftis", version, about = "A Redis-compatible key-value store replicated with Raft")]
+#[command(
+    name = "raftis",
+    version,
+    about = "A Redis-compatible key-value store replicated with Raft"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,9 @@ async fn run_server(config: ServerConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.dir)
         .with_context(|| format!("creating data directory {}", config.dir.display()))?;
     let addr = format!("{}:{}", config.bind, config.port);
-    let listener = TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -40,12 +40,18 @@ fn check_arity(spec: &'static CommandSpec, argc: usize) -> Result<&'static Comma
 
 /// `ERR wrong number of arguments for '<name>' command`.
 pub fn wrong_arity(name: &str) -> Reply {
-    Reply::err(format!("ERR wrong number of arguments for '{name}' command"))
+    Reply::err(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
 }
 
 /// The text up to the first NUL and at most `max` bytes, as C's `%.*s` prints it.
 fn truncated(arg: &[u8], max: usize) -> String {
-    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
+    let end = arg
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(arg.len())
+        .min(max);
     String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
@@ -72,7 +78,9 @@ mod tests {
     use super::*;
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+        v.iter()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -82,12 +90,21 @@ mod tests {
             Reply::err("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
         );
         assert_eq!(resolve(&args(&["get"])).unwrap_err(), wrong_arity("get"));
-        assert_eq!(resolve(&args(&["client", "setname"])).unwrap_err(), wrong_arity("client|setname"));
+        assert_eq!(
+            resolve(&args(&["client", "setname"])).unwrap_err(),
+            wrong_arity("client|setname")
+        );
         assert_eq!(
             resolve(&args(&["client", "foo"])).unwrap_err(),
             Reply::err("ERR unknown subcommand 'foo'. Try CLIENT HELP.")
         );
-        assert_eq!(resolve(&args(&["client"])).unwrap_err(), wrong_arity("client"));
-        assert_eq!(resolve(&args(&["SET", "k", "v"])).map(|s| s.name), Ok("set"));
+        assert_eq!(
+            resolve(&args(&["client"])).unwrap_err(),
+            wrong_arity("client")
+        );
+        assert_eq!(
+            resolve(&args(&["SET", "k", "v"])).map(|s| s.name),
+            Ok("set")
+        );
     }
 }

@@ -72,7 +72,20 @@ const ADM: &[&str] = &["@admin", "@slow", "@dangerous"];
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $acl:expr,
      $group:literal, $since:literal, $exec:ident, $summary:literal) => {
-        spec!($name, $arity, $flags, $first, $last, $step, $acl, $group, $since, $exec, $summary, &[])
+        spec!(
+            $name,
+            $arity,
+            $flags,
+            $first,
+            $last,
+            $step,
+            $acl,
+            $group,
+            $since,
+            $exec,
+            $summary,
+            &[]
+        )
     };
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $acl:expr,
      $group:literal, $since:literal, $exec:ident, $summary:literal, $subs:expr) => {
@@ -94,28 +107,220 @@ macro_rules! spec {
 }
 
 const CLIENT_SUBS: &[CommandSpec] = &[
-    spec!("client|id", 2, CONN, 0, 0, 0, ASC, "connection", "5.0.0", Server, "Returns the client ID for the current connection"),
-    spec!("client|setname", 3, CONN, 0, 0, 0, ASC, "connection", "2.6.9", Server, "Sets the current connection name"),
-    spec!("client|getname", 2, CONN, 0, 0, 0, ASC, "connection", "2.6.9", Server, "Returns the name of the current connection"),
-    spec!("client|setinfo", 4, CONN, 0, 0, 0, ASC, "connection", "7.2.0", Server, "Sets information specific to the client or connection"),
-    spec!("client|info", 2, CONN, 0, 0, 0, ASC, "connection", "6.2.0", Server, "Returns information about the connection"),
-    spec!("client|list", -2, ADMIN, 0, 0, 0, ADM, "connection", "2.4.0", Server, "Lists open connections"),
-    spec!("client|help", 2, CONN, 0, 0, 0, ASC, "connection", "5.0.0", Server, "Returns helpful text about the different subcommands"),
+    spec!(
+        "client|id",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "5.0.0",
+        Server,
+        "Returns the client ID for the current connection"
+    ),
+    spec!(
+        "client|setname",
+        3,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "2.6.9",
+        Server,
+        "Sets the current connection name"
+    ),
+    spec!(
+        "client|getname",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "2.6.9",
+        Server,
+        "Returns the name of the current connection"
+    ),
+    spec!(
+        "client|setinfo",
+        4,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "7.2.0",
+        Server,
+        "Sets information specific to the client or connection"
+    ),
+    spec!(
+        "client|info",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "6.2.0",
+        Server,
+        "Returns information about the connection"
+    ),
+    spec!(
+        "client|list",
+        -2,
+        ADMIN,
+        0,
+        0,
+        0,
+        ADM,
+        "connection",
+        "2.4.0",
+        Server,
+        "Lists open connections"
+    ),
+    spec!(
+        "client|help",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "5.0.0",
+        Server,
+        "Returns helpful text about the different subcommands"
+    ),
 ];
 
 const COMMAND_SUBS: &[CommandSpec] = &[
-    spec!("command|count", 2, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Server, "Returns a count of commands"),
-    spec!("command|info", -2, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Server, "Returns information about one, multiple or all commands"),
-    spec!("command|docs", -2, &["loading", "stale"], 0, 0, 0, ASC, "server", "7.0.0", Server, "Returns documentary information about one, multiple or all commands"),
-    spec!("command|list", -2, &["loading", "stale"], 0, 0, 0, ASC, "server", "7.0.0", Server, "Returns a list of command names"),
-    spec!("command|getkeys", -3, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Server, "Extracts the key names from an arbitrary command"),
-    spec!("command|help", 2, &["loading", "stale"], 0, 0, 0, ASC, "server", "5.0.0", Server, "Returns helpful text about the different subcommands"),
+    spec!(
+        "command|count",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "2.8.13",
+        Server,
+        "Returns a count of commands"
+    ),
+    spec!(
+        "command|info",
+        -2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "2.8.13",
+        Server,
+        "Returns information about one, multiple or all commands"
+    ),
+    spec!(
+        "command|docs",
+        -2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "7.0.0",
+        Server,
+        "Returns documentary information about one, multiple or all commands"
+    ),
+    spec!(
+        "command|list",
+        -2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "7.0.0",
+        Server,
+        "Returns a list of command names"
+    ),
+    spec!(
+        "command|getkeys",
+        -4,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "2.8.13",
+        Server,
+        "Extracts the key names from an arbitrary command"
+    ),
+    spec!(
+        "command|help",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "5.0.0",
+        Server,
+        "Returns helpful text about the different subcommands"
+    ),
 ];
 
 const CONFIG_SUBS: &[CommandSpec] = &[
-    spec!("config|get", -3, ADMIN, 0, 0, 0, ADM, "server", "2.0.0", Server, "Returns the effective values of configuration parameters"),
-    spec!("config|resetstat", 2, ADMIN, 0, 0, 0, ADM, "server", "2.0.0", Server, "Resets the server's statistics"),
-    spec!("config|help", 2, &["loading", "stale"], 0, 0, 0, ASC, "server", "5.0.0", Server, "Returns helpful text about the different subcommands"),
+    spec!(
+        "config|get",
+        -3,
+        ADMIN,
+        0,
+        0,
+        0,
+        ADM,
+        "server",
+        "2.0.0",
+        Server,
+        "Returns the effective values of configuration parameters"
+    ),
+    spec!(
+        "config|resetstat",
+        2,
+        ADMIN,
+        0,
+        0,
+        0,
+        ADM,
+        "server",
+        "2.0.0",
+        Server,
+        "Resets the server's statistics"
+    ),
+    spec!(
+        "config|help",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "5.0.0",
+        Server,
+        "Returns helpful text about the different subcommands"
+    ),
 ];
 
 /// Every command, sorted by name.
@@ -175,6 +380,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec!("setnx", 3, WF, 1, 1, 1, AWF, "string", "1.0.0", Keyspace, "Set the string value of a key only when the key doesn't exist"),
     spec!("setrange", 4, W, 1, 1, 1, AW, "string", "2.2.0", Keyspace, "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist"),
     spec!("strlen", 2, R, 1, 1, 1, AR, "string", "2.2.0", Keyspace, "Returns the length of a string value"),
+    spec!("substr", 4, RS, 1, 1, 1, ARS, "string", "1.0.0", Keyspace, "Returns a substring from a string value"),
     spec!("time", 1, &["loading", "stale", "fast"], 0, 0, 0, &["@fast"], "server", "2.6.0", Server, "Returns the server time"),
     spec!("touch", -2, R, 1, -1, 1, KR, "generic", "3.2.1", Keyspace, "Returns the number of existing keys out of those specified after updating the time they were last accessed"),
     spec!("ttl", 2, R, 1, 1, 1, KR, "generic", "1.0.0", Keyspace, "Returns the expiration time in seconds of a key"),
@@ -202,9 +408,13 @@ fn find(list: &'static [CommandSpec], name: &[u8], prefix: &str) -> Option<&'sta
     lower.make_ascii_lowercase();
     if prefix.is_empty() {
         // COMMANDS is sorted by name (a test checks it).
-        return list.binary_search_by(|c| c.name.as_bytes().cmp(lower)).ok().map(|i| &list[i]);
+        return list
+            .binary_search_by(|c| c.name.as_bytes().cmp(lower))
+            .ok()
+            .map(|i| &list[i]);
     }
-    list.iter().find(|c| &c.name.as_bytes()[prefix.len() + 1..] == &lower[..])
+    list.iter()
+        .find(|c| c.name.as_bytes()[prefix.len() + 1..] == lower[..])
 }
 
 #[cfg(test)]
@@ -214,7 +424,12 @@ mod tests {
     #[test]
     fn table_is_sorted_and_consistent() {
         for pair in COMMANDS.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for c in COMMANDS {
             for s in c.subcommands {
@@ -222,6 +437,9 @@ mod tests {
             }
         }
         assert_eq!(lookup(b"GeT").map(|c| c.name), Some("get"));
-        assert_eq!(lookup_sub(lookup(b"client").unwrap(), b"SETNAME").map(|c| c.name), Some("client|setname"));
+        assert_eq!(
+            lookup_sub(lookup(b"client").unwrap(), b"SETNAME").map(|c| c.name),
+            Some("client|setname")
+        );
     }
 }

@@ -5,9 +5,9 @@
 //! `Protocol error: ...` text; replies are encoded straight into the connection's write buffer.
 
 mod inline;
-mod request;
 mod reply;
+mod request;
 
 pub use inline::split_args;
-pub use request::{parse_i64, parse_request, ProtocolError, MAX_BULK_LEN, MAX_INLINE_LEN};
 pub use reply::{Protocol, Reply};
+pub use request::{parse_i64, parse_request, ProtocolError, MAX_BULK_LEN, MAX_INLINE_LEN};

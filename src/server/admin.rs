@@ -107,7 +107,10 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
                 return Reply::Array(COMMANDS.iter().map(command_info).collect());
             }
             Reply::Array(
-                args[2..].iter().map(|n| cmd::lookup(n).map_or(Reply::NilArray, command_info)).collect(),
+                args[2..]
+                    .iter()
+                    .map(|n| cmd::lookup(n).map_or(Reply::NilArray, command_info))
+                    .collect(),
             )
         }
         "command|docs" => {
@@ -116,7 +119,12 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
             } else {
                 args[2..].iter().filter_map(|n| cmd::lookup(n)).collect()
             };
-            Reply::Map(specs.into_iter().map(|c| (Reply::bulk(c.name), command_docs(c))).collect())
+            Reply::Map(
+                specs
+                    .into_iter()
+                    .map(|c| (Reply::bulk(c.name), command_docs(c)))
+                    .collect(),
+            )
         }
         "command|getkeys" => command_getkeys(&args[2..]),
         "command|help" => help(&[
@@ -175,7 +183,9 @@ fn valid_name(name: &[u8]) -> Result<String, Reply> {
     if valid_attr(name) {
         Ok(text(name))
     } else {
-        Err(Reply::err("ERR Client names cannot contain spaces, newlines or special characters."))
+        Err(Reply::err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ))
     }
 }
 
@@ -188,7 +198,10 @@ fn client_setinfo(s: &Session, attr: &[u8], value: &[u8]) -> Reply {
         return Reply::err(format!("ERR Unrecognized option '{}'", text(attr)));
     };
     if !valid_attr(value) {
-        return Reply::err(format!("ERR {} cannot contain spaces, newlines or special characters.", text(attr)));
+        return Reply::err(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            text(attr)
+        ));
     }
     let mut info = lock(&s.client);
     if lib_name {
@@ -205,7 +218,10 @@ fn client_list(s: &Session, args: &[Bytes]) -> Reply {
     while i < args.len() {
         if eq(&args[i], "type") && i + 1 < args.len() {
             let t = &args[i + 1];
-            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq(t, n)) {
+            if !["normal", "master", "replica", "slave", "pubsub"]
+                .iter()
+                .any(|n| eq(t, n))
+            {
                 return Reply::err(format!("ERR Unknown client type '{}'", text(t)));
             }
             if !eq(t, "normal") {
@@ -260,7 +276,10 @@ fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
             name = Some(args[j + 1].clone());
             j += 2;
         } else {
-            return Reply::err(format!("ERR Syntax error in HELLO option '{}'", text(&args[j])));
+            return Reply::err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                text(&args[j])
+            ));
         }
     }
     if let Some(user) = user {
@@ -278,7 +297,11 @@ fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
         info.name = name;
     }
     if let Some(v) = version {
-        s.proto = if v == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
+        s.proto = if v == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
         info.resp = v as u8;
     }
     Reply::Map(vec![
@@ -306,9 +329,58 @@ fn command_info(c: &CommandSpec) -> Reply {
         Reply::Int(c.step as i64),
         statuses(c.acl),
         Reply::Set(vec![]),
-        Reply::Array(vec![]),
+        key_specs(c),
         Reply::Array(c.subcommands.iter().map(command_info).collect()),
     ])
+}
+
+/// One key spec covering the command's keys (first key, last key, step), as Redis 7 lists them.
+fn key_specs(c: &CommandSpec) -> Reply {
+    if c.first_key == 0 {
+        return Reply::Array(vec![]);
+    }
+    let flags = if c.is_write() {
+        ["RW", "update"]
+    } else {
+        ["RO", "access"]
+    };
+    let lastkey = if c.last_key < 0 {
+        c.last_key
+    } else {
+        c.last_key - c.first_key
+    };
+    let map = |pairs: Vec<(&str, Reply)>| {
+        Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Reply::bulk(k), v))
+                .collect(),
+        )
+    };
+    Reply::Array(vec![map(vec![
+        ("flags", statuses(&flags)),
+        (
+            "begin_search",
+            map(vec![
+                ("type", Reply::bulk("index")),
+                ("spec", map(vec![("index", Reply::Int(c.first_key as i64))])),
+            ]),
+        ),
+        (
+            "find_keys",
+            map(vec![
+                ("type", Reply::bulk("range")),
+                (
+                    "spec",
+                    map(vec![
+                        ("lastkey", Reply::Int(lastkey as i64)),
+                        ("keystep", Reply::Int(c.step as i64)),
+                        ("limit", Reply::Int(0)),
+                    ]),
+                ),
+            ]),
+        ),
+    ])])
 }
 
 fn command_docs(c: &CommandSpec) -> Reply {
@@ -320,7 +392,12 @@ fn command_docs(c: &CommandSpec) -> Reply {
     if !c.subcommands.is_empty() {
         doc.push((
             Reply::bulk("subcommands"),
-            Reply::Map(c.subcommands.iter().map(|s| (Reply::bulk(s.name), command_docs(s))).collect()),
+            Reply::Map(
+                c.subcommands
+                    .iter()
+                    .map(|s| (Reply::bulk(s.name), command_docs(s)))
+                    .collect(),
+            ),
         ));
     }
     Reply::Map(doc)
@@ -329,14 +406,20 @@ fn command_docs(c: &CommandSpec) -> Reply {
 fn command_getkeys(args: &[Bytes]) -> Reply {
     let spec = match cmd::resolve(args) {
         Ok(spec) => spec,
-        Err(_) if cmd::lookup(&args[0]).is_none() => return Reply::err("ERR Invalid command specified"),
+        Err(_) if cmd::lookup(&args[0]).is_none() => {
+            return Reply::err("ERR Invalid command specified")
+        }
         Err(_) => return Reply::err("ERR Invalid number of arguments specified for command"),
     };
     if spec.first_key == 0 {
         return Reply::err("ERR The command has no key arguments");
     }
     let argc = args.len() as i32;
-    let last = if spec.last_key < 0 { argc + spec.last_key } else { spec.last_key };
+    let last = if spec.last_key < 0 {
+        argc + spec.last_key
+    } else {
+        spec.last_key
+    };
     let mut keys = Vec::new();
     let mut i = spec.first_key;
     while i <= last && i < argc {
@@ -363,10 +446,23 @@ fn config_get(s: &Session, patterns: &[Bytes]) -> Reply {
         ("save", String::new()),
         ("timeout", "0".into()),
     ];
-    let mut out = Vec::new();
-    for (name, value) in &params {
-        if patterns.iter().any(|p| glob_matches(&p.to_ascii_lowercase(), name.as_bytes())) {
-            out.push((Reply::bulk(name), Reply::bulk(value)));
+    let mut out: Vec<(Reply, Reply)> = Vec::new();
+    let mut seen = Vec::new();
+    for p in patterns {
+        let lower = p.to_ascii_lowercase();
+        let is_glob = lower.iter().any(|b| b"*?[".contains(b));
+        for (name, value) in &params {
+            if seen.contains(name) || !glob_matches(&lower, name.as_bytes()) {
+                continue;
+            }
+            seen.push(name);
+            // Redis answers an exact name as it was written, and a pattern's matches by name.
+            let shown = if is_glob {
+                Reply::bulk(name)
+            } else {
+                Reply::Bulk(p.clone())
+            };
+            out.push((shown, Reply::bulk(value)));
         }
     }
     Reply::Map(out)
@@ -377,8 +473,18 @@ async fn debug(s: &mut Session, args: &[Bytes]) -> Reply {
     if eq(sub, "digest") && args.len() == 2 {
         let now = unix_millis();
         s.shared.backend.read(&Op::Digest, Ctx { now, seed: 0 })
+    } else if eq(sub, "digest-value") {
+        let keys = &args[2..];
+        Reply::Array(s.shared.backend.inspect(|sm| {
+            keys.iter()
+                .map(|k| Reply::Status(crate::sm::digest_value(&sm.keyspace, k)))
+                .collect()
+        }))
     } else if eq(sub, "sleep") && args.len() == 3 {
-        match std::str::from_utf8(&args[2]).ok().and_then(|t| t.parse::<f64>().ok()) {
+        match std::str::from_utf8(&args[2])
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+        {
             Some(secs) if secs.is_finite() && secs >= 0.0 => {
                 tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
                 Reply::Ok
@@ -406,7 +512,9 @@ async fn debug(s: &mut Session, args: &[Bytes]) -> Reply {
 fn info(s: &Session, sections: &[Bytes]) -> String {
     let wanted = |name: &str| {
         sections.is_empty()
-            || sections.iter().any(|a| eq(a, name) || eq(a, "all") || eq(a, "everything") || eq(a, "default"))
+            || sections
+                .iter()
+                .any(|a| eq(a, name) || eq(a, "all") || eq(a, "everything") || eq(a, "default"))
     };
     let shared = &s.shared;
     let mut parts: Vec<String> = Vec::new();
@@ -454,7 +562,9 @@ fn info(s: &Session, sections: &[Bytes]) -> String {
     }
     if wanted("keyspace") {
         let now = unix_millis();
-        let (keys, expires) = shared.backend.inspect(|sm| (sm.keyspace.live_len(now), sm.keyspace.volatile_len()));
+        let (keys, expires) = shared
+            .backend
+            .inspect(|sm| (sm.keyspace.live_len(now), sm.keyspace.volatile_len()));
         let mut section = String::from("# Keyspace\r\n");
         if keys > 0 {
             let _ = write!(section, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
@@ -468,7 +578,11 @@ fn info(s: &Session, sections: &[Bytes]) -> String {
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -482,4 +596,3 @@ fn human_bytes(n: u64) -> String {
     }
     format!("{v:.2}{}", UNITS[unit])
 }
-

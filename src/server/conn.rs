@@ -23,7 +23,9 @@ const MAX_QUERY_BUFFER: usize = 1024 * 1024 * 1024;
 
 /// Unix time in milliseconds: the `now` stamped on requests.
 pub fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What one connection remembers between commands.
@@ -43,7 +45,11 @@ pub(super) struct Session {
 }
 
 /// Serves one client until it disconnects, sends garbage, or the server shuts down.
-pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
@@ -125,6 +131,15 @@ impl Session {
                 if self.multi.is_some() {
                     self.multi_failed = true;
                 }
+                // A rejected EXEC discards the transaction, as Redis's execCommandAbort does.
+                if args[0].eq_ignore_ascii_case(b"exec") {
+                    self.end_multi();
+                    let Reply::Error(text) = e else { return e };
+                    let text = text.strip_prefix("ERR ").unwrap_or(&text);
+                    return Reply::err(format!(
+                        "EXECABORT Transaction discarded because of: {text}"
+                    ));
+                }
                 return e;
             }
         };
@@ -136,7 +151,10 @@ impl Session {
             }
         }
         if let Some(queue) = &mut self.multi {
-            if !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            if !matches!(
+                spec.name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            ) {
                 queue.push(args);
                 lock(&self.client).multi = queue.len() as i64;
                 return Reply::status("QUEUED");
@@ -160,7 +178,12 @@ impl Session {
     async fn run_op(&mut self, op: Op, now: u64) -> Reply {
         let seed = self.next_seed();
         if op.is_write() {
-            self.submit(Request { now, seed, body: Body::Op(op) }).await
+            self.submit(Request {
+                now,
+                seed,
+                body: Body::Op(op),
+            })
+            .await
         } else {
             self.shared.backend.read(&op, Ctx { now, seed })
         }
@@ -201,7 +224,7 @@ impl Session {
                 let watches = &mut self.watches;
                 self.shared.backend.inspect(|sm| {
                     for key in keys {
-                        if !watches.iter().any(|w| &w.key == key) {
+                        if !watches.iter().any(|w| w.key == key) {
                             watches.push(sm.keyspace.watch(key.clone(), now));
                         }
                     }
@@ -274,7 +297,14 @@ impl Session {
             Vec::new()
         } else {
             let seed = self.next_seed();
-            match self.submit(Request { now, seed, body: Body::Exec { watches, ops } }).await {
+            match self
+                .submit(Request {
+                    now,
+                    seed,
+                    body: Body::Exec { watches, ops },
+                })
+                .await
+            {
                 Reply::Array(results) => results,
                 other => return other,
             }

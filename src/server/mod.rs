@@ -109,15 +109,32 @@ async fn expiry_cycle(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
         }
         loop {
             let now = unix_millis();
-            let keys = shared.backend.inspect(|sm| sm.keyspace.expired_keys(now, EXPIRY_BATCH));
+            let keys = shared
+                .backend
+                .inspect(|sm| sm.keyspace.expired_keys(now, EXPIRY_BATCH));
             if keys.is_empty() {
                 break;
             }
             let full = keys.len() == EXPIRY_BATCH;
-            let op = Op::DeleteExpired(keys.into_iter().map(|k| bytes::Bytes::from(k.into_vec())).collect());
-            match shared.backend.write(Request { now, seed: 0, body: Body::Op(op) }).await {
+            let op = Op::DeleteExpired(
+                keys.into_iter()
+                    .map(|k| bytes::Bytes::from(k.into_vec()))
+                    .collect(),
+            );
+            match shared
+                .backend
+                .write(Request {
+                    now,
+                    seed: 0,
+                    body: Body::Op(op),
+                })
+                .await
+            {
                 Ok(crate::resp::Reply::Int(n)) => {
-                    shared.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);
+                    shared
+                        .stats
+                        .expired_keys
+                        .fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -1,23 +1,36 @@
 //! DEBUG DIGEST: a 40-hex digest of every key, value and expiry time, independent of insertion
 //! order (each entry's SHA-1 is XORed in), so equal datasets on two replicas give equal digests.
 
-use super::keyspace::KeySpace;
+use super::keyspace::{Entry, KeySpace};
 
 /// The digest of the whole keyspace; forty zeros when it is empty, as in Redis.
 pub fn digest(ks: &KeySpace) -> String {
     let mut acc = [0u8; 20];
     for e in ks.entries() {
-        let mut h = sha1_smol::Sha1::new();
-        h.update(&(e.key.len() as u64).to_be_bytes());
-        h.update(&e.key);
-        h.update(&(e.value.len() as u64).to_be_bytes());
-        h.update(&e.value);
-        h.update(&e.expire_at.to_be_bytes());
-        for (a, b) in acc.iter_mut().zip(h.digest().bytes()) {
+        for (a, b) in acc.iter_mut().zip(entry_digest(e)) {
             *a ^= b;
         }
     }
-    acc.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&acc)
+}
+
+/// DEBUG DIGEST-VALUE: one key's digest, forty zeros when it is missing.
+pub fn digest_value(ks: &KeySpace, key: &[u8]) -> String {
+    hex(&ks.get_raw(key).map_or([0u8; 20], entry_digest))
+}
+
+fn entry_digest(e: &Entry) -> [u8; 20] {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(&(e.key.len() as u64).to_be_bytes());
+    h.update(&e.key);
+    h.update(&(e.value.len() as u64).to_be_bytes());
+    h.update(&e.value);
+    h.update(&e.expire_at.to_be_bytes());
+    h.digest().bytes()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

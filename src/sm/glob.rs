@@ -136,7 +136,13 @@ mod tests {
         for (p, s) in yes {
             assert!(matches(p.as_bytes(), s.as_bytes()), "{p} ~ {s}");
         }
-        let no = [("h?llo", "hllo"), ("h[^e]llo", "hello"), ("a", ""), ("*b", "aaa"), ("", "a")];
+        let no = [
+            ("h?llo", "hllo"),
+            ("h[^e]llo", "hello"),
+            ("a", ""),
+            ("*b", "aaa"),
+            ("", "a"),
+        ];
         for (p, s) in no {
             assert!(!matches(p.as_bytes(), s.as_bytes()), "{p} !~ {s}");
         }

@@ -13,7 +13,7 @@ mod op;
 use serde::{Deserialize, Serialize};
 
 pub use apply::{is_long_double, query, Ctx};
-pub use digest::digest;
+pub use digest::{digest, digest_value};
 pub use glob::matches as glob_matches;
 pub use keyspace::{Entry, KeySpace, KeySpaceImage, Watch};
 pub use op::{ExpireCond, Expiry, GetExExpiry, LcsOptions, Op, SetCond, TtlQuery};
@@ -54,11 +54,17 @@ impl StateMachine {
     /// Applies one request and returns its reply: for EXEC an array of each operation's reply,
     /// or a nil array when a watched key had changed.
     pub fn apply(&mut self, req: &Request) -> Reply {
-        let ctx = Ctx { now: req.now, seed: req.seed };
+        let ctx = Ctx {
+            now: req.now,
+            seed: req.seed,
+        };
         match &req.body {
             Body::Op(op) => apply::apply(&mut self.keyspace, op, ctx),
             Body::Exec { watches, ops } => {
-                if watches.iter().any(|w| self.keyspace.watch_broken(w, req.now)) {
+                if watches
+                    .iter()
+                    .any(|w| self.keyspace.watch_broken(w, req.now))
+                {
                     return Reply::NilArray;
                 }
                 let mut replies = Vec::with_capacity(ops.len());

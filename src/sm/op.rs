@@ -69,34 +69,90 @@ pub enum Op {
     Get(Bytes),
     MGet(Vec<Bytes>),
     StrLen(Bytes),
-    GetRange { key: Bytes, start: i64, end: i64 },
-    Lcs { a: Bytes, b: Bytes, opts: LcsOptions },
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
+    Lcs {
+        a: Bytes,
+        b: Bytes,
+        opts: LcsOptions,
+    },
     Exists(Vec<Bytes>),
     Type(Bytes),
-    Ttl { key: Bytes, query: TtlQuery },
+    Ttl {
+        key: Bytes,
+        query: TtlQuery,
+    },
     Keys(Bytes),
-    Scan { cursor: u64, pattern: Option<Bytes>, count: u64, type_name: Option<Bytes> },
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: u64,
+        type_name: Option<Bytes>,
+    },
     RandomKey,
     Touch(Vec<Bytes>),
     DbSize,
     Digest,
     // Writes.
-    Set { key: Bytes, value: Bytes, cond: SetCond, expiry: Expiry, get: bool },
-    SetNx { key: Bytes, value: Bytes },
-    Upd { key: Bytes, value: Bytes },
+    Set {
+        key: Bytes,
+        value: Bytes,
+        cond: SetCond,
+        expiry: Expiry,
+        get: bool,
+    },
+    SetNx {
+        key: Bytes,
+        value: Bytes,
+    },
+    Upd {
+        key: Bytes,
+        value: Bytes,
+    },
     GetDel(Bytes),
-    GetEx { key: Bytes, expiry: GetExExpiry },
+    GetEx {
+        key: Bytes,
+        expiry: GetExExpiry,
+    },
     MSet(Vec<(Bytes, Bytes)>),
     MSetNx(Vec<(Bytes, Bytes)>),
-    IncrBy { key: Bytes, by: i64 },
-    IncrByFloat { key: Bytes, by: Bytes },
-    Append { key: Bytes, value: Bytes },
-    SetRange { key: Bytes, offset: u64, value: Bytes },
+    IncrBy {
+        key: Bytes,
+        by: i64,
+    },
+    IncrByFloat {
+        key: Bytes,
+        by: Bytes,
+    },
+    Append {
+        key: Bytes,
+        value: Bytes,
+    },
+    SetRange {
+        key: Bytes,
+        offset: u64,
+        value: Bytes,
+    },
     Del(Vec<Bytes>),
-    Expire { key: Bytes, at: i64, cond: ExpireCond },
+    Expire {
+        key: Bytes,
+        at: i64,
+        cond: ExpireCond,
+    },
     Persist(Bytes),
-    Rename { from: Bytes, to: Bytes, nx: bool },
-    Copy { from: Bytes, to: Bytes, replace: bool },
+    Rename {
+        from: Bytes,
+        to: Bytes,
+        nx: bool,
+    },
+    Copy {
+        from: Bytes,
+        to: Bytes,
+        replace: bool,
+    },
     FlushAll,
     /// Deletes the keys that have expired by the request's time (the leader's expiry cycle).
     DeleteExpired(Vec<Bytes>),
@@ -121,7 +177,10 @@ impl Op {
                 | Op::Touch(_)
                 | Op::DbSize
                 | Op::Digest
-                | Op::GetEx { expiry: GetExExpiry::Unchanged, .. }
+                | Op::GetEx {
+                    expiry: GetExExpiry::Unchanged,
+                    ..
+                }
         )
     }
 }
