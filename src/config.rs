@@ -1,32 +1,306 @@
-//! Server configuration: command-line flags, each also readable from a `RAFTIS_*` variable.
+//! Server configuration: command-line flags, each also readable from a `RAFTIS_*` variable, and
+//! their validation into the cluster a node belongs to.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use crate::raft::types::NodeId;
 
 /// Tunables with their defaults in one place.
 pub mod defaults {
     /// Client port (Redis's).
     pub const PORT: u16 = 6379;
+    /// The bus port is the client port plus this, as in Redis Cluster.
+    pub const BUS_PORT_OFFSET: u16 = 10000;
     /// Address to listen on.
     pub const BIND: &str = "127.0.0.1";
     /// Data directory.
     pub const DIR: &str = "./data";
     /// Most clients connected at once (Redis's `maxclients`).
     pub const MAXCLIENTS: usize = 10_000;
+    /// Raft entries between snapshots.
+    pub const SNAPSHOT_EVERY: u64 = 10_000;
+    /// sled's page cache, MiB.
+    pub const SLED_CACHE_MB: u64 = 64;
+    /// Election timeout (the minimum; the maximum is twice it), ms.
+    pub const ELECTION_TIMEOUT_MS: u64 = 300;
+    /// Leader heartbeat period, ms.
+    pub const HEARTBEAT_MS: u64 = 60;
+    /// How long a client request waits for its commit before getting an indeterminate error, ms.
+    pub const COMMIT_TIMEOUT_MS: u64 = 5_000;
 }
 
 /// `raftis server` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerConfig {
-    /// Address to listen on for clients.
+    /// This node's id (a positive integer; must appear in --peers when they are given).
+    #[arg(long, env = "RAFTIS_ID")]
+    pub id: Option<NodeId>,
+    /// Address to listen on for clients and for the bus.
     #[arg(long, env = "RAFTIS_BIND", default_value = defaults::BIND)]
     pub bind: String,
-    /// Port to listen on for clients.
-    #[arg(long, env = "RAFTIS_PORT", default_value_t = defaults::PORT)]
-    pub port: u16,
-    /// Directory for the node's data.
+    /// Port to listen on for clients (default: this node's port in --peers, else 6379).
+    #[arg(long, env = "RAFTIS_PORT")]
+    pub port: Option<u16>,
+    /// Port for node-to-node traffic (default: client port + 10000).
+    #[arg(long, env = "RAFTIS_BUS_PORT")]
+    pub bus_port: Option<u16>,
+    /// Directory for the node's data (Raft log, snapshots).
     #[arg(long, env = "RAFTIS_DIR", default_value = defaults::DIR)]
     pub dir: PathBuf,
+    /// Every node of the cluster: `ID@HOST:PORT` or `ID@HOST:PORT@BUSPORT`, comma-separated.
+    /// Without it the node is a single-node cluster.
+    #[arg(long, env = "RAFTIS_PEERS")]
+    pub peers: Option<String>,
+    /// The `host:port` other nodes and clients are told for this node (MOVED, CLUSTER SLOTS);
+    /// default: its address in --peers.
+    #[arg(long, env = "RAFTIS_ANNOUNCE")]
+    pub announce: Option<String>,
     /// Most clients connected at once; further connections get `-ERR max number of clients reached`.
     #[arg(long, env = "RAFTIS_MAXCLIENTS", default_value_t = defaults::MAXCLIENTS)]
     pub maxclients: usize,
+    /// Raft entries between snapshots; the log behind a snapshot is purged.
+    #[arg(long, env = "RAFTIS_SNAPSHOT_EVERY", default_value_t = defaults::SNAPSHOT_EVERY)]
+    pub snapshot_every: u64,
+    /// sled's page cache in MiB.
+    #[arg(long, env = "RAFTIS_SLED_CACHE_MB", default_value_t = defaults::SLED_CACHE_MB)]
+    pub sled_cache_mb: u64,
+    /// Minimum election timeout in ms (the maximum is twice it).
+    #[arg(long, env = "RAFTIS_ELECTION_TIMEOUT_MS", default_value_t = defaults::ELECTION_TIMEOUT_MS)]
+    pub election_timeout_ms: u64,
+    /// Leader heartbeat period in ms.
+    #[arg(long, env = "RAFTIS_HEARTBEAT_MS", default_value_t = defaults::HEARTBEAT_MS)]
+    pub heartbeat_ms: u64,
+    /// How long a write waits for its commit before the client gets an indeterminate error (ms).
+    #[arg(long, env = "RAFTIS_COMMIT_TIMEOUT_MS", default_value_t = defaults::COMMIT_TIMEOUT_MS)]
+    pub commit_timeout_ms: u64,
+}
+
+/// One member of the cluster as `--peers` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub id: NodeId,
+    pub host: String,
+    pub port: u16,
+    pub bus_port: u16,
+}
+
+impl Peer {
+    /// `host:port` for clients.
+    pub fn client_addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// `host:busport` for the bus.
+    pub fn bus_addr(&self) -> String {
+        format!("{}:{}", self.host, self.bus_port)
+    }
+}
+
+/// A validated node configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub bind: String,
+    pub port: u16,
+    pub bus_port: u16,
+    pub dir: PathBuf,
+    pub peers: Vec<Peer>,
+    /// What this node tells others and clients it is reached at.
+    pub announce: String,
+    /// Identifies the cluster: derived from the peer list, stored in the data dir, and sent
+    /// with every bus message.
+    pub cluster_id: String,
+    pub maxclients: usize,
+    pub snapshot_every: u64,
+    pub sled_cache_bytes: u64,
+    pub election_timeout: Duration,
+    pub heartbeat: Duration,
+    pub commit_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// The peers' client addresses by id.
+    pub fn client_addrs(&self) -> BTreeMap<NodeId, String> {
+        self.peers.iter().map(|p| (p.id, p.client_addr())).collect()
+    }
+
+    /// The other nodes' ids.
+    pub fn peer_ids(&self) -> BTreeSet<NodeId> {
+        self.peers.iter().map(|p| p.id).collect()
+    }
+}
+
+/// Parses `ID@HOST:PORT[@BUSPORT]`.
+pub fn parse_peer(s: &str) -> anyhow::Result<Peer> {
+    let s = s.trim();
+    let mut parts = s.split('@');
+    let (Some(id), Some(addr)) = (parts.next(), parts.next()) else {
+        bail!("peer '{s}' is not ID@HOST:PORT or ID@HOST:PORT@BUSPORT");
+    };
+    let id: NodeId =
+        id.parse().ok().filter(|&n| n > 0).with_context(|| format!("peer '{s}': the id must be a positive integer"))?;
+    let (host, port) = addr.rsplit_once(':').with_context(|| format!("peer '{s}': missing :PORT"))?;
+    if host.is_empty() {
+        bail!("peer '{s}': empty host");
+    }
+    let port: u16 = port.parse().ok().filter(|&p| p > 0).with_context(|| format!("peer '{s}': bad port '{port}'"))?;
+    let bus_port = match parts.next() {
+        Some(b) => b.parse().ok().filter(|&p| p > 0).with_context(|| format!("peer '{s}': bad bus port '{b}'"))?,
+        None => port
+            .checked_add(defaults::BUS_PORT_OFFSET)
+            .with_context(|| format!("peer '{s}': port + 10000 overflows; give @BUSPORT"))?,
+    };
+    if parts.next().is_some() {
+        bail!("peer '{s}' has too many '@'");
+    }
+    Ok(Peer { id, host: host.to_string(), port, bus_port })
+}
+
+impl ServerConfig {
+    /// Checks the flags and works out this node's place in the cluster.
+    pub fn resolve(&self) -> anyhow::Result<NodeConfig> {
+        let (id, peers) = match &self.peers {
+            Some(list) if !list.trim().is_empty() => {
+                let peers = list.split(',').map(parse_peer).collect::<anyhow::Result<Vec<_>>>()?;
+                let mut ids = BTreeSet::new();
+                let mut addrs = BTreeSet::new();
+                for p in &peers {
+                    if !ids.insert(p.id) {
+                        bail!("--peers names node {} twice", p.id);
+                    }
+                    if !addrs.insert(p.client_addr()) || !addrs.insert(p.bus_addr()) {
+                        bail!("--peers uses address {} or {} twice", p.client_addr(), p.bus_addr());
+                    }
+                }
+                let id = self.id.context("--id is required with --peers (which of the peers is this node?)")?;
+                if !ids.contains(&id) {
+                    bail!(
+                        "--id {id} is not one of the --peers ({})",
+                        ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                    );
+                }
+                (id, peers)
+            }
+            _ => {
+                let id = self.id.unwrap_or(1);
+                if id == 0 {
+                    bail!("--id must be a positive integer");
+                }
+                let port = self.port.unwrap_or(defaults::PORT);
+                let host = if self.bind == "0.0.0.0" || self.bind == "::" {
+                    "127.0.0.1".to_string()
+                } else {
+                    self.bind.clone()
+                };
+                let bus_port = self.bus_port.unwrap_or(port.wrapping_add(defaults::BUS_PORT_OFFSET));
+                (id, vec![Peer { id, host, port, bus_port }])
+            }
+        };
+        let me = peers.iter().find(|p| p.id == id).expect("checked above").clone();
+        if let Some(port) = self.port {
+            if port != me.port {
+                bail!("--port {port} disagrees with this node's entry in --peers ({})", me.client_addr());
+            }
+        }
+        if let Some(bus) = self.bus_port {
+            if bus != me.bus_port {
+                bail!("--bus-port {bus} disagrees with this node's entry in --peers ({})", me.bus_addr());
+            }
+        }
+        if self.election_timeout_ms < 2 * self.heartbeat_ms {
+            bail!("--election-timeout-ms must be at least twice --heartbeat-ms");
+        }
+        if self.snapshot_every == 0 {
+            bail!("--snapshot-every must be positive");
+        }
+        let announce = match &self.announce {
+            Some(a) => {
+                let (h, p) = a.rsplit_once(':').with_context(|| format!("--announce '{a}' is not HOST:PORT"))?;
+                if h.is_empty() || p.parse::<u16>().is_err() {
+                    bail!("--announce '{a}' is not HOST:PORT");
+                }
+                a.clone()
+            }
+            None => me.client_addr(),
+        };
+        let mut members: Vec<String> = peers.iter().map(|p| format!("{}@{}", p.id, p.bus_addr())).collect();
+        members.sort();
+        let cluster_id = {
+            let mut h = sha1_smol::Sha1::new();
+            h.update(members.join(",").as_bytes());
+            h.digest().to_string()[..16].to_string()
+        };
+        Ok(NodeConfig {
+            id,
+            bind: self.bind.clone(),
+            port: me.port,
+            bus_port: me.bus_port,
+            dir: self.dir.clone(),
+            peers,
+            announce,
+            cluster_id,
+            maxclients: self.maxclients,
+            snapshot_every: self.snapshot_every,
+            sled_cache_bytes: self.sled_cache_mb.max(1) * 1024 * 1024,
+            election_timeout: Duration::from_millis(self.election_timeout_ms),
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            commit_timeout: Duration::from_millis(self.commit_timeout_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerConfig,
+    }
+
+    fn resolve(args: &[&str]) -> anyhow::Result<NodeConfig> {
+        let mut v = vec!["raftis"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v)?.server.resolve()
+    }
+
+    const PEERS: &str = "1@127.0.0.1:7001,2@127.0.0.1:7002,3@127.0.0.1:7003@27003";
+
+    #[test]
+    fn peers() {
+        let c = resolve(&["--id", "3", "--peers", PEERS]).unwrap();
+        assert_eq!((c.port, c.bus_port), (7003, 27003));
+        assert_eq!(c.announce, "127.0.0.1:7003");
+        let other = resolve(&["--id", "1", "--peers", PEERS]).unwrap();
+        assert_eq!(c.cluster_id, other.cluster_id);
+        assert_eq!(parse_peer("2@h:7002").unwrap().bus_port, 17002);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        for args in [
+            vec!["--peers", PEERS],
+            vec!["--id", "4", "--peers", PEERS],
+            vec!["--id", "1", "--peers", "1@a:1,1@b:2"],
+            vec!["--id", "1", "--peers", "1@a:1,2@a:1"],
+            vec!["--id", "1", "--port", "7005", "--peers", PEERS],
+            vec!["--id", "1", "--peers", "1@a"],
+            vec!["--id", "1", "--peers", "x@a:1"],
+            vec!["--announce", "nope"],
+        ] {
+            assert!(resolve(&args).is_err(), "{args:?} accepted");
+        }
+    }
+
+    #[test]
+    fn single_node_defaults() {
+        let c = resolve(&[]).unwrap();
+        assert_eq!((c.id, c.port, c.bus_port), (1, 6379, 16379));
+    }
 }

@@ -8,8 +8,11 @@
 //!   requests are submitted to.
 //! - [`config`]: flags and environment variables.
 
+pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod net;
+pub mod raft;
 pub mod resp;
 pub mod server;
 pub mod sm;

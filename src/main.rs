@@ -7,15 +7,13 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing::info;
 
+use raftis::cluster::Topology;
 use raftis::config::ServerConfig;
+use raftis::raft::node::Node;
 use raftis::server::{self, Backend};
 
 #[derive(Parser)]
-#[command(
-    name = "raftis",
-    version,
-    about = "A Redis-compatible key-value store replicated with Raft"
-)]
+#[command(name = "raftis", version, about = "A Redis-compatible key-value store replicated with Raft")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,34 +28,41 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match cli.command {
         Command::Server(config) => runtime.block_on(run_server(config)),
     }
 }
 
-async fn run_server(config: ServerConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.dir)
-        .with_context(|| format!("creating data directory {}", config.dir.display()))?;
-    let addr = format!("{}:{}", config.bind, config.port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("listening on {addr}"))?;
+async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
+    let cfg = flags.resolve()?;
+    let client_addr = format!("{}:{}", cfg.bind, cfg.port);
+    let listener =
+        TcpListener::bind(&client_addr).await.with_context(|| format!("listening for clients on {client_addr}"))?;
+    let bus_addr = format!("{}:{}", cfg.bind, cfg.bus_port);
+    let bus = TcpListener::bind(&bus_addr).await.with_context(|| format!("listening for the bus on {bus_addr}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    server::serve(config, listener, Arc::new(Backend::new()), stop_rx).await
+    info!(id = cfg.id, cluster = %cfg.cluster_id, nodes = cfg.peers.len(), dir = %cfg.dir.display(), "starting node");
+    let node = Node::start(&cfg, bus, stop_rx.clone()).await?;
+    let topology = Arc::new(Topology::new(cfg.client_addrs()));
+    topology.learn(cfg.id, &cfg.announce);
+    let bus_ports = cfg.peers.iter().map(|p| (p.id, p.bus_port)).collect();
+    let backend =
+        Arc::new(Backend::new(node.raft.clone(), node.state.clone(), topology, cfg.id, cfg.commit_timeout, bus_ports));
+    let served = server::serve(cfg, listener, backend, stop_rx).await;
+    if let Err(e) = node.raft.shutdown().await {
+        tracing::warn!(error = %e, "raft did not shut down cleanly");
+    }
+    served
 }
 
 async fn wait_for_signal() {

@@ -21,10 +21,7 @@ use wire::{Conn, End, Outcome};
 
 /// Command line of `raftis-conformance`.
 #[derive(Parser)]
-#[command(
-    name = "raftis-conformance",
-    about = "Replay recorded Redis conformance cases"
-)]
+#[command(name = "raftis-conformance", about = "Replay recorded Redis conformance cases")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,11 +73,7 @@ fn run(opts: &Options, record: bool) -> Result<bool> {
     let files = load_files(&opts.paths)?;
     let timeout = Duration::from_millis(opts.timeout_ms);
     Conn::open(&opts.addr, timeout)?;
-    let runner = Runner {
-        addr: &opts.addr,
-        timeout,
-        filter: opts.filter.as_ref().map(|f| f.to_lowercase()),
-    };
+    let runner = Runner { addr: &opts.addr, timeout, filter: opts.filter.as_ref().map(|f| f.to_lowercase()) };
     if record {
         return runner.record(&files);
     }
@@ -145,11 +138,7 @@ impl Runner<'_> {
     /// The cases of `file` that pass the filter.
     fn selected<'f>(&self, file: &'f CaseFile) -> impl Iterator<Item = &'f Case> + 'f {
         let filter = self.filter.clone();
-        file.cases.iter().filter(move |c| {
-            filter
-                .as_ref()
-                .is_none_or(|f| c.title.to_lowercase().contains(f))
-        })
+        file.cases.iter().filter(move |c| filter.as_ref().is_none_or(|f| c.title.to_lowercase().contains(f)))
     }
 
     /// Flushes the server, then runs every step of `case` on its own fresh connections. Returns the
@@ -197,12 +186,7 @@ impl Runner<'_> {
             if wire::matches(&step.expected, got, step.flags) {
                 continue;
             }
-            report.push_str(&format!(
-                "  {}:{}: {}\n    expected:\n",
-                path.display(),
-                step.line,
-                step.text
-            ));
+            report.push_str(&format!("  {}:{}: {}\n    expected:\n", path.display(), step.line, step.text));
             for line in case::render(&step.expected) {
                 report.push_str(&format!("      {line}\n"));
             }
@@ -212,13 +196,8 @@ impl Runner<'_> {
             }
         }
         for (conn, extra) in leftovers {
-            report.push_str(&format!(
-                "  connection {conn} received bytes after its last expected reply:\n"
-            ));
-            let extra = Outcome {
-                bytes: extra,
-                end: End::Complete,
-            };
+            report.push_str(&format!("  connection {conn} received bytes after its last expected reply:\n"));
+            let extra = Outcome { bytes: extra, end: End::Complete };
             for line in case::render(&extra) {
                 report.push_str(&format!("      {line}\n"));
             }
@@ -232,9 +211,8 @@ impl Runner<'_> {
         for file in files {
             let mut recorded = Vec::new();
             for case in self.selected(file) {
-                let CaseRun { replies, leftovers } = self
-                    .run_case(case)
-                    .with_context(|| format!("{}:{}", file.path.display(), case.line))?;
+                let CaseRun { replies, leftovers } =
+                    self.run_case(case).with_context(|| format!("{}:{}", file.path.display(), case.line))?;
                 for (line, outcome) in &replies {
                     if let End::Error(e) = &outcome.end {
                         eprintln!("{}:{line}: not recorded: {e}", file.path.display());
@@ -262,8 +240,7 @@ impl Runner<'_> {
             let text = file.rewrite(&recorded);
             let old = std::fs::read_to_string(&file.path)?;
             if text != old {
-                std::fs::write(&file.path, text)
-                    .with_context(|| format!("writing {}", file.path.display()))?;
+                std::fs::write(&file.path, text).with_context(|| format!("writing {}", file.path.display()))?;
                 println!("rewrote {}", file.path.display());
             }
         }

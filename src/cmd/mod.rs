@@ -40,18 +40,12 @@ fn check_arity(spec: &'static CommandSpec, argc: usize) -> Result<&'static Comma
 
 /// `ERR wrong number of arguments for '<name>' command`.
 pub fn wrong_arity(name: &str) -> Reply {
-    Reply::err(format!(
-        "ERR wrong number of arguments for '{name}' command"
-    ))
+    Reply::err(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
 /// The text up to the first NUL and at most `max` bytes, as C's `%.*s` prints it.
 fn truncated(arg: &[u8], max: usize) -> String {
-    let end = arg
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(arg.len())
-        .min(max);
+    let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
     String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
@@ -66,11 +60,7 @@ fn unknown_command(args: &[Bytes]) -> Reply {
         list.push_str(&truncated(arg, room));
         list.push_str("' ");
     }
-    Reply::err(format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        truncated(&args[0], 128),
-        list
-    ))
+    Reply::err(format!("ERR unknown command '{}', with args beginning with: {}", truncated(&args[0], 128), list))
 }
 
 #[cfg(test)]
@@ -78,9 +68,7 @@ mod tests {
     use super::*;
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
     }
 
     #[test]
@@ -90,21 +78,12 @@ mod tests {
             Reply::err("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
         );
         assert_eq!(resolve(&args(&["get"])).unwrap_err(), wrong_arity("get"));
-        assert_eq!(
-            resolve(&args(&["client", "setname"])).unwrap_err(),
-            wrong_arity("client|setname")
-        );
+        assert_eq!(resolve(&args(&["client", "setname"])).unwrap_err(), wrong_arity("client|setname"));
         assert_eq!(
             resolve(&args(&["client", "foo"])).unwrap_err(),
             Reply::err("ERR unknown subcommand 'foo'. Try CLIENT HELP.")
         );
-        assert_eq!(
-            resolve(&args(&["client"])).unwrap_err(),
-            wrong_arity("client")
-        );
-        assert_eq!(
-            resolve(&args(&["SET", "k", "v"])).map(|s| s.name),
-            Ok("set")
-        );
+        assert_eq!(resolve(&args(&["client"])).unwrap_err(), wrong_arity("client"));
+        assert_eq!(resolve(&args(&["SET", "k", "v"])).map(|s| s.name), Ok("set"));
     }
 }

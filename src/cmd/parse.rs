@@ -31,87 +31,35 @@ pub fn parse_op(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
         "get" => Op::Get(a(1)),
         "mget" => Op::MGet(keys(1)),
         "strlen" => Op::StrLen(a(1)),
-        "getrange" | "substr" => Op::GetRange {
-            key: a(1),
-            start: int(&args[2])?,
-            end: int(&args[3])?,
-        },
+        "getrange" | "substr" => Op::GetRange { key: a(1), start: int(&args[2])?, end: int(&args[3])? },
         "lcs" => lcs(args)?,
         "exists" => Op::Exists(keys(1)),
         "touch" => Op::Touch(keys(1)),
         "type" => Op::Type(a(1)),
-        "ttl" => Op::Ttl {
-            key: a(1),
-            query: TtlQuery {
-                millis: false,
-                absolute: false,
-            },
-        },
-        "pttl" => Op::Ttl {
-            key: a(1),
-            query: TtlQuery {
-                millis: true,
-                absolute: false,
-            },
-        },
-        "expiretime" => Op::Ttl {
-            key: a(1),
-            query: TtlQuery {
-                millis: false,
-                absolute: true,
-            },
-        },
-        "pexpiretime" => Op::Ttl {
-            key: a(1),
-            query: TtlQuery {
-                millis: true,
-                absolute: true,
-            },
-        },
+        "ttl" => Op::Ttl { key: a(1), query: TtlQuery { millis: false, absolute: false } },
+        "pttl" => Op::Ttl { key: a(1), query: TtlQuery { millis: true, absolute: false } },
+        "expiretime" => Op::Ttl { key: a(1), query: TtlQuery { millis: false, absolute: true } },
+        "pexpiretime" => Op::Ttl { key: a(1), query: TtlQuery { millis: true, absolute: true } },
         "keys" => Op::Keys(a(1)),
         "scan" => scan(args)?,
         "randomkey" => Op::RandomKey,
         "dbsize" => Op::DbSize,
         "set" => set(args, now)?,
-        "setnx" => Op::SetNx {
-            key: a(1),
-            value: a(2),
-        },
-        "upd" => Op::Upd {
-            key: a(1),
-            value: a(2),
-        },
+        "setnx" => Op::SetNx { key: a(1), value: a(2) },
+        "upd" => Op::Upd { key: a(1), value: a(2) },
         "setex" | "psetex" => {
             let millis = name == "psetex";
-            let at = expire_millis(&args[2], millis, true, now)
-                .ok_or_else(|| invalid_expire(name))??;
-            Op::Set {
-                key: a(1),
-                value: a(3),
-                cond: SetCond::Always,
-                expiry: Expiry::At(at),
-                get: false,
-            }
+            let at = expire_millis(&args[2], millis, true, now).ok_or_else(|| invalid_expire(name))??;
+            Op::Set { key: a(1), value: a(3), cond: SetCond::Always, expiry: Expiry::At(at), get: false }
         }
-        "getset" => Op::Set {
-            key: a(1),
-            value: a(2),
-            cond: SetCond::Always,
-            expiry: Expiry::Clear,
-            get: true,
-        },
+        "getset" => Op::Set { key: a(1), value: a(2), cond: SetCond::Always, expiry: Expiry::Clear, get: true },
         "getdel" => Op::GetDel(a(1)),
         "getex" => getex(args, now)?,
         "mset" | "msetnx" => {
             if args.len().is_multiple_of(2) {
-                return Err(Reply::err(format!(
-                    "ERR wrong number of arguments for '{name}' command"
-                )));
+                return Err(Reply::err(format!("ERR wrong number of arguments for '{name}' command")));
             }
-            let pairs = args[1..]
-                .chunks(2)
-                .map(|p| (p[0].clone(), p[1].clone()))
-                .collect();
+            let pairs = args[1..].chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
             if name == "mset" {
                 Op::MSet(pairs)
             } else {
@@ -120,10 +68,7 @@ pub fn parse_op(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
         }
         "incr" => Op::IncrBy { key: a(1), by: 1 },
         "decr" => Op::IncrBy { key: a(1), by: -1 },
-        "incrby" => Op::IncrBy {
-            key: a(1),
-            by: int(&args[2])?,
-        },
+        "incrby" => Op::IncrBy { key: a(1), by: int(&args[2])? },
         "decrby" => {
             let by = int(&args[2])?;
             if by == i64::MIN {
@@ -135,39 +80,21 @@ pub fn parse_op(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
             if !crate::sm::is_long_double(&args[2]) {
                 return Err(Reply::err("ERR value is not a valid float"));
             }
-            Op::IncrByFloat {
-                key: a(1),
-                by: a(2),
-            }
+            Op::IncrByFloat { key: a(1), by: a(2) }
         }
-        "append" => Op::Append {
-            key: a(1),
-            value: a(2),
-        },
+        "append" => Op::Append { key: a(1), value: a(2) },
         "setrange" => {
             let offset = int(&args[2])?;
             if offset < 0 {
                 return Err(Reply::err("ERR offset is out of range"));
             }
-            Op::SetRange {
-                key: a(1),
-                offset: offset as u64,
-                value: a(3),
-            }
+            Op::SetRange { key: a(1), offset: offset as u64, value: a(3) }
         }
         "del" | "unlink" => Op::Del(keys(1)),
         "expire" | "pexpire" | "expireat" | "pexpireat" => expire(name, args, now)?,
         "persist" => Op::Persist(a(1)),
-        "rename" => Op::Rename {
-            from: a(1),
-            to: a(2),
-            nx: false,
-        },
-        "renamenx" => Op::Rename {
-            from: a(1),
-            to: a(2),
-            nx: true,
-        },
+        "rename" => Op::Rename { from: a(1), to: a(2), nx: false },
+        "renamenx" => Op::Rename { from: a(1), to: a(2), nx: true },
         "copy" => copy(args)?,
         "flushall" | "flushdb" => {
             match args.len() {
@@ -192,11 +119,7 @@ fn expire_millis(arg: &[u8], millis: bool, relative: bool, now: u64) -> Option<R
         return None;
     }
     let ms = if millis { v } else { v * 1000 };
-    let at = if relative {
-        ms.checked_add(now as i64)?
-    } else {
-        ms
-    };
+    let at = if relative { ms.checked_add(now as i64)? } else { ms };
     (at > 0).then_some(Ok(at as u64))
 }
 
@@ -231,9 +154,9 @@ fn set(args: &[Bytes], now: u64) -> Result<Op, Reply> {
         j += 1;
     }
     let expiry = match expire {
-        Some((millis, relative, arg)) => Expiry::At(
-            expire_millis(arg, millis, relative, now).ok_or_else(|| invalid_expire("set"))??,
-        ),
+        Some((millis, relative, arg)) => {
+            Expiry::At(expire_millis(arg, millis, relative, now).ok_or_else(|| invalid_expire("set"))??)
+        }
         None if keepttl => Expiry::Keep,
         None => Expiry::Clear,
     };
@@ -242,13 +165,7 @@ fn set(args: &[Bytes], now: u64) -> Result<Op, Reply> {
         (_, true) => SetCond::IfPresent,
         _ => SetCond::Always,
     };
-    Ok(Op::Set {
-        key: args[1].clone(),
-        value: args[2].clone(),
-        cond,
-        expiry,
-        get,
-    })
+    Ok(Op::Set { key: args[1].clone(), value: args[2].clone(), cond, expiry, get })
 }
 
 /// EX, PX, EXAT, PXAT → (milliseconds, relative).
@@ -296,10 +213,7 @@ fn getex(args: &[Bytes], now: u64) -> Result<Op, Reply> {
         None if persist => GetExExpiry::Persist,
         None => GetExExpiry::Unchanged,
     };
-    Ok(Op::GetEx {
-        key: args[1].clone(),
-        expiry,
-    })
+    Ok(Op::GetEx { key: args[1].clone(), expiry })
 }
 
 fn expire(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
@@ -314,21 +228,14 @@ fn expire(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
         } else if eq(opt, "lt") {
             cond.lt = true;
         } else {
-            return Err(Reply::err(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            )));
+            return Err(Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))));
         }
     }
     if cond.nx && (cond.xx || cond.gt || cond.lt) {
-        return Err(Reply::err(
-            "ERR NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(Reply::err("ERR NX and XX, GT or LT options at the same time are not compatible"));
     }
     if cond.gt && cond.lt {
-        return Err(Reply::err(
-            "ERR GT and LT options at the same time are not compatible",
-        ));
+        return Err(Reply::err("ERR GT and LT options at the same time are not compatible"));
     }
     let mut when = int(&args[2])?;
     if !name.starts_with('p') {
@@ -341,11 +248,7 @@ fn expire(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
     if when > i64::MAX - base {
         return Err(invalid_expire(name));
     }
-    Ok(Op::Expire {
-        key: args[1].clone(),
-        at: when + base,
-        cond,
-    })
+    Ok(Op::Expire { key: args[1].clone(), at: when + base, cond })
 }
 
 fn copy(args: &[Bytes]) -> Result<Op, Reply> {
@@ -368,11 +271,7 @@ fn copy(args: &[Bytes]) -> Result<Op, Reply> {
         }
         j += 1;
     }
-    Ok(Op::Copy {
-        from: args[1].clone(),
-        to: args[2].clone(),
-        replace,
-    })
+    Ok(Op::Copy { from: args[1].clone(), to: args[2].clone(), replace })
 }
 
 fn scan(args: &[Bytes]) -> Result<Op, Reply> {
@@ -396,12 +295,7 @@ fn scan(args: &[Bytes]) -> Result<Op, Reply> {
         }
         i += 2;
     }
-    Ok(Op::Scan {
-        cursor,
-        pattern,
-        count,
-        type_name,
-    })
+    Ok(Op::Scan { cursor, pattern, count, type_name })
 }
 
 /// C's `strtoul` as Redis's SCAN uses it: optional sign, digits; "-1" wraps around.
@@ -443,11 +337,7 @@ fn lcs(args: &[Bytes]) -> Result<Op, Reply> {
         }
         j += 1;
     }
-    Ok(Op::Lcs {
-        a: args[1].clone(),
-        b: args[2].clone(),
-        opts,
-    })
+    Ok(Op::Lcs { a: args[1].clone(), b: args[2].clone(), opts })
 }
 
 #[cfg(test)]
@@ -455,26 +345,15 @@ mod tests {
     use super::*;
 
     fn p(line: &str) -> Result<Op, Reply> {
-        let args: Vec<Bytes> = line
-            .split(' ')
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect();
+        let args: Vec<Bytes> = line.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
         let name = String::from_utf8_lossy(&args[0]).to_lowercase();
         parse_op(&name, &args, 1_000_000)
     }
 
     #[test]
     fn set_options() {
-        let Ok(Op::Set {
-            expiry, cond, get, ..
-        }) = p("set k v EX 10 NX GET")
-        else {
-            panic!()
-        };
-        assert_eq!(
-            (expiry, cond, get),
-            (Expiry::At(1_010_000), SetCond::IfAbsent, true)
-        );
+        let Ok(Op::Set { expiry, cond, get, .. }) = p("set k v EX 10 NX GET") else { panic!() };
+        assert_eq!((expiry, cond, get), (Expiry::At(1_010_000), SetCond::IfAbsent, true));
         assert_eq!(p("set k v NX XX"), Err(Reply::err(ERR_SYNTAX)));
         assert_eq!(p("set k v EX 10 PX 10"), Err(Reply::err(ERR_SYNTAX)));
         assert_eq!(p("set k v EX 10 KEEPTTL"), Err(Reply::err(ERR_SYNTAX)));
@@ -488,21 +367,11 @@ mod tests {
     fn expire_arithmetic() {
         assert_eq!(
             p("expire k 10"),
-            Ok(Op::Expire {
-                key: Bytes::from_static(b"k"),
-                at: 1_010_000,
-                cond: ExpireCond::default()
-            })
+            Ok(Op::Expire { key: Bytes::from_static(b"k"), at: 1_010_000, cond: ExpireCond::default() })
         );
-        assert_eq!(
-            p("expire k 9223372036854775807"),
-            Err(invalid_expire("expire"))
-        );
+        assert_eq!(p("expire k 9223372036854775807"), Err(invalid_expire("expire")));
         assert!(p("expire k 10 NX XX").is_err());
-        assert_eq!(
-            p("expire k 10 foo"),
-            Err(Reply::err("ERR Unsupported option foo"))
-        );
+        assert_eq!(p("expire k 10 foo"), Err(Reply::err("ERR Unsupported option foo")));
     }
 
     #[test]

@@ -99,27 +99,14 @@ mod tests {
     use super::split_args;
 
     fn split(s: &str) -> Option<Vec<String>> {
-        split_args(s.as_bytes()).map(|v| {
-            v.into_iter()
-                .map(|a| String::from_utf8_lossy(&a).into_owned())
-                .collect()
-        })
+        split_args(s.as_bytes()).map(|v| v.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect())
     }
 
     #[test]
     fn plain_and_quoted() {
-        assert_eq!(
-            split("  set  a b "),
-            Some(vec!["set".into(), "a".into(), "b".into()])
-        );
-        assert_eq!(
-            split(r#"set "a b" 'c d'"#),
-            Some(vec!["set".into(), "a b".into(), "c d".into()])
-        );
-        assert_eq!(
-            split(r#""\x41\n" 'it\'s'"#),
-            Some(vec!["A\n".into(), "it's".into()])
-        );
+        assert_eq!(split("  set  a b "), Some(vec!["set".into(), "a".into(), "b".into()]));
+        assert_eq!(split(r#"set "a b" 'c d'"#), Some(vec!["set".into(), "a b".into(), "c d".into()]));
+        assert_eq!(split(r#""\x41\n" 'it\'s'"#), Some(vec!["A\n".into(), "it's".into()]));
         assert_eq!(split(r#"a"b c""#), Some(vec!["ab c".into()]));
         assert_eq!(split(r#""""#), Some(vec!["".into()]));
         assert_eq!(split(""), Some(vec![]));

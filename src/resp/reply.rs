@@ -120,10 +120,7 @@ fn line(out: &mut BytesMut, tag: u8, text: &[u8]) {
     out.put_u8(tag);
     // A status or error line cannot carry a line break: Redis replaces them with spaces.
     if text.iter().any(|&b| b == b'\r' || b == b'\n') {
-        out.extend(
-            text.iter()
-                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-        );
+        out.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
     } else {
         out.put_slice(text);
     }
@@ -153,26 +150,12 @@ mod tests {
 
     #[test]
     fn resp2_and_resp3() {
-        let r = Reply::Array(vec![
-            Reply::Int(1),
-            Reply::Nil,
-            Reply::bulk("ab"),
-            Reply::Ok,
-        ]);
-        assert_eq!(
-            &r.to_bytes(Protocol::Resp2)[..],
-            b"*4\r\n:1\r\n$-1\r\n$2\r\nab\r\n+OK\r\n"
-        );
-        assert_eq!(
-            &r.to_bytes(Protocol::Resp3)[..],
-            b"*4\r\n:1\r\n_\r\n$2\r\nab\r\n+OK\r\n"
-        );
+        let r = Reply::Array(vec![Reply::Int(1), Reply::Nil, Reply::bulk("ab"), Reply::Ok]);
+        assert_eq!(&r.to_bytes(Protocol::Resp2)[..], b"*4\r\n:1\r\n$-1\r\n$2\r\nab\r\n+OK\r\n");
+        assert_eq!(&r.to_bytes(Protocol::Resp3)[..], b"*4\r\n:1\r\n_\r\n$2\r\nab\r\n+OK\r\n");
         let m = Reply::Map(vec![(Reply::bulk("k"), Reply::Int(2))]);
         assert_eq!(&m.to_bytes(Protocol::Resp2)[..], b"*2\r\n$1\r\nk\r\n:2\r\n");
         assert_eq!(&m.to_bytes(Protocol::Resp3)[..], b"%1\r\n$1\r\nk\r\n:2\r\n");
-        assert_eq!(
-            &Reply::err("ERR a\r\nb").to_bytes(Protocol::Resp2)[..],
-            b"-ERR a  b\r\n"
-        );
+        assert_eq!(&Reply::err("ERR a\r\nb").to_bytes(Protocol::Resp2)[..], b"-ERR a  b\r\n");
     }
 }

@@ -53,11 +53,7 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError>
         }
         return Ok(None);
     };
-    let end = if nl > 0 && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
+    let end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     let args = split_args(&buf[..end]).ok_or(ProtocolError::UnbalancedQuotes)?;
     let _ = buf.split_to(nl + 1);
     Ok(Some(args.into_iter().map(Bytes::from).collect()))
@@ -114,9 +110,7 @@ fn parse_multibulk(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolErr
         pos = next + len + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(
-        bounds.into_iter().map(|(a, b)| frame.slice(a..b)).collect(),
-    ))
+    Ok(Some(bounds.into_iter().map(|(a, b)| frame.slice(a..b)).collect()))
 }
 
 /// Redis's `string2ll`: optional `-`, digits, no leading zeros (except "0"), no spaces or `+`.
@@ -159,19 +153,12 @@ mod tests {
     }
 
     fn args(v: &[&str]) -> Option<Vec<Bytes>> {
-        Some(
-            v.iter()
-                .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-                .collect(),
-        )
+        Some(v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect())
     }
 
     #[test]
     fn multibulk() {
-        assert_eq!(
-            parse(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
-            Ok(args(&["GET", "k"]))
-        );
+        assert_eq!(parse(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"), Ok(args(&["GET", "k"])));
         assert_eq!(parse(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r"), Ok(None));
         assert_eq!(parse(b"*2\r\n$3\r\nGET\r\n"), Ok(None));
         assert_eq!(parse(b"*0\r\n"), Ok(Some(vec![])));
@@ -181,22 +168,10 @@ mod tests {
     #[test]
     fn multibulk_errors() {
         assert_eq!(parse(b"*x\r\n"), Err(ProtocolError::InvalidMultibulkLength));
-        assert_eq!(
-            parse(b"*3000000000\r\n"),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse(b"*1\r\n+PING\r\n"),
-            Err(ProtocolError::ExpectedDollar(b'+'))
-        );
-        assert_eq!(
-            parse(b"*1\r\n$-1\r\n"),
-            Err(ProtocolError::InvalidBulkLength)
-        );
-        assert_eq!(
-            parse(b"*1\r\n$600000000\r\n"),
-            Err(ProtocolError::InvalidBulkLength)
-        );
+        assert_eq!(parse(b"*3000000000\r\n"), Err(ProtocolError::InvalidMultibulkLength));
+        assert_eq!(parse(b"*1\r\n+PING\r\n"), Err(ProtocolError::ExpectedDollar(b'+')));
+        assert_eq!(parse(b"*1\r\n$-1\r\n"), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(parse(b"*1\r\n$600000000\r\n"), Err(ProtocolError::InvalidBulkLength));
         let big = [b"*1\r\n$".as_slice(), &vec![b'1'; 70_000]].concat();
         assert_eq!(parse(&big), Err(ProtocolError::BulkCountTooBig));
     }
@@ -228,15 +203,7 @@ mod tests {
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [
-            &b"9223372036854775808"[..],
-            b"01",
-            b"-0",
-            b"+1",
-            b" 1",
-            b"",
-            b"-",
-        ] {
+        for bad in [&b"9223372036854775808"[..], b"01", b"-0", b"+1", b" 1", b"", b"-"] {
             assert_eq!(parse_i64(bad), None, "{bad:?}");
         }
     }

@@ -9,9 +9,10 @@ use bytes::Bytes;
 
 use super::clients::lock;
 use super::conn::{unix_millis, Session};
+use crate::cluster;
 use crate::cmd::{self, CommandSpec, COMMANDS};
 use crate::resp::{parse_i64, Protocol, Reply};
-use crate::sm::{glob_matches, Ctx, Op};
+use crate::sm::glob_matches;
 
 /// The Redis version raftis speaks and reports, so clients enable the same features.
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -53,15 +54,40 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
             _ => Reply::err("ERR syntax error"),
         },
         "time" => {
-            let micros = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64);
+            let micros =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
             Reply::Array(vec![
                 Reply::bulk((micros / 1_000_000).to_string()),
                 Reply::bulk((micros % 1_000_000).to_string()),
             ])
         }
         "info" => Reply::Verbatim(info(s, &args[1..])),
+        "role" => s.shared.backend.view().role_reply(),
+        "cluster|info" => Reply::Verbatim(s.shared.backend.view().info_text()),
+        "cluster|nodes" => Reply::Verbatim(s.shared.backend.view().nodes_text()),
+        "cluster|slots" => s.shared.backend.view().slots(),
+        "cluster|shards" => s.shared.backend.view().shards(),
+        "cluster|myid" => Reply::bulk(cluster::node_name(s.shared.backend.id())),
+        "cluster|keyslot" => Reply::Int(cluster::key_slot(&args[2]) as i64),
+        "cluster|help" => help(&[
+            "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "INFO",
+            "    Return information about the cluster.",
+            "KEYSLOT <key>",
+            "    Return the hash slot for <key>.",
+            "MYID",
+            "    Return the node id.",
+            "NODES",
+            "    Return cluster configuration seen by node. Output format:",
+            "    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+            "SHARDS",
+            "    Return information about slot range mappings and the nodes associated with them.",
+            "SLOTS",
+            "    Return information about slots range mappings. Each range is made of:",
+            "    start, end, master and replicas IP addresses, ports and ids",
+            "HELP",
+            "    Print this help.",
+        ]),
         "debug" => debug(s, args).await,
         "client|id" => Reply::Int(s.id as i64),
         "client|setname" => match valid_name(&args[2]) {
@@ -106,12 +132,7 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
             if args.len() == 2 {
                 return Reply::Array(COMMANDS.iter().map(command_info).collect());
             }
-            Reply::Array(
-                args[2..]
-                    .iter()
-                    .map(|n| cmd::lookup(n).map_or(Reply::NilArray, command_info))
-                    .collect(),
-            )
+            Reply::Array(args[2..].iter().map(|n| cmd::lookup(n).map_or(Reply::NilArray, command_info)).collect())
         }
         "command|docs" => {
             let specs: Vec<&CommandSpec> = if args.len() == 2 {
@@ -119,12 +140,7 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
             } else {
                 args[2..].iter().filter_map(|n| cmd::lookup(n)).collect()
             };
-            Reply::Map(
-                specs
-                    .into_iter()
-                    .map(|c| (Reply::bulk(c.name), command_docs(c)))
-                    .collect(),
-            )
+            Reply::Map(specs.into_iter().map(|c| (Reply::bulk(c.name), command_docs(c))).collect())
         }
         "command|getkeys" => command_getkeys(&args[2..]),
         "command|help" => help(&[
@@ -183,9 +199,7 @@ fn valid_name(name: &[u8]) -> Result<String, Reply> {
     if valid_attr(name) {
         Ok(text(name))
     } else {
-        Err(Reply::err(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ))
+        Err(Reply::err("ERR Client names cannot contain spaces, newlines or special characters."))
     }
 }
 
@@ -198,10 +212,7 @@ fn client_setinfo(s: &Session, attr: &[u8], value: &[u8]) -> Reply {
         return Reply::err(format!("ERR Unrecognized option '{}'", text(attr)));
     };
     if !valid_attr(value) {
-        return Reply::err(format!(
-            "ERR {} cannot contain spaces, newlines or special characters.",
-            text(attr)
-        ));
+        return Reply::err(format!("ERR {} cannot contain spaces, newlines or special characters.", text(attr)));
     }
     let mut info = lock(&s.client);
     if lib_name {
@@ -218,10 +229,7 @@ fn client_list(s: &Session, args: &[Bytes]) -> Reply {
     while i < args.len() {
         if eq(&args[i], "type") && i + 1 < args.len() {
             let t = &args[i + 1];
-            if !["normal", "master", "replica", "slave", "pubsub"]
-                .iter()
-                .any(|n| eq(t, n))
-            {
+            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq(t, n)) {
                 return Reply::err(format!("ERR Unknown client type '{}'", text(t)));
             }
             if !eq(t, "normal") {
@@ -276,10 +284,7 @@ fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
             name = Some(args[j + 1].clone());
             j += 2;
         } else {
-            return Reply::err(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                text(&args[j])
-            ));
+            return Reply::err(format!("ERR Syntax error in HELLO option '{}'", text(&args[j])));
         }
     }
     if let Some(user) = user {
@@ -297,11 +302,7 @@ fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
         info.name = name;
     }
     if let Some(v) = version {
-        s.proto = if v == 3 {
-            Protocol::Resp3
-        } else {
-            Protocol::Resp2
-        };
+        s.proto = if v == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
         info.resp = v as u8;
     }
     Reply::Map(vec![
@@ -309,7 +310,7 @@ fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
         (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
         (Reply::bulk("proto"), Reply::Int(info.resp as i64)),
         (Reply::bulk("id"), Reply::Int(s.id as i64)),
-        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("mode"), Reply::bulk("cluster")),
         (Reply::bulk("role"), Reply::bulk("master")),
         (Reply::bulk("modules"), Reply::Array(vec![])),
     ])
@@ -339,32 +340,14 @@ fn key_specs(c: &CommandSpec) -> Reply {
     if c.first_key == 0 {
         return Reply::Array(vec![]);
     }
-    let flags = if c.is_write() {
-        ["RW", "update"]
-    } else {
-        ["RO", "access"]
-    };
-    let lastkey = if c.last_key < 0 {
-        c.last_key
-    } else {
-        c.last_key - c.first_key
-    };
-    let map = |pairs: Vec<(&str, Reply)>| {
-        Reply::Map(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (Reply::bulk(k), v))
-                .collect(),
-        )
-    };
+    let flags = if c.is_write() { ["RW", "update"] } else { ["RO", "access"] };
+    let lastkey = if c.last_key < 0 { c.last_key } else { c.last_key - c.first_key };
+    let map = |pairs: Vec<(&str, Reply)>| Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), v)).collect());
     Reply::Array(vec![map(vec![
         ("flags", statuses(&flags)),
         (
             "begin_search",
-            map(vec![
-                ("type", Reply::bulk("index")),
-                ("spec", map(vec![("index", Reply::Int(c.first_key as i64))])),
-            ]),
+            map(vec![("type", Reply::bulk("index")), ("spec", map(vec![("index", Reply::Int(c.first_key as i64))]))]),
         ),
         (
             "find_keys",
@@ -392,12 +375,7 @@ fn command_docs(c: &CommandSpec) -> Reply {
     if !c.subcommands.is_empty() {
         doc.push((
             Reply::bulk("subcommands"),
-            Reply::Map(
-                c.subcommands
-                    .iter()
-                    .map(|s| (Reply::bulk(s.name), command_docs(s)))
-                    .collect(),
-            ),
+            Reply::Map(c.subcommands.iter().map(|s| (Reply::bulk(s.name), command_docs(s))).collect()),
         ));
     }
     Reply::Map(doc)
@@ -406,20 +384,14 @@ fn command_docs(c: &CommandSpec) -> Reply {
 fn command_getkeys(args: &[Bytes]) -> Reply {
     let spec = match cmd::resolve(args) {
         Ok(spec) => spec,
-        Err(_) if cmd::lookup(&args[0]).is_none() => {
-            return Reply::err("ERR Invalid command specified")
-        }
+        Err(_) if cmd::lookup(&args[0]).is_none() => return Reply::err("ERR Invalid command specified"),
         Err(_) => return Reply::err("ERR Invalid number of arguments specified for command"),
     };
     if spec.first_key == 0 {
         return Reply::err("ERR The command has no key arguments");
     }
     let argc = args.len() as i32;
-    let last = if spec.last_key < 0 {
-        argc + spec.last_key
-    } else {
-        spec.last_key
-    };
+    let last = if spec.last_key < 0 { argc + spec.last_key } else { spec.last_key };
     let mut keys = Vec::new();
     let mut i = spec.first_key;
     while i <= last && i < argc {
@@ -457,11 +429,7 @@ fn config_get(s: &Session, patterns: &[Bytes]) -> Reply {
             }
             seen.push(name);
             // Redis answers an exact name as it was written, and a pattern's matches by name.
-            let shown = if is_glob {
-                Reply::bulk(name)
-            } else {
-                Reply::Bulk(p.clone())
-            };
+            let shown = if is_glob { Reply::bulk(name) } else { Reply::Bulk(p.clone()) };
             out.push((shown, Reply::bulk(value)));
         }
     }
@@ -471,20 +439,17 @@ fn config_get(s: &Session, patterns: &[Bytes]) -> Reply {
 async fn debug(s: &mut Session, args: &[Bytes]) -> Reply {
     let sub = &args[1];
     if eq(sub, "digest") && args.len() == 2 {
-        let now = unix_millis();
-        s.shared.backend.read(&Op::Digest, Ctx { now, seed: 0 })
+        // Any node answers from its own state: this is how replicas are compared.
+        s.shared.backend.inspect(|applied| Reply::Status(crate::sm::digest(&applied.sm.keyspace)))
     } else if eq(sub, "digest-value") {
         let keys = &args[2..];
-        Reply::Array(s.shared.backend.inspect(|sm| {
-            keys.iter()
-                .map(|k| Reply::Status(crate::sm::digest_value(&sm.keyspace, k)))
-                .collect()
-        }))
+        Reply::Array(
+            s.shared
+                .backend
+                .inspect(|a| keys.iter().map(|k| Reply::Status(crate::sm::digest_value(&a.sm.keyspace, k))).collect()),
+        )
     } else if eq(sub, "sleep") && args.len() == 3 {
-        match std::str::from_utf8(&args[2])
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-        {
+        match std::str::from_utf8(&args[2]).ok().and_then(|t| t.parse::<f64>().ok()) {
             Some(secs) if secs.is_finite() && secs >= 0.0 => {
                 tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
                 Reply::Ok
@@ -502,26 +467,21 @@ async fn debug(s: &mut Session, args: &[Bytes]) -> Reply {
             "    Print this help.",
         ])
     } else {
-        Reply::err(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-            text(sub)
-        ))
+        Reply::err(format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.", text(sub)))
     }
 }
 
 fn info(s: &Session, sections: &[Bytes]) -> String {
     let wanted = |name: &str| {
         sections.is_empty()
-            || sections
-                .iter()
-                .any(|a| eq(a, name) || eq(a, "all") || eq(a, "everything") || eq(a, "default"))
+            || sections.iter().any(|a| eq(a, name) || eq(a, "all") || eq(a, "everything") || eq(a, "default"))
     };
     let shared = &s.shared;
     let mut parts: Vec<String> = Vec::new();
     if wanted("server") {
         let uptime = shared.started.elapsed().as_secs();
         parts.push(format!(
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\nraftis_version:{}\r\nredis_mode:standalone\r\n\
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nraftis_version:{}\r\nredis_mode:cluster\r\n\
              os:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
              server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:{}\r\n",
             env!("CARGO_PKG_VERSION"),
@@ -560,11 +520,16 @@ fn info(s: &Session, sections: &[Bytes]) -> String {
             shared.stats.expired_keys.load(Ordering::Relaxed),
         ));
     }
+    if wanted("cluster") {
+        parts.push("# Cluster\r\ncluster_enabled:1\r\n".to_string());
+    }
+    let (want_repl, want_raft) = (wanted("replication"), wanted("raft"));
+    if want_repl || want_raft {
+        parts.extend(shared.backend.view().info_sections(want_repl, want_raft));
+    }
     if wanted("keyspace") {
         let now = unix_millis();
-        let (keys, expires) = shared
-            .backend
-            .inspect(|sm| (sm.keyspace.live_len(now), sm.keyspace.volatile_len()));
+        let (keys, expires) = shared.backend.inspect(|a| (a.sm.keyspace.live_len(now), a.sm.keyspace.volatile_len()));
         let mut section = String::from("# Keyspace\r\n");
         if keys > 0 {
             let _ = write!(section, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
@@ -578,11 +543,7 @@ fn info(s: &Session, sections: &[Bytes]) -> String {
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }
 

@@ -1,51 +1,216 @@
 //! Where requests go: the boundary between the front end and the replicated state.
 //!
-//! This single-node backend applies each request at once under a lock. The Raft backend keeps
-//! the same shape: `write` proposes the request and answers with the reply its own entry
-//! produced when applied; `read` answers from the local state once it is safe to.
+//! A write is proposed to Raft and answered with the reply its own entry produced when it was
+//! applied. A read first makes sure this node is still the leader and has applied everything
+//! committed before the read arrived (one `ensure_linearizable` shared by every read waiting for
+//! it), then reads the local state.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::ServerState;
+use tokio::sync::oneshot;
+
+use crate::cluster::{ClusterView, NodeView, Role, Topology};
+use crate::raft::state_machine::{Applied, StateStore};
+use crate::raft::types::{Batch, NodeId, Raft};
 use crate::resp::Reply;
-use crate::sm::{Ctx, Op, Request, StateMachine};
+use crate::sm::{Ctx, Op, Request};
 
-/// Why a write could not be answered with its result.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// The node is shutting down; the request may or may not have been applied.
-    #[error("the node is shutting down")]
-    ShuttingDown,
+/// Why a request was not answered with its result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// This node is not the leader (the leader's id when known). Nothing was applied.
+    #[error("not the leader")]
+    NotLeader(Option<NodeId>),
+    /// The request certainly did not take effect: no quorum, or shutting down before proposing.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A write was proposed but its outcome is unknown: it may or may not be applied.
+    #[error("{0}")]
+    Uncertain(String),
 }
 
-/// The state machine a node serves.
-#[derive(Debug, Default)]
+/// The replicated state a node serves.
 pub struct Backend {
-    sm: Mutex<StateMachine>,
+    raft: Raft,
+    state: StateStore,
+    gate: Arc<ReadGate>,
+    topology: Arc<Topology>,
+    my_id: NodeId,
+    commit_timeout: Duration,
+    bus_ports: std::collections::BTreeMap<NodeId, u16>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").field("id", &self.my_id).finish()
+    }
 }
 
 impl Backend {
-    /// A backend over an empty keyspace.
-    pub fn new() -> Backend {
-        Backend::default()
+    /// A backend over a running Raft node and its state machine.
+    pub fn new(
+        raft: Raft,
+        state: StateStore,
+        topology: Arc<Topology>,
+        my_id: NodeId,
+        commit_timeout: Duration,
+        bus_ports: std::collections::BTreeMap<NodeId, u16>,
+    ) -> Backend {
+        Backend { raft, state, gate: Arc::new(ReadGate::default()), topology, my_id, commit_timeout, bus_ports }
     }
 
-    /// Applies a request and returns its reply.
-    pub async fn write(&self, req: Request) -> Result<Reply, WriteError> {
-        Ok(self.lock().apply(&req))
+    /// The Raft handle.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
     }
 
-    /// Answers a read-only operation from the current state.
-    pub fn read(&self, op: &Op, ctx: Ctx) -> Reply {
-        self.lock().query(op, ctx)
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.my_id
     }
 
-    /// Runs `f` on the current state (WATCH, the expiry cycle, INFO).
-    pub fn inspect<R>(&self, f: impl FnOnce(&StateMachine) -> R) -> R {
-        f(&self.lock())
+    /// Proposes one request and returns its reply once applied.
+    pub async fn write(&self, req: Request) -> Result<Reply, BackendError> {
+        let mut replies = self.write_batch(vec![req]).await?;
+        Ok(replies.pop().unwrap_or(Reply::Nil))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, StateMachine> {
-        // A panic while applying would leave a half-applied request: there is no safe way on.
-        self.sm.lock().expect("state machine lock poisoned")
+    /// Proposes requests as one log entry; returns their replies in order.
+    pub async fn write_batch(&self, reqs: Vec<Request>) -> Result<Vec<Reply>, BackendError> {
+        let proposal = self.raft.client_write(Batch(reqs));
+        match tokio::time::timeout(self.commit_timeout, proposal).await {
+            Err(_) => Err(BackendError::Uncertain(format!(
+                "ERR no commit confirmed within {} ms: the write may or may not have been applied",
+                self.commit_timeout.as_millis()
+            ))),
+            Ok(Ok(resp)) => Ok(resp.data.0),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                Err(BackendError::NotLeader(f.leader_id))
+            }
+            Ok(Err(e)) => Err(BackendError::Uncertain(format!("ERR the write may or may not have been applied: {e}"))),
+        }
+    }
+
+    /// Waits until a read started now may be answered from the local state: this node is the
+    /// leader, and has applied everything committed before now.
+    pub async fn linearize(&self) -> Result<(), BackendError> {
+        self.gate.pass(&self.raft, self.commit_timeout).await
+    }
+
+    /// Answers a read-only operation from the local state (call `linearize` first unless stale
+    /// reads are wanted).
+    pub fn read_local(&self, op: &Op, ctx: Ctx) -> Reply {
+        self.state.read().sm.query(op, ctx)
+    }
+
+    /// Runs `f` on the applied state (WATCH, the expiry cycle, INFO, DEBUG DIGEST).
+    pub fn inspect<R>(&self, f: impl FnOnce(&Applied) -> R) -> R {
+        f(&self.state.read())
+    }
+
+    /// Whether this node currently believes it is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// The client address of node `id`.
+    pub fn addr_of(&self, id: NodeId) -> Option<String> {
+        self.topology.addr(id)
+    }
+
+    /// The cluster as this node sees it now.
+    pub fn view(&self) -> ClusterView {
+        let m = self.raft.metrics().borrow().clone();
+        let role = match m.state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
+        };
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        let nodes = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(&id, node)| {
+                let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned().flatten());
+                let offset = if id == self.my_id { applied } else { matched.map_or(0, |l| l.index) };
+                let connected = id == self.my_id || m.replication.is_none() || matched.is_some();
+                let addr = self.topology.addr(id).unwrap_or_else(|| node.client.clone());
+                let bus_port = self.bus_ports.get(&id).copied().unwrap_or(0);
+                NodeView { id, addr, bus_port, offset, connected }
+            })
+            .collect();
+        ClusterView {
+            my_id: self.my_id,
+            role,
+            leader: m.current_leader,
+            term: m.current_term,
+            commit_index: applied,
+            applied_index: applied,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            nodes,
+        }
+    }
+}
+
+/// Shares one linearizability check among every read that arrives while none is running:
+/// a read waits for the first check that *starts* after it arrived.
+#[derive(Default)]
+struct ReadGate {
+    state: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    running: bool,
+    waiting: Vec<oneshot::Sender<Result<(), BackendError>>>,
+}
+
+impl ReadGate {
+    async fn pass(self: &Arc<Self>, raft: &Raft, timeout: Duration) -> Result<(), BackendError> {
+        let (tx, rx) = oneshot::channel();
+        let start = {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.waiting.push(tx);
+            !std::mem::replace(&mut s.running, true)
+        };
+        if start {
+            tokio::spawn(self.clone().drive(raft.clone(), timeout));
+        }
+        rx.await.unwrap_or_else(|_| Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into())))
+    }
+
+    async fn drive(self: Arc<Self>, raft: Raft, timeout: Duration) {
+        loop {
+            let batch = {
+                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if s.waiting.is_empty() {
+                    s.running = false;
+                    return;
+                }
+                std::mem::take(&mut s.waiting)
+            };
+            let result = match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                    Err(BackendError::NotLeader(f.leader_id))
+                }
+                Ok(Err(_)) | Err(_) => Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into())),
+            };
+            for tx in batch {
+                let _ = tx.send(result.clone());
+            }
+        }
     }
 }

@@ -12,20 +12,20 @@ use tokio::sync::watch;
 use tracing::debug;
 
 use super::admin;
+use super::backend::BackendError;
 use super::clients::{lock, ClientHandle};
 use super::Shared;
-use crate::cmd::{self, Exec};
+use crate::cluster;
+use crate::cmd::{self, CommandSpec, Exec};
 use crate::resp::{parse_request, Protocol, Reply};
-use crate::sm::{Body, Ctx, Op, Request, Watch};
+use crate::sm::{Body, Ctx, Request, Watch};
 
 /// A client whose unread input grows past this is disconnected (Redis's client-query-buffer-limit).
 const MAX_QUERY_BUFFER: usize = 1024 * 1024 * 1024;
 
 /// Unix time in milliseconds: the `now` stamped on requests.
 pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What one connection remembers between commands.
@@ -41,15 +41,13 @@ pub(super) struct Session {
     watches: Vec<Watch>,
     /// Close the connection once the current replies are written.
     pub close: bool,
+    /// READONLY: a follower answers reads from its own (possibly stale) state.
+    pub readonly: bool,
     rng: u64,
 }
 
 /// Serves one client until it disconnects, sends garbage, or the server shuts down.
-pub(super) async fn serve(
-    shared: Arc<Shared>,
-    mut stream: TcpStream,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
     let (Ok(addr), Ok(laddr)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
@@ -65,6 +63,7 @@ pub(super) async fn serve(
         multi_failed: false,
         watches: Vec::new(),
         close: false,
+        readonly: false,
         rng: id ^ unix_millis().rotate_left(17),
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
@@ -136,9 +135,7 @@ impl Session {
                     self.end_multi();
                     let Reply::Error(text) = e else { return e };
                     let text = text.strip_prefix("ERR ").unwrap_or(&text);
-                    return Reply::err(format!(
-                        "EXECABORT Transaction discarded because of: {text}"
-                    ));
+                    return Reply::err(format!("EXECABORT Transaction discarded because of: {text}"));
                 }
                 return e;
             }
@@ -150,50 +147,78 @@ impl Session {
                 info.last_cmd = spec.name.to_string();
             }
         }
-        if let Some(queue) = &mut self.multi {
-            if !matches!(
-                spec.name,
-                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-            ) {
-                queue.push(args);
-                lock(&self.client).multi = queue.len() as i64;
-                return Reply::status("QUEUED");
+        let queued =
+            self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset");
+        if queued {
+            // As in Redis Cluster: a command this node cannot serve is redirected while queueing,
+            // and EXEC then aborts.
+            if let Some(redirect) = self.redirect_if_not_leader(spec, &args) {
+                self.multi_failed = true;
+                return redirect;
             }
+            let queue = self.multi.as_mut().expect("in MULTI");
+            queue.push(args);
+            lock(&self.client).multi = queue.len() as i64;
+            return Reply::status("QUEUED");
         }
         match spec.exec {
-            Exec::Keyspace => self.keyspace(spec.name, &args).await,
+            Exec::Keyspace => self.keyspace(spec, &args).await,
             Exec::Server => self.server(spec.name, &args).await,
         }
     }
 
-    async fn keyspace(&mut self, name: &str, args: &[Bytes]) -> Reply {
+    async fn keyspace(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
         let now = unix_millis();
-        let op = match cmd::parse_op(name, args, now) {
+        let op = match cmd::parse_op(spec.name, args, now) {
             Ok(op) => op,
             Err(e) => return e,
         };
-        self.run_op(op, now).await
-    }
-
-    async fn run_op(&mut self, op: Op, now: u64) -> Reply {
         let seed = self.next_seed();
+        let slot = first_key_slot(spec, args);
         if op.is_write() {
-            self.submit(Request {
-                now,
-                seed,
-                body: Body::Op(op),
-            })
-            .await
-        } else {
-            self.shared.backend.read(&op, Ctx { now, seed })
+            return self.submit(Request { now, seed, body: Body::Op(op) }, slot).await;
         }
+        let backend = &self.shared.backend;
+        if !(self.readonly && !backend.is_leader()) {
+            if let Err(e) = backend.linearize().await {
+                return self.error_reply(e, slot);
+            }
+        }
+        backend.read_local(&op, Ctx { now, seed })
     }
 
-    async fn submit(&self, req: Request) -> Reply {
+    async fn submit(&self, req: Request, slot: u16) -> Reply {
         match self.shared.backend.write(req).await {
             Ok(reply) => reply,
-            Err(e) => Reply::err(format!("ERR {e}")),
+            Err(e) => self.error_reply(e, slot),
         }
+    }
+
+    /// The reply for a request the backend did not answer: MOVED to the leader, CLUSTERDOWN,
+    /// or an error that says whether the outcome is unknown.
+    fn error_reply(&self, e: BackendError, slot: u16) -> Reply {
+        let backend = &self.shared.backend;
+        match e {
+            BackendError::NotLeader(Some(id)) if id != backend.id() => match backend.addr_of(id) {
+                Some(addr) => cluster::moved(slot, &addr),
+                None => cluster::cluster_down(),
+            },
+            BackendError::NotLeader(_) => cluster::cluster_down(),
+            BackendError::Unavailable(text) | BackendError::Uncertain(text) => Reply::Error(text),
+        }
+    }
+
+    /// MOVED (or CLUSTERDOWN) when `spec` must run on the leader and this node is not it.
+    fn redirect_if_not_leader(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Option<Reply> {
+        let needs_leader = spec.exec == Exec::Keyspace || spec.first_key > 0;
+        if !needs_leader || (self.readonly && !spec.is_write()) {
+            return None;
+        }
+        let backend = &self.shared.backend;
+        if backend.is_leader() {
+            return None;
+        }
+        Some(self.error_reply(BackendError::NotLeader(backend.leader()), first_key_slot(spec, args)))
     }
 
     async fn server(&mut self, name: &str, args: &[Bytes]) -> Reply {
@@ -215,24 +240,17 @@ impl Session {
                 self.end_multi();
                 Reply::Ok
             }
-            "watch" => {
-                if self.multi.is_some() {
-                    return Reply::err("ERR WATCH inside MULTI is not allowed");
-                }
-                let now = unix_millis();
-                let keys = &args[1..];
-                let watches = &mut self.watches;
-                self.shared.backend.inspect(|sm| {
-                    for key in keys {
-                        if !watches.iter().any(|w| w.key == key) {
-                            watches.push(sm.keyspace.watch(key.clone(), now));
-                        }
-                    }
-                });
-                Reply::Ok
-            }
+            "watch" => self.watch(args).await,
             "unwatch" => {
                 self.watches.clear();
+                Reply::Ok
+            }
+            "readonly" => {
+                self.readonly = true;
+                Reply::Ok
+            }
+            "readwrite" => {
+                self.readonly = false;
                 Reply::Ok
             }
             "quit" => {
@@ -241,6 +259,7 @@ impl Session {
             }
             "reset" => {
                 self.end_multi();
+                self.readonly = false;
                 self.proto = Protocol::Resp2;
                 let mut info = lock(&self.client);
                 info.name.clear();
@@ -249,6 +268,32 @@ impl Session {
             }
             _ => admin::command(self, name, args).await,
         }
+    }
+
+    /// WATCH records what the keys look like in a linearizable view of the state; EXEC's
+    /// request carries the records and the state machine checks them when it applies.
+    async fn watch(&mut self, args: &[Bytes]) -> Reply {
+        if self.multi.is_some() {
+            return Reply::err("ERR WATCH inside MULTI is not allowed");
+        }
+        let spec = cmd::lookup(b"watch").expect("WATCH is in the command table");
+        if let Some(redirect) = self.redirect_if_not_leader(spec, args) {
+            return redirect;
+        }
+        if let Err(e) = self.shared.backend.linearize().await {
+            return self.error_reply(e, first_key_slot(spec, args));
+        }
+        let now = unix_millis();
+        let keys = &args[1..];
+        let watches = &mut self.watches;
+        self.shared.backend.inspect(|applied| {
+            for key in keys {
+                if !watches.iter().any(|w| w.key == key) {
+                    watches.push(applied.sm.keyspace.watch(key.clone(), now));
+                }
+            }
+        });
+        Reply::Ok
     }
 
     fn end_multi(&mut self) {
@@ -274,6 +319,7 @@ impl Session {
         // its operation in the request.
         let mut slots: Vec<Result<usize, Reply>> = Vec::with_capacity(queue.len());
         let mut ops = Vec::new();
+        let mut first_slot = None;
         for args in &queue {
             let spec = match cmd::resolve(args) {
                 Ok(spec) => spec,
@@ -285,6 +331,9 @@ impl Session {
             match spec.exec {
                 Exec::Keyspace => match cmd::parse_op(spec.name, args, now) {
                     Ok(op) => {
+                        if spec.first_key > 0 && first_slot.is_none() {
+                            first_slot = Some(first_key_slot(spec, args));
+                        }
                         ops.push(op);
                         slots.push(Ok(ops.len() - 1));
                     }
@@ -297,14 +346,8 @@ impl Session {
             Vec::new()
         } else {
             let seed = self.next_seed();
-            match self
-                .submit(Request {
-                    now,
-                    seed,
-                    body: Body::Exec { watches, ops },
-                })
-                .await
-            {
+            let req = Request { now, seed, body: Body::Exec { watches, ops } };
+            match self.submit(req, first_slot.unwrap_or(0)).await {
                 Reply::Array(results) => results,
                 other => return other,
             }
@@ -317,5 +360,13 @@ impl Session {
             });
         }
         Reply::Array(replies)
+    }
+}
+
+/// The hash slot of a command's first key, or 0 for a command without keys.
+fn first_key_slot(spec: &CommandSpec, args: &[Bytes]) -> u16 {
+    match usize::try_from(spec.first_key) {
+        Ok(i) if i > 0 && i < args.len() => cluster::key_slot(&args[i]),
+        _ => 0,
     }
 }

@@ -16,10 +16,10 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use admin::{resident_bytes, REDIS_VERSION};
-pub use backend::{Backend, WriteError};
+pub use backend::{Backend, BackendError};
 pub use conn::unix_millis;
 
-use crate::config::ServerConfig;
+use crate::config::NodeConfig;
 use crate::sm::{Body, Op, Request};
 use clients::Clients;
 
@@ -36,7 +36,7 @@ pub struct Shared {
     pub backend: Arc<Backend>,
     pub clients: Clients,
     pub stats: Stats,
-    pub config: ServerConfig,
+    pub config: NodeConfig,
     pub started: Instant,
     pub run_id: String,
 }
@@ -47,7 +47,7 @@ const EXPIRY_BATCH: usize = 256;
 
 /// Serves clients on `listener` until `shutdown` turns true.
 pub async fn serve(
-    config: ServerConfig,
+    config: NodeConfig,
     listener: TcpListener,
     backend: Arc<Backend>,
     mut shutdown: watch::Receiver<bool>,
@@ -107,34 +107,21 @@ async fn expiry_cycle(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
+        // Only the leader decides that keys expired; followers learn it from the log.
+        if !shared.backend.is_leader() {
+            continue;
+        }
         loop {
             let now = unix_millis();
-            let keys = shared
-                .backend
-                .inspect(|sm| sm.keyspace.expired_keys(now, EXPIRY_BATCH));
+            let keys = shared.backend.inspect(|a| a.sm.keyspace.expired_keys(now, EXPIRY_BATCH));
             if keys.is_empty() {
                 break;
             }
             let full = keys.len() == EXPIRY_BATCH;
-            let op = Op::DeleteExpired(
-                keys.into_iter()
-                    .map(|k| bytes::Bytes::from(k.into_vec()))
-                    .collect(),
-            );
-            match shared
-                .backend
-                .write(Request {
-                    now,
-                    seed: 0,
-                    body: Body::Op(op),
-                })
-                .await
-            {
+            let op = Op::DeleteExpired(keys.into_iter().map(|k| bytes::Bytes::from(k.into_vec())).collect());
+            match shared.backend.write(Request { now, seed: 0, body: Body::Op(op) }).await {
                 Ok(crate::resp::Reply::Int(n)) => {
-                    shared
-                        .stats
-                        .expired_keys
-                        .fetch_add(n as u64, Ordering::Relaxed);
+                    shared.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Ok(_) => {}
                 Err(e) => {

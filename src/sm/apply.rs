@@ -29,28 +29,12 @@ const ERR_NO_SUCH_KEY: &str = "ERR no such key";
 pub fn apply(ks: &mut KeySpace, op: &Op, ctx: Ctx) -> Reply {
     let now = ctx.now;
     match op {
-        Op::Set {
-            key,
-            value,
-            cond,
-            expiry,
-            get,
-        } => set(ks, key, value, *cond, *expiry, *get, now),
-        Op::SetNx { key, value } => {
-            match set(ks, key, value, SetCond::IfAbsent, Expiry::Clear, false, now) {
-                Reply::Ok => Reply::Int(1),
-                _ => Reply::Int(0),
-            }
-        }
-        Op::Upd { key, value } => set(
-            ks,
-            key,
-            value,
-            SetCond::IfPresent,
-            Expiry::Clear,
-            false,
-            now,
-        ),
+        Op::Set { key, value, cond, expiry, get } => set(ks, key, value, *cond, *expiry, *get, now),
+        Op::SetNx { key, value } => match set(ks, key, value, SetCond::IfAbsent, Expiry::Clear, false, now) {
+            Reply::Ok => Reply::Int(1),
+            _ => Reply::Int(0),
+        },
+        Op::Upd { key, value } => set(ks, key, value, SetCond::IfPresent, Expiry::Clear, false, now),
         Op::GetDel(key) => match ks.live_slot(key, now) {
             Some(slot) => Reply::Bulk(ks.remove_slot(slot).value.into()),
             None => Reply::Nil,
@@ -145,11 +129,7 @@ pub fn apply(ks: &mut KeySpace, op: &Op, ctx: Ctx) -> Reply {
 pub fn query(ks: &KeySpace, op: &Op, ctx: Ctx) -> Reply {
     let now = ctx.now;
     match op {
-        Op::Get(key)
-        | Op::GetEx {
-            key,
-            expiry: GetExExpiry::Unchanged,
-        } => get(ks, key, now),
+        Op::Get(key) | Op::GetEx { key, expiry: GetExExpiry::Unchanged } => get(ks, key, now),
         Op::MGet(keys) => Reply::Array(keys.iter().map(|k| get(ks, k, now)).collect()),
         Op::StrLen(key) => Reply::Int(ks.get(key, now).map_or(0, |e| e.value.len() as i64)),
         Op::GetRange { key, start, end } => {
@@ -164,11 +144,7 @@ pub fn query(ks: &KeySpace, op: &Op, ctx: Ctx) -> Reply {
         Op::Exists(keys) | Op::Touch(keys) => {
             Reply::Int(keys.iter().filter(|k| ks.get(k, now).is_some()).count() as i64)
         }
-        Op::Type(key) => Reply::status(if ks.get(key, now).is_some() {
-            "string"
-        } else {
-            "none"
-        }),
+        Op::Type(key) => Reply::status(if ks.get(key, now).is_some() { "string" } else { "none" }),
         Op::Ttl { key, query } => ttl(ks, key, *query, now),
         Op::Keys(pattern) => {
             let all = &pattern[..] == b"*";
@@ -179,19 +155,9 @@ pub fn query(ks: &KeySpace, op: &Op, ctx: Ctx) -> Reply {
                     .collect(),
             )
         }
-        Op::Scan {
-            cursor,
-            pattern,
-            count,
-            type_name,
-        } => scan(
-            ks,
-            *cursor,
-            pattern.as_deref(),
-            *count,
-            type_name.as_deref(),
-            now,
-        ),
+        Op::Scan { cursor, pattern, count, type_name } => {
+            scan(ks, *cursor, pattern.as_deref(), *count, type_name.as_deref(), now)
+        }
         Op::RandomKey => random_key(ks, ctx),
         Op::DbSize => Reply::Int(ks.live_len(now) as i64),
         Op::Digest => Reply::Status(super::digest::digest(ks)),
@@ -206,15 +172,7 @@ fn get(ks: &KeySpace, key: &[u8], now: u64) -> Reply {
     }
 }
 
-fn set(
-    ks: &mut KeySpace,
-    key: &Bytes,
-    value: &Bytes,
-    cond: SetCond,
-    expiry: Expiry,
-    get: bool,
-    now: u64,
-) -> Reply {
+fn set(ks: &mut KeySpace, key: &Bytes, value: &Bytes, cond: SetCond, expiry: Expiry, get: bool, now: u64) -> Reply {
     let slot = ks.live_slot(key, now);
     let old = if get {
         match slot.and_then(|s| ks.at(s)) {
@@ -408,11 +366,7 @@ fn ttl(ks: &KeySpace, key: &[u8], q: TtlQuery, now: u64) -> Reply {
     if e.expire_at == 0 {
         return Reply::Int(-1);
     }
-    let ms = if q.absolute {
-        e.expire_at as i64
-    } else {
-        (e.expire_at as i64 - now as i64).max(0)
-    };
+    let ms = if q.absolute { e.expire_at as i64 } else { (e.expire_at as i64 - now as i64).max(0) };
     Reply::Int(if q.millis { ms } else { (ms + 500) / 1000 })
 }
 
@@ -439,14 +393,7 @@ fn range(value: &[u8], mut start: i64, mut end: i64) -> &[u8] {
     &value[start as usize..=end as usize]
 }
 
-fn scan(
-    ks: &KeySpace,
-    cursor: u64,
-    pattern: Option<&[u8]>,
-    count: u64,
-    type_name: Option<&[u8]>,
-    now: u64,
-) -> Reply {
+fn scan(ks: &KeySpace, cursor: u64, pattern: Option<&[u8]>, count: u64, type_name: Option<&[u8]>, now: u64) -> Reply {
     let start = usize::try_from(cursor).unwrap_or(usize::MAX);
     let mut keys = Vec::new();
     let mut next = 0u64;
@@ -473,10 +420,7 @@ fn random_key(ks: &KeySpace, ctx: Ctx) -> Reply {
     let mut x = ctx.seed;
     for _ in 0..64 {
         x = splitmix(x);
-        if let Some(e) = ks
-            .at((x % slots as u64) as u32)
-            .filter(|e| !e.is_expired(ctx.now))
-        {
+        if let Some(e) = ks.at((x % slots as u64) as u32).filter(|e| !e.is_expired(ctx.now)) {
             return Reply::bulk(&e.key);
         }
     }
@@ -503,9 +447,7 @@ fn lcs(a: &[u8], b: &[u8], opts: LcsOptions) -> Reply {
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u128 + 1) * (blen as u128 + 1);
     if cells * 4 > MAX_BULK_LEN as u128 {
-        return Reply::err(
-            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        );
+        return Reply::err("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
     }
     let w = blen + 1;
     let mut dp = vec![0u32; cells as usize];
@@ -596,72 +538,28 @@ mod tests {
     #[test]
     fn incr_and_overflow() {
         let mut ks = KeySpace::new();
-        assert_eq!(
-            run(&mut ks, Op::IncrBy { key: b("n"), by: 5 }),
-            Reply::Int(5)
-        );
-        assert_eq!(
-            run(
-                &mut ks,
-                Op::IncrBy {
-                    key: b("n"),
-                    by: i64::MAX
-                }
-            ),
-            Reply::err(ERR_OVERFLOW)
-        );
+        assert_eq!(run(&mut ks, Op::IncrBy { key: b("n"), by: 5 }), Reply::Int(5));
+        assert_eq!(run(&mut ks, Op::IncrBy { key: b("n"), by: i64::MAX }), Reply::err(ERR_OVERFLOW));
         assert_eq!(run(&mut ks, Op::Get(b("n"))), Reply::bulk("5"));
     }
 
     #[test]
     fn incr_by_float_uses_long_double() {
         let mut ks = KeySpace::new();
-        let set = Op::Set {
-            key: b("f"),
-            value: b("1.1"),
-            cond: SetCond::Always,
-            expiry: Expiry::Clear,
-            get: false,
-        };
+        let set = Op::Set { key: b("f"), value: b("1.1"), cond: SetCond::Always, expiry: Expiry::Clear, get: false };
         run(&mut ks, set);
+        assert_eq!(run(&mut ks, Op::IncrByFloat { key: b("f"), by: b("2.2") }), Reply::bulk("3.3"));
         assert_eq!(
-            run(
-                &mut ks,
-                Op::IncrByFloat {
-                    key: b("f"),
-                    by: b("2.2")
-                }
-            ),
-            Reply::bulk("3.3")
-        );
-        assert_eq!(
-            run(
-                &mut ks,
-                Op::IncrByFloat {
-                    key: b("f"),
-                    by: b("5.0e3")
-                }
-            ),
+            run(&mut ks, Op::IncrByFloat { key: b("f"), by: b("5.0e3") }),
             Reply::bulk("5003.29999999999999982"),
             "as Redis prints it"
         );
-        assert!(run(
-            &mut ks,
-            Op::IncrByFloat {
-                key: b("f"),
-                by: b("x")
-            }
-        )
-        .is_error());
+        assert!(run(&mut ks, Op::IncrByFloat { key: b("f"), by: b("x") }).is_error());
     }
 
     #[test]
     fn lcs_like_redis() {
-        let opts = LcsOptions {
-            idx: true,
-            with_match_len: true,
-            ..Default::default()
-        };
+        let opts = LcsOptions { idx: true, with_match_len: true, ..Default::default() };
         let r = lcs(b"ohmytext", b"mynewtext", opts);
         let expect = Reply::Map(vec![
             (
@@ -682,30 +580,18 @@ mod tests {
             (Reply::bulk("len"), Reply::Int(6)),
         ]);
         assert_eq!(r, expect);
-        assert_eq!(
-            lcs(b"ohmytext", b"mynewtext", LcsOptions::default()),
-            Reply::bulk("mytext")
-        );
+        assert_eq!(lcs(b"ohmytext", b"mynewtext", LcsOptions::default()), Reply::bulk("mytext"));
     }
 
     #[test]
     fn expired_keys_are_hidden_then_deleted_by_request() {
         let mut ks = KeySpace::new();
-        let set = Op::Set {
-            key: b("k"),
-            value: b("v"),
-            cond: SetCond::Always,
-            expiry: Expiry::At(1500),
-            get: false,
-        };
+        let set = Op::Set { key: b("k"), value: b("v"), cond: SetCond::Always, expiry: Expiry::At(1500), get: false };
         run(&mut ks, set);
         let late = Ctx { now: 2000, seed: 0 };
         assert_eq!(query(&ks, &Op::Get(b("k")), late), Reply::Nil);
         assert_eq!(ks.len(), 1, "a read never deletes");
-        assert_eq!(
-            apply(&mut ks, &Op::DeleteExpired(vec![b("k")]), late),
-            Reply::Int(1)
-        );
+        assert_eq!(apply(&mut ks, &Op::DeleteExpired(vec![b("k")]), late), Reply::Int(1));
         assert_eq!(ks.len(), 0);
     }
 

@@ -105,11 +105,7 @@ impl KeySpace {
     /// The slot holding `key`, expired or not.
     pub fn slot_of(&self, key: &[u8]) -> Option<u32> {
         let slots = &self.slots;
-        self.index
-            .find(self.hash(key), |&s| {
-                slots[s as usize].as_ref().is_some_and(|e| &*e.key == key)
-            })
-            .copied()
+        self.index.find(self.hash(key), |&s| slots[s as usize].as_ref().is_some_and(|e| &*e.key == key)).copied()
     }
 
     /// The entry at `slot`, if occupied.
@@ -136,10 +132,7 @@ impl KeySpace {
     /// `expireIfNeeded` does on a write lookup.
     pub fn live_slot(&mut self, key: &[u8], now: u64) -> Option<u32> {
         let slot = self.slot_of(key)?;
-        if self.slots[slot as usize]
-            .as_ref()
-            .is_some_and(|e| e.is_expired(now))
-        {
+        if self.slots[slot as usize].as_ref().is_some_and(|e| e.is_expired(now)) {
             self.remove_slot(slot);
             return None;
         }
@@ -165,12 +158,7 @@ impl KeySpace {
 
     fn insert(&mut self, key: &[u8], value: Vec<u8>, expire_at: u64) -> u32 {
         let seq = self.next_seq();
-        let entry = Entry {
-            key: key.into(),
-            value,
-            expire_at,
-            seq,
-        };
+        let entry = Entry { key: key.into(), value, expire_at, seq };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(entry);
@@ -184,12 +172,7 @@ impl KeySpace {
         let hash = self.hash(key);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, slot, |&s| {
-            hasher.hash_one(
-                &*slots[s as usize]
-                    .as_ref()
-                    .expect("indexed slot is occupied")
-                    .key,
-            )
+            hasher.hash_one(&*slots[s as usize].as_ref().expect("indexed slot is occupied").key)
         });
         if expire_at != 0 {
             self.expires.insert((expire_at, slot));
@@ -201,9 +184,7 @@ impl KeySpace {
     /// Changes the entry at `slot` in place and marks it modified.
     pub fn update<R>(&mut self, slot: u32, f: impl FnOnce(&mut Entry) -> R) -> R {
         let seq = self.next_seq();
-        let entry = self.slots[slot as usize]
-            .as_mut()
-            .expect("update of an empty slot");
+        let entry = self.slots[slot as usize].as_mut().expect("update of an empty slot");
         entry.seq = seq;
         f(entry)
     }
@@ -227,9 +208,7 @@ impl KeySpace {
 
     /// Deletes the entry at `slot` (which must be occupied).
     pub fn remove_slot(&mut self, slot: u32) -> Entry {
-        let entry = self.slots[slot as usize]
-            .take()
-            .expect("remove of an empty slot");
+        let entry = self.slots[slot as usize].take().expect("remove of an empty slot");
         let hash = self.hash(&entry.key);
         if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
             found.remove();
@@ -245,8 +224,7 @@ impl KeySpace {
     }
 
     fn remember_deletion(&mut self, key: &[u8], deleted: u64, entry_seq: u64) {
-        self.tombstones
-            .insert(key.into(), Tombstone { deleted, entry_seq });
+        self.tombstones.insert(key.into(), Tombstone { deleted, entry_seq });
         self.tombstone_order.push_back((deleted, key.into()));
         while self.tombstone_order.len() > TOMBSTONES_KEPT {
             let (seq, key) = self.tombstone_order.pop_front().expect("non-empty");
@@ -261,13 +239,8 @@ impl KeySpace {
     /// are remembered as deleted (older ones were present for any WATCH that is still valid).
     pub fn clear(&mut self) {
         let horizon = self.tombstone_horizon;
-        let young: Vec<(Box<[u8]>, u64)> = self
-            .slots
-            .iter()
-            .flatten()
-            .filter(|e| e.seq > horizon)
-            .map(|e| (e.key.clone(), e.seq))
-            .collect();
+        let young: Vec<(Box<[u8]>, u64)> =
+            self.slots.iter().flatten().filter(|e| e.seq > horizon).map(|e| (e.key.clone(), e.seq)).collect();
         self.slots.clear();
         self.free.clear();
         self.index.clear();
@@ -285,12 +258,7 @@ impl KeySpace {
             Some(e) => (e.seq, !e.is_expired(now)),
             None => (0, false),
         };
-        Watch {
-            key,
-            entry_seq,
-            live,
-            seen: self.seq,
-        }
+        Watch { key, entry_seq, live, seen: self.seq }
     }
 
     /// Whether the watched key changed since `w` was taken, judged at `now` (Redis's rules: any
@@ -301,9 +269,7 @@ impl KeySpace {
             return e.seq != w.entry_seq || (w.live && e.is_expired(now));
         }
         match self.tombstones.get(&*w.key) {
-            Some(t) if t.deleted > w.seen => {
-                !(w.entry_seq != 0 && !w.live && t.entry_seq == w.entry_seq)
-            }
+            Some(t) if t.deleted > w.seen => !(w.entry_seq != 0 && !w.live && t.entry_seq == w.entry_seq),
             Some(_) => w.entry_seq != 0,
             None if w.seen < self.tombstone_horizon => true,
             None => w.entry_seq != 0 && w.live,
@@ -331,11 +297,7 @@ impl KeySpace {
 
     /// Occupied slots from `start` on, in slot order.
     pub fn iter_from(&self, start: usize) -> impl Iterator<Item = (usize, &Entry)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .skip(start)
-            .filter_map(|(i, s)| s.as_ref().map(|e| (i, e)))
+        self.slots.iter().enumerate().skip(start).filter_map(|(i, s)| s.as_ref().map(|e| (i, e)))
     }
 
     /// Every physically present entry, in slot order.
@@ -368,8 +330,7 @@ impl KeySpace {
             ks.slots[slot as usize].as_mut().expect("just inserted").seq = e.seq;
         }
         for (deleted, entry_seq, key) in image.tombstones {
-            ks.tombstones
-                .insert(key.clone(), Tombstone { deleted, entry_seq });
+            ks.tombstones.insert(key.clone(), Tombstone { deleted, entry_seq });
             ks.tombstone_order.push_back((deleted, key));
         }
         ks.seq = image.seq;

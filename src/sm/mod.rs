@@ -54,23 +54,17 @@ impl StateMachine {
     /// Applies one request and returns its reply: for EXEC an array of each operation's reply,
     /// or a nil array when a watched key had changed.
     pub fn apply(&mut self, req: &Request) -> Reply {
-        let ctx = Ctx {
-            now: req.now,
-            seed: req.seed,
-        };
+        let ctx = Ctx { now: req.now, seed: req.seed };
         match &req.body {
-            Body::Op(op) => apply::apply(&mut self.keyspace, op, ctx),
+            Body::Op(op) => guarded(|| apply::apply(&mut self.keyspace, op, ctx)),
             Body::Exec { watches, ops } => {
-                if watches
-                    .iter()
-                    .any(|w| self.keyspace.watch_broken(w, req.now))
-                {
+                if watches.iter().any(|w| self.keyspace.watch_broken(w, req.now)) {
                     return Reply::NilArray;
                 }
                 let mut replies = Vec::with_capacity(ops.len());
                 for (i, op) in ops.iter().enumerate() {
                     let seed = req.seed.wrapping_add(i as u64);
-                    replies.push(apply::apply(&mut self.keyspace, op, Ctx { seed, ..ctx }));
+                    replies.push(guarded(|| apply::apply(&mut self.keyspace, op, Ctx { seed, ..ctx })));
                 }
                 Reply::Array(replies)
             }
@@ -81,4 +75,14 @@ impl StateMachine {
     pub fn query(&self, op: &Op, ctx: Ctx) -> Reply {
         apply::query(&self.keyspace, op, ctx)
     }
+}
+
+/// Runs one operation, turning a panic (a bug) into an error reply. Applying is deterministic,
+/// so every replica fails the same way at the same entry and they stay identical; the node
+/// keeps serving instead of dying with a poisoned lock or crash-looping on replay.
+fn guarded(f: impl FnOnce() -> Reply) -> Reply {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!("applying an operation panicked; replied with an error");
+        Reply::err("ERR internal error while applying the command")
+    })
 }

@@ -177,10 +177,7 @@ impl Op {
                 | Op::Touch(_)
                 | Op::DbSize
                 | Op::Digest
-                | Op::GetEx {
-                    expiry: GetExExpiry::Unchanged,
-                    ..
-                }
+                | Op::GetEx { expiry: GetExExpiry::Unchanged, .. }
         )
     }
 }

@@ -68,15 +68,10 @@ pub struct Step {
 impl CaseFile {
     /// Reads and parses one file.
     pub fn load(path: &Path) -> Result<CaseFile> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
         let cases = parse(&lines).with_context(|| format!("parsing {}", path.display()))?;
-        Ok(CaseFile {
-            path: path.to_owned(),
-            lines,
-            cases,
-        })
+        Ok(CaseFile { path: path.to_owned(), lines, cases })
     }
 
     /// The file's text with the `<` lines of every step in `recorded` replaced by the given outcome
@@ -125,11 +120,7 @@ fn parse(lines: &[String]) -> Result<Vec<Case>> {
             continue;
         }
         if let Some(title) = line.strip_prefix("===") {
-            cases.push(Case {
-                title: title.trim().to_owned(),
-                line: lineno,
-                steps: Vec::new(),
-            });
+            cases.push(Case { title: title.trim().to_owned(), line: lineno, steps: Vec::new() });
         } else if let Some(rest) = line.strip_prefix('<') {
             let step_exists = cases.last().is_some_and(|c| !c.steps.is_empty());
             if !step_exists {
@@ -137,9 +128,8 @@ fn parse(lines: &[String]) -> Result<Vec<Case>> {
             }
             pending.push((i, rest));
         } else {
-            let case = cases
-                .last_mut()
-                .with_context(|| format!("line {lineno}: a command needs a '=== title' first"))?;
+            let case =
+                cases.last_mut().with_context(|| format!("line {lineno}: a command needs a '=== title' first"))?;
             let step = parse_command(line, lineno).with_context(|| format!("line {lineno}"))?;
             case.steps.push(step);
         }
@@ -380,11 +370,7 @@ fn parse_replies(texts: &[&str]) -> Result<Outcome> {
             if n + 1 != texts.len() {
                 bail!("{text} must be the last reply line of a command");
             }
-            outcome.end = if text == CLOSED {
-                End::Closed
-            } else {
-                End::Timeout
-            };
+            outcome.end = if text == CLOSED { End::Closed } else { End::Timeout };
             break;
         }
         outcome.bytes.extend(unescape(text)?);
@@ -403,11 +389,7 @@ pub fn render(outcome: &Outcome) -> Vec<String> {
             None => (rest, &rest[rest.len()..]),
         };
         let escaped = escape(piece);
-        lines.push(if escaped.is_empty() {
-            "<".to_owned()
-        } else {
-            format!("< {escaped}")
-        });
+        lines.push(if escaped.is_empty() { "<".to_owned() } else { format!("< {escaped}") });
         if next.is_empty() && piece.len() == rest.len() {
             // The bytes stopped in the middle of a line: say so (only a server bug does this).
             lines.push("< (no CRLF after the line above)".to_owned());
@@ -446,10 +428,7 @@ mod tests {
 
     #[test]
     fn renders_empty_lines_and_markers() {
-        let o = Outcome {
-            bytes: b"$0\r\n\r\n".to_vec(),
-            end: End::Closed,
-        };
+        let o = Outcome { bytes: b"$0\r\n\r\n".to_vec(), end: End::Closed };
         assert_eq!(render(&o), vec!["< $0", "<", "< (closed)"]);
         assert_eq!(parse_replies(&[" $0", "", " (closed)"]).unwrap(), o);
     }

@@ -55,8 +55,7 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
         .with_context(|| format!("resolving {addr}"))?
         .next()
         .with_context(|| format!("{addr} resolves to nothing"))?;
-    let stream = TcpStream::connect_timeout(&sock, timeout)
-        .with_context(|| format!("connecting to {addr}"))?;
+    let stream = TcpStream::connect_timeout(&sock, timeout).with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
@@ -66,12 +65,7 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
 impl Conn {
     /// Connects to `addr`.
     pub fn open(addr: &str, timeout: Duration) -> Result<Conn> {
-        Ok(Conn {
-            stream: Some(connect(addr, timeout)?),
-            buf: Vec::new(),
-            proto: Proto::Resp2,
-            timeout,
-        })
+        Ok(Conn { stream: Some(connect(addr, timeout)?), buf: Vec::new(), proto: Proto::Resp2, timeout })
     }
 
     /// Sends `payload` and reads `replies` whole replies. `args` (empty for raw payloads) lets the
@@ -184,11 +178,7 @@ pub fn flushall(addr: &str, timeout: Duration) -> Result<()> {
     let args = vec![b"FLUSHALL".to_vec()];
     let outcome = conn.exchange(&crate::case::encode_command(&args), &args, 1);
     if outcome.bytes != b"+OK\r\n" || outcome.end != End::Complete {
-        anyhow::bail!(
-            "FLUSHALL answered {:?} ({:?})",
-            crate::case::render(&outcome),
-            outcome.end
-        );
+        anyhow::bail!("FLUSHALL answered {:?} ({:?})", crate::case::render(&outcome), outcome.end);
     }
     Ok(())
 }
@@ -202,16 +192,9 @@ fn frame_len(buf: &[u8], proto: Proto) -> Result<Option<usize>, String> {
     if buf.is_empty() {
         return Ok(None);
     }
-    let resp2 = || {
-        redis_protocol::resp2::decode::decode(buf)
-            .map(|r| r.map(|(_, n)| n))
-            .map_err(|e| e.to_string())
-    };
-    let resp3 = || {
-        redis_protocol::resp3::decode::complete::decode(buf)
-            .map(|r| r.map(|(_, n)| n))
-            .map_err(|e| e.to_string())
-    };
+    let resp2 = || redis_protocol::resp2::decode::decode(buf).map(|r| r.map(|(_, n)| n)).map_err(|e| e.to_string());
+    let resp3 =
+        || redis_protocol::resp3::decode::complete::decode(buf).map(|r| r.map(|(_, n)| n)).map_err(|e| e.to_string());
     match proto {
         Proto::Resp2 => resp2().or_else(|e| resp3().map_err(|_| e)),
         Proto::Resp3 => resp3().or_else(|e| resp2().map_err(|_| e)),
@@ -325,9 +308,7 @@ pub fn matches(expected: &Outcome, got: &Outcome, flags: crate::case::Flags) -> 
         return false;
     }
     if flags.type_only {
-        let kinds = |o: &Outcome| {
-            split_frames(&o.bytes).map(|f| f.iter().map(|f| f[0]).collect::<Vec<u8>>())
-        };
+        let kinds = |o: &Outcome| split_frames(&o.bytes).map(|f| f.iter().map(|f| f[0]).collect::<Vec<u8>>());
         return match (kinds(expected), kinds(got)) {
             (Some(e), Some(g)) => e == g,
             _ => expected.bytes == got.bytes,
@@ -347,10 +328,7 @@ mod tests {
     fn resp3_decoder_rejects_resp2_nulls() {
         assert!(redis_protocol::resp3::decode::complete::decode(b"$-1\r\n").is_err());
         assert_eq!(frame_len(b"$-1\r\n", Proto::Resp3), Ok(Some(5)));
-        assert_eq!(
-            frame_len(b"*2\r\n$-1\r\n:1\r\n", Proto::Resp3),
-            Ok(Some(13))
-        );
+        assert_eq!(frame_len(b"*2\r\n$-1\r\n:1\r\n", Proto::Resp3), Ok(Some(13)));
         assert_eq!(frame_len(b"%1\r\n+a\r\n:1\r\n", Proto::Resp2), Ok(Some(12)));
         assert_eq!(frame_len(b"*2\r\n$-1\r\n", Proto::Resp2), Ok(None));
         assert!(frame_len(b"?x\r\n", Proto::Resp2).is_err());
@@ -359,24 +337,15 @@ mod tests {
     #[test]
     fn sorts_recursively() {
         let got = sorted(b"*3\r\n$1\r\nc\r\n*2\r\n:2\r\n:1\r\n$1\r\na\r\n+OK\r\n");
-        assert_eq!(
-            got,
-            b"*3\r\n$1\r\na\r\n$1\r\nc\r\n*2\r\n:1\r\n:2\r\n+OK\r\n"
-        );
+        assert_eq!(got, b"*3\r\n$1\r\na\r\n$1\r\nc\r\n*2\r\n:1\r\n:2\r\n+OK\r\n");
         let map = sorted(b"%2\r\n+b\r\n:1\r\n+a\r\n:2\r\n");
         assert_eq!(map, b"%2\r\n+a\r\n:2\r\n+b\r\n:1\r\n");
     }
 
     #[test]
     fn type_only_compares_each_frame() {
-        let flags = crate::case::Flags {
-            type_only: true,
-            ..Default::default()
-        };
-        let o = |b: &[u8]| Outcome {
-            bytes: b.to_vec(),
-            end: End::Complete,
-        };
+        let flags = crate::case::Flags { type_only: true, ..Default::default() };
+        let o = |b: &[u8]| Outcome { bytes: b.to_vec(), end: End::Complete };
         assert!(matches(&o(b":1\r\n+a\r\n"), &o(b":7\r\n+b\r\n"), flags));
         assert!(!matches(&o(b":1\r\n"), &o(b"$1\r\n7\r\n"), flags));
         assert!(!matches(&o(b":1\r\n"), &o(b":1\r\n:1\r\n"), flags));

@@ -1,0 +1,109 @@
+//! Starting a Raft node: the data directory's identity, the log store, the state machine, the
+//! bus (node-to-node transport), and forming the cluster from `--peers` without an init step.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use openraft::{Config, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::log_store::LogStore;
+use super::state_machine::StateStore;
+use super::types::{NodeAddr, NodeId, Raft};
+use crate::config::NodeConfig;
+use crate::net::{self, BusConfig, BusNetwork};
+
+/// File in the data directory that says which node of which cluster the directory belongs to.
+const IDENTITY_FILE: &str = "node.identity";
+
+/// A running Raft node.
+pub struct Node {
+    pub raft: Raft,
+    pub state: StateStore,
+    pub log: LogStore,
+}
+
+/// Checks (or, for an empty directory, writes) the directory's identity, so that a directory of
+/// another node or cluster is never used by mistake.
+fn check_identity(dir: &Path, id: NodeId, cluster: &str) -> anyhow::Result<()> {
+    let path = dir.join(IDENTITY_FILE);
+    let expected = format!("node_id={id}\ncluster_id={cluster}\n");
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found == expected => Ok(()),
+        Ok(found) => {
+            let field = |name: &str| found.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("?").to_string();
+            bail!(
+                "data directory {} belongs to node {} of cluster {}, but this is node {id} of cluster {cluster} \
+                 (check --id, --peers and --dir)",
+                dir.display(),
+                field("node_id="),
+                field("cluster_id="),
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let has_data = std::fs::read_dir(dir)?.next().is_some();
+            if has_data {
+                bail!(
+                    "data directory {} has files but no {IDENTITY_FILE}: refusing to guess whose they are",
+                    dir.display()
+                );
+            }
+            std::fs::write(&path, expected).with_context(|| format!("writing {}", path.display()))?;
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// openraft's configuration from ours.
+fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
+    let election = cfg.election_timeout.as_millis() as u64;
+    let config = Config {
+        cluster_name: cfg.cluster_id.clone(),
+        election_timeout_min: election,
+        election_timeout_max: election * 2,
+        heartbeat_interval: cfg.heartbeat.as_millis() as u64,
+        install_snapshot_timeout: 2_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+        max_in_snapshot_log_to_keep: cfg.snapshot_every,
+        purge_batch_size: 256,
+        max_payload_entries: 1_000,
+        ..Default::default()
+    };
+    config.validate().context("raft configuration")
+}
+
+impl Node {
+    /// Opens the data directory, starts Raft and the bus listener, and forms the cluster when
+    /// the directory is new. `bus` must already be bound (so a port in use fails early).
+    pub async fn start(cfg: &NodeConfig, bus: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<Node> {
+        std::fs::create_dir_all(&cfg.dir).with_context(|| format!("creating data directory {}", cfg.dir.display()))?;
+        check_identity(&cfg.dir, cfg.id, &cfg.cluster_id)?;
+        let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
+        let state = StateStore::open(&cfg.dir)?;
+        let network = BusNetwork::new(cfg.id, cfg.cluster_id.clone());
+        let raft = Raft::new(cfg.id, Arc::new(raft_config(cfg)?), network, log.clone(), state.clone())
+            .await
+            .context("starting raft")?;
+        let bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
+        tokio::spawn(net::serve(bus, bus_config, Arc::new(raft.clone()), shutdown));
+
+        if !raft.is_initialized().await.context("reading raft state")? {
+            // Every node of a new cluster proposes the same membership, derived from --peers:
+            // openraft makes this safe, whatever the start order.
+            let members: BTreeMap<NodeId, NodeAddr> =
+                cfg.peers.iter().map(|p| (p.id, NodeAddr { client: p.client_addr(), bus: p.bus_addr() })).collect();
+            match raft.initialize(members).await {
+                Ok(()) => info!(nodes = cfg.peers.len(), "initialized a new cluster"),
+                Err(e) => warn!(error = %e, "cluster initialization skipped"),
+            }
+        } else {
+            info!("resuming from the data directory");
+        }
+        Ok(Node { raft, state, log })
+    }
+}

@@ -1,0 +1,201 @@
+//! The state machine as openraft sees it: committed entries are applied to the keyspace, and
+//! snapshots (keyspace + last applied log id + membership) are written atomically to disk.
+
+use std::fs;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::types::{
+    BatchReply, Entry, LogId, NodeId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use crate::sm::{KeySpace, KeySpaceImage, StateMachine};
+
+/// File name of the current snapshot inside the node's directory.
+const SNAPSHOT_FILE: &str = "snapshot.bin";
+
+/// The applied state: the keyspace and how far the log has been applied.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub sm: StateMachine,
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+/// What a snapshot file (and a snapshot sent to a follower) holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotPayload {
+    meta: SnapshotMeta,
+    image: KeySpaceImage,
+}
+
+/// The state machine shared between openraft (which applies) and the connections (which read).
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    applied: RwLock<Applied>,
+    dir: PathBuf,
+    snapshots_built: AtomicU64,
+}
+
+fn io_err(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+    StorageError::from_io_error(subject, verb, std::io::Error::other(e.to_string()))
+}
+
+impl StateStore {
+    /// Opens the state kept in `dir`: the snapshot if there is one, else an empty keyspace.
+    /// A snapshot that cannot be read is an error, never silently an empty state.
+    pub fn open(dir: &Path) -> anyhow::Result<StateStore> {
+        let path = dir.join(SNAPSHOT_FILE);
+        let mut applied = Applied::default();
+        if path.exists() {
+            let bytes = fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+            let payload: SnapshotPayload = bincode::deserialize(&bytes)
+                .map_err(|e| anyhow::anyhow!("snapshot {} is corrupt: {e}", path.display()))?;
+            info!(last_log_id = ?payload.meta.last_log_id, keys = payload.image.entries.len(), "loaded snapshot");
+            applied = Applied {
+                sm: StateMachine { keyspace: KeySpace::from_image(payload.image) },
+                last_applied: payload.meta.last_log_id,
+                membership: payload.meta.last_membership,
+            };
+        }
+        Ok(StateStore {
+            inner: Arc::new(Inner {
+                applied: RwLock::new(applied),
+                dir: dir.to_path_buf(),
+                snapshots_built: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Read access to the applied state.
+    pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
+        self.inner.applied.read().expect("state machine lock poisoned")
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Applied> {
+        self.inner.applied.write().expect("state machine lock poisoned")
+    }
+
+    /// Writes `bytes` as the current snapshot: to a temporary file, fsync, rename, fsync the dir.
+    fn persist(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let dir = &self.inner.dir;
+        let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
+        fs::File::open(dir)?.sync_all()
+    }
+
+    fn read_snapshot_file(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, StorageError> {
+        let path = self.inner.dir.join(SNAPSHOT_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StorageError::from_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e)),
+        };
+        let payload: SnapshotPayload =
+            bincode::deserialize(&bytes).map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+        Ok(Some((payload.meta, bytes)))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        // Copy under the read lock (applying waits meanwhile), serialize and write outside it.
+        let (image, last_applied, membership) = {
+            let applied = self.read();
+            (applied.sm.keyspace.to_image(), applied.last_applied, applied.membership.clone())
+        };
+        let n = self.inner.snapshots_built.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match last_applied {
+            Some(id) => format!("{}-{}-{n}", id.leader_id.term, id.index),
+            None => format!("0-0-{n}"),
+        };
+        let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
+        let payload = SnapshotPayload { meta: meta.clone(), image };
+        let bytes = bincode::serialize(&payload)
+            .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e))?;
+        self.persist(&bytes).map_err(|e| {
+            StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
+        })?;
+        info!(last_log_id = ?meta.last_log_id, bytes = bytes.len(), "snapshot written");
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateStore {
+    type SnapshotBuilder = StateStore;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied = self.read();
+        Ok((applied.last_applied, applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchReply>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut applied = self.write();
+        let mut replies = Vec::new();
+        for entry in entries {
+            applied.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => replies.push(BatchReply::default()),
+                EntryPayload::Normal(batch) => {
+                    replies.push(BatchReply(batch.0.iter().map(|req| applied.sm.apply(req)).collect()));
+                }
+                EntryPayload::Membership(m) => {
+                    applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    replies.push(BatchReply::default());
+                }
+            }
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> StateStore {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let payload: SnapshotPayload = bincode::deserialize(&bytes)
+            .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e))?;
+        self.persist(&bytes).map_err(|e| {
+            StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
+        })?;
+        let keys = payload.image.entries.len();
+        let mut applied = self.write();
+        applied.sm = StateMachine { keyspace: KeySpace::from_image(payload.image) };
+        applied.last_applied = meta.last_log_id;
+        applied.membership = meta.last_membership.clone();
+        info!(last_log_id = ?meta.last_log_id, keys, "installed snapshot from the leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        Ok(self.read_snapshot_file()?.map(|(meta, bytes)| Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
+    }
+}
