@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod local;
 pub mod net;
 pub mod raft;
 pub mod resp;

@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Runs one node.
     Server(ServerConfig),
+    /// Runs a whole cluster on this machine (child processes), for trying raftis out.
+    Local(raftis::local::LocalConfig),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match cli.command {
         Command::Server(config) => runtime.block_on(run_server(config)),
+        Command::Local(config) => runtime.block_on(raftis::local::run(config)),
     }
 }
 

@@ -11,6 +11,9 @@
 //! [`CLEAN_SHUTDOWN_FILE`] describing the log, and `open` refuses a log that does not match it.
 //! After a crash there is no such file and the recovered prefix has to be trusted.
 
+// openraft's traits fix the error type; the helpers return the same one rather than boxing it.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::io::{self, Write};
 use std::ops::{Bound, RangeBounds};
@@ -50,9 +53,13 @@ pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// recorded, to catch files damaged while the node was down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Summary {
+    /// The stored vote.
     vote: Option<Vote>,
+    /// The stored committed log id.
     committed: Option<LogId>,
+    /// The last purged log id.
     last_purged: Option<LogId>,
+    /// The last entry's log id, or the last purged one if there is no entry.
     last_log_id: Option<LogId>,
 }
 
@@ -314,21 +321,22 @@ impl Inner {
         if let Some(purged) = summary.last_purged {
             self.delete_through(purged.index)?;
         }
-        let mut expected = summary.last_purged.map_or(0, |p| p.index + 1);
-        let mut count = 0u64;
+        // u64::MAX stands for "past the end": a stored index that high is damage, not a log.
+        let first = summary.last_purged.map_or(0, |p| p.index.saturating_add(1));
+        let mut next = first;
         for item in self.logs.iter() {
             let (k, v) = item?;
             let entry = decode_entry(&k, &v)?;
-            if entry.log_id.index != expected {
+            if entry.log_id.index != next || next == u64::MAX {
                 bail!(
-                    "hole in the log: expected index {expected}, found {} (last purged: {:?})",
+                    "hole in the log: expected index {next}, found {} (last purged: {:?})",
                     entry.log_id.index,
                     summary.last_purged
                 );
             }
-            expected += 1;
-            count += 1;
+            next += 1;
         }
+        let count = next - first;
         info!(path = %self.path.display(), entries = count, last_purged = ?summary.last_purged, "opened the Raft log");
         Ok(())
     }
@@ -584,10 +592,12 @@ mod tests {
         Suite::test_all(Builder).unwrap();
     }
 
+    /// Opens a log store with a small cache, for tests.
     fn open(dir: &Path) -> LogStore {
         LogStore::open(dir, 1 << 20).unwrap()
     }
 
+    /// A normal entry (an empty batch) by leader 1.
     fn normal_ent(term: u64, index: u64) -> Entry {
         Entry { log_id: log_id(term, 1, index), payload: EntryPayload::Normal(Batch(Vec::new())) }
     }

@@ -46,6 +46,9 @@ struct Inner {
     applied: RwLock<Applied>,
     dir: PathBuf,
     snapshots_built: AtomicU64,
+    /// Serializes snapshot writes (openraft builds snapshots in a task of their own, possibly
+    /// while a snapshot from the leader is being installed) and remembers the newest on disk.
+    persisted: std::sync::Mutex<Option<LogId>>,
 }
 
 fn io_err(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
@@ -71,6 +74,7 @@ impl StateStore {
         }
         Ok(StateStore {
             inner: Arc::new(Inner {
+                persisted: std::sync::Mutex::new(applied.last_applied),
                 applied: RwLock::new(applied),
                 dir: dir.to_path_buf(),
                 snapshots_built: AtomicU64::new(0),
@@ -88,7 +92,12 @@ impl StateStore {
     }
 
     /// Writes `bytes` as the current snapshot: to a temporary file, fsync, rename, fsync the dir.
-    fn persist(&self, bytes: &[u8]) -> std::io::Result<()> {
+    /// A snapshot older than the one already on disk is not written (returns `false`).
+    fn persist(&self, bytes: &[u8], last: Option<LogId>) -> std::io::Result<bool> {
+        let mut newest = self.inner.persisted.lock().unwrap_or_else(|e| e.into_inner());
+        if *newest > last {
+            return Ok(false);
+        }
         let dir = &self.inner.dir;
         let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         let mut f = fs::File::create(&tmp)?;
@@ -96,9 +105,12 @@ impl StateStore {
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, dir.join(SNAPSHOT_FILE))?;
-        fs::File::open(dir)?.sync_all()
+        fs::File::open(dir)?.sync_all()?;
+        *newest = last;
+        Ok(true)
     }
 
+    #[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
     fn read_snapshot_file(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, StorageError> {
         let path = self.inner.dir.join(SNAPSHOT_FILE);
         let bytes = match fs::read(&path) {
@@ -120,18 +132,22 @@ impl RaftSnapshotBuilder<TypeConfig> for StateStore {
             (applied.sm.keyspace.to_image(), applied.last_applied, applied.membership.clone())
         };
         let n = self.inner.snapshots_built.fetch_add(1, Ordering::Relaxed);
+        // Unique across restarts too: the build counter plus the wall clock.
+        let stamp = crate::server::unix_millis();
         let snapshot_id = match last_applied {
-            Some(id) => format!("{}-{}-{n}", id.leader_id.term, id.index),
-            None => format!("0-0-{n}"),
+            Some(id) => format!("{}-{}-{stamp}-{n}", id.leader_id.term, id.index),
+            None => format!("0-0-{stamp}-{n}"),
         };
         let meta = SnapshotMeta { last_log_id: last_applied, last_membership: membership, snapshot_id };
         let payload = SnapshotPayload { meta: meta.clone(), image };
         let bytes = bincode::serialize(&payload)
             .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e))?;
-        self.persist(&bytes).map_err(|e| {
+        let written = self.persist(&bytes, meta.last_log_id).map_err(|e| {
             StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
         })?;
-        info!(last_log_id = ?meta.last_log_id, bytes = bytes.len(), "snapshot written");
+        if written {
+            info!(last_log_id = ?meta.last_log_id, bytes = bytes.len(), "snapshot written");
+        }
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }
@@ -183,7 +199,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         let bytes = snapshot.into_inner();
         let payload: SnapshotPayload = bincode::deserialize(&bytes)
             .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e))?;
-        self.persist(&bytes).map_err(|e| {
+        self.persist(&bytes, meta.last_log_id).map_err(|e| {
             StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
         })?;
         let keys = payload.image.entries.len();

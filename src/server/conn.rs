@@ -179,7 +179,8 @@ impl Session {
             return self.submit(Request { now, seed, body: Body::Op(op) }, slot).await;
         }
         let backend = &self.shared.backend;
-        if !(self.readonly && !backend.is_leader()) {
+        // After READONLY a follower answers from its own state, possibly stale.
+        if !self.readonly || backend.is_leader() {
             if let Err(e) = backend.linearize().await {
                 return self.error_reply(e, slot);
             }

@@ -1,0 +1,162 @@
+//! `raftis local`: a whole cluster on this machine, as child processes of one command, with
+//! their logs interleaved under a per-node prefix. Ctrl+C stops every node cleanly; running it
+//! again resumes from the same data directories. A node that dies (say, `kill -9` of the leader
+//! to watch a failover) is started again after a delay, so its catching up can be watched too.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+/// `raftis local` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalConfig {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
+    /// Client port of node 1; node N listens on base-port + N - 1 (bus: + 10000).
+    #[arg(long, default_value_t = 7001)]
+    pub base_port: u16,
+    /// Parent of the nodes' data directories (node N uses DIR/N).
+    #[arg(long, default_value = "./data")]
+    pub dir: PathBuf,
+    /// Seconds before a node that died is started again (0: never).
+    #[arg(long, default_value_t = 5)]
+    pub restart_delay: u64,
+    /// Extra flags passed to every `raftis server` (e.g. "--snapshot-every 1000").
+    #[arg(long, allow_hyphen_values = true)]
+    pub server_args: Option<String>,
+}
+
+const COLORS: [&str; 6] = ["\x1b[36m", "\x1b[33m", "\x1b[35m", "\x1b[32m", "\x1b[34m", "\x1b[31m"];
+
+/// Runs the cluster until Ctrl+C or SIGTERM.
+pub async fn run(cfg: LocalConfig) -> anyhow::Result<()> {
+    anyhow::ensure!((1..=9).contains(&cfg.nodes), "--nodes must be between 1 and 9");
+    let exe = std::env::current_exe().context("finding the raftis executable")?;
+    let peers: Vec<String> =
+        (1..=cfg.nodes).map(|i| format!("{i}@127.0.0.1:{}", cfg.base_port as u64 + i - 1)).collect();
+    let peers = peers.join(",");
+    println!("raftis local: {} nodes, peers {peers}, data in {}", cfg.nodes, cfg.dir.display());
+    println!("try: redis-cli -c -p {} set greeting hello   (Ctrl+C stops the cluster)", cfg.base_port);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for id in 1..=cfg.nodes {
+        let port = cfg.base_port as u64 + id - 1;
+        let mut args = vec![
+            "server".to_string(),
+            "--id".into(),
+            id.to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--peers".into(),
+            peers.clone(),
+            "--dir".into(),
+            cfg.dir.join(id.to_string()).display().to_string(),
+        ];
+        if let Some(extra) = &cfg.server_args {
+            args.extend(extra.split_whitespace().map(str::to_string));
+        }
+        tasks.push(tokio::spawn(supervise(exe.clone(), id, args, cfg.restart_delay, stop_rx.clone())));
+    }
+    wait_for_signal().await;
+    println!("raftis local: stopping every node");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    println!("raftis local: stopped; run it again to resume from {}", cfg.dir.display());
+    Ok(())
+}
+
+/// Runs one node, restarting it after `delay` seconds whenever it dies, until `stop`.
+async fn supervise(exe: PathBuf, id: u64, args: Vec<String>, delay: u64, mut stop: watch::Receiver<bool>) {
+    let prefix = format!("{}[node{id}]\x1b[0m", COLORS[(id as usize - 1) % COLORS.len()]);
+    loop {
+        let mut child = match spawn(&exe, &args, &prefix) {
+            Ok(child) => child,
+            Err(e) => {
+                println!("{prefix} cannot start: {e:#}");
+                return;
+            }
+        };
+        println!("{prefix} started (pid {})", child.id().unwrap_or(0));
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                if *stop.borrow() {
+                    return;
+                }
+                if delay == 0 {
+                    println!("{prefix} exited ({status})");
+                    return;
+                }
+                println!("{prefix} exited ({status}); starting it again in {delay} s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(delay)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            _ = stop.changed() => {
+                terminate(&mut child).await;
+                return;
+            }
+        }
+    }
+}
+
+fn spawn(exe: &PathBuf, args: &[String], prefix: &str) -> anyhow::Result<Child> {
+    let mut child = Command::new(exe)
+        .args(args)
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawning raftis server")?;
+    for out in [
+        child.stdout.take().map(Box::new).map(|b| b as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|b| Box::new(b) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let prefix = prefix.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                println!("{prefix} {line}");
+            }
+        });
+    }
+    Ok(child)
+}
+
+/// SIGTERM, then SIGKILL if the node has not stopped within 10 seconds.
+async fn terminate(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: sending a signal to our own child's pid has no memory-safety implications.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
