@@ -46,7 +46,8 @@ pub struct ServerConfig {
     /// Port to listen on for clients (default: this node's port in --peers, else 6379).
     #[arg(long, env = "RAFTIS_PORT")]
     pub port: Option<u16>,
-    /// Port for node-to-node traffic (default: client port + 10000).
+    /// Port to listen on for node-to-node traffic (default: this node's bus port in --peers,
+    /// i.e. client port + 10000). It may differ from the advertised one, behind NAT or a proxy.
     #[arg(long, env = "RAFTIS_BUS_PORT")]
     pub bus_port: Option<u16>,
     /// Directory for the node's data (Raft log, snapshots).
@@ -207,11 +208,6 @@ impl ServerConfig {
                 bail!("--port {port} disagrees with this node's entry in --peers ({})", me.client_addr());
             }
         }
-        if let Some(bus) = self.bus_port {
-            if bus != me.bus_port {
-                bail!("--bus-port {bus} disagrees with this node's entry in --peers ({})", me.bus_addr());
-            }
-        }
         if self.election_timeout_ms < 2 * self.heartbeat_ms {
             bail!("--election-timeout-ms must be at least twice --heartbeat-ms");
         }
@@ -239,7 +235,7 @@ impl ServerConfig {
             id,
             bind: self.bind.clone(),
             port: me.port,
-            bus_port: me.bus_port,
+            bus_port: self.bus_port.unwrap_or(me.bus_port),
             dir: self.dir.clone(),
             peers,
             announce,

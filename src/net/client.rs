@@ -46,6 +46,9 @@ pub struct BusNetwork {
     peers: Arc<Mutex<HashMap<NodeId, Arc<Peer>>>>,
     /// Source of request ids, unique per sending node.
     next_id: Arc<AtomicU64>,
+    /// Local address outgoing connections are bound to (this node's bind address), so that a
+    /// peer, or a test's fault-injecting proxy, can tell which node a connection comes from.
+    source: Option<std::net::IpAddr>,
 }
 
 impl BusNetwork {
@@ -57,7 +60,14 @@ impl BusNetwork {
             max_frame: defaults::MAX_FRAME,
             peers: Arc::default(),
             next_id: Arc::new(AtomicU64::new(1)),
+            source: None,
         }
+    }
+
+    /// Binds outgoing connections to `ip` (unspecified addresses are ignored).
+    pub fn with_source(mut self, ip: std::net::IpAddr) -> Self {
+        self.source = (!ip.is_unspecified()).then_some(ip);
+        self
     }
 
     /// Overrides the largest frame this node sends or accepts in a reply.
@@ -87,6 +97,7 @@ impl BusNetwork {
             node: node.clone(),
             cluster: self.cluster.clone(),
             max_frame: self.max_frame,
+            source: self.source,
             peer,
             next_id: self.next_id.clone(),
         }
@@ -267,6 +278,8 @@ pub struct BusClient {
     peer: Arc<Peer>,
     /// Source of request ids.
     next_id: Arc<AtomicU64>,
+    /// Local address to connect from.
+    source: Option<std::net::IpAddr>,
 }
 
 impl BusClient {
@@ -299,7 +312,7 @@ impl BusClient {
             }
         }
 
-        let conn = match timeout_at(deadline, connect(&self.peer.addr)).await {
+        let conn = match timeout_at(deadline, connect(&self.peer.addr, self.source)).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(source)) => {
                 return Err(self.unreachable(BusError::Connect {
@@ -446,9 +459,20 @@ fn backoff_intervals() -> impl Iterator<Item = Duration> + Send + 'static {
     std::iter::successors(Some(defaults::FAIL_FAST_MIN), |d| Some((*d * 2).min(defaults::UNREACHABLE_BACKOFF_MAX)))
 }
 
-/// Opens a bus connection to `addr`.
-async fn connect(addr: &str) -> io::Result<Conn> {
-    let stream = TcpStream::connect(addr).await?;
+/// Opens a bus connection to `addr`, from `source` when given.
+async fn connect(addr: &str, source: Option<std::net::IpAddr>) -> io::Result<Conn> {
+    let stream = match source {
+        None => TcpStream::connect(addr).await?,
+        Some(ip) => {
+            let target = tokio::net::lookup_host(addr)
+                .await?
+                .find(|a| a.is_ipv4() == ip.is_ipv4())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no address for {addr}")))?;
+            let socket = if ip.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+            socket.connect(target).await?
+        }
+    };
     // Raft RPCs are small request/reply exchanges: Nagle would only add latency.
     stream.set_nodelay(true)?;
     Ok(BufReader::new(stream))

@@ -85,7 +85,10 @@ impl Node {
         check_identity(&cfg.dir, cfg.id, &cfg.cluster_id)?;
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
         let state = StateStore::open(&cfg.dir)?;
-        let network = BusNetwork::new(cfg.id, cfg.cluster_id.clone());
+        let mut network = BusNetwork::new(cfg.id, cfg.cluster_id.clone());
+        if let Ok(ip) = cfg.bind.parse::<std::net::IpAddr>() {
+            network = network.with_source(ip);
+        }
         let raft = Raft::new(cfg.id, Arc::new(raft_config(cfg)?), network, log.clone(), state.clone())
             .await
             .context("starting raft")?;
