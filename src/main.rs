@@ -25,6 +25,16 @@ enum Command {
     Server(ServerConfig),
     /// Runs a whole cluster on this machine (child processes), for trying raftis out.
     Local(raftis::local::LocalConfig),
+    /// Exits 0 if the node at HOST:PORT answers PING (a container health check: the image has
+    /// no shell or redis-cli).
+    Health {
+        /// Host of the node.
+        #[arg(long, env = "RAFTIS_HEALTH_HOST", default_value = "127.0.0.1")]
+        host: String,
+        /// Client port of the node.
+        #[arg(long, env = "RAFTIS_PORT", default_value_t = 6379)]
+        port: u16,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +48,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(config) => runtime.block_on(run_server(config)),
         Command::Local(config) => runtime.block_on(raftis::local::run(config)),
+        Command::Health { host, port } => runtime.block_on(health(&host, port)),
     }
 }
 
@@ -55,9 +66,9 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     info!(id = cfg.id, cluster = %cfg.cluster_id, nodes = cfg.peers.len(), dir = %cfg.dir.display(), "starting node");
-    let node = Node::start(&cfg, bus, stop_rx.clone()).await?;
     let topology = Arc::new(Topology::new(cfg.client_addrs()));
-    topology.learn(cfg.id, &cfg.announce);
+    topology.learn(cfg.id, &cfg.announce, raftis::server::unix_millis());
+    let node = Node::start(&cfg, bus, topology.clone(), stop_rx.clone()).await?;
     let bus_ports = cfg.peers.iter().map(|p| (p.id, p.bus_port)).collect();
     let backend =
         Arc::new(Backend::new(node.raft.clone(), node.state.clone(), topology, cfg.id, cfg.commit_timeout, bus_ports));
@@ -66,6 +77,22 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }
     served
+}
+
+async fn health(host: &str, port: u16) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect((host, port)).await.context("connecting")?;
+        stream.write_all(b"*1\r\n$4\r\nPING\r\n").await.context("sending PING")?;
+        let mut reply = [0u8; 7];
+        stream.read_exact(&mut reply).await.context("reading the reply")?;
+        anyhow::ensure!(&reply == b"+PONG\r\n", "unexpected reply {:?}", String::from_utf8_lossy(&reply));
+        Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(2), check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from {host}:{port} within 2 s"))?
+        .with_context(|| format!("health check of {host}:{port}"))
 }
 
 async fn wait_for_signal() {

@@ -32,37 +32,51 @@ pub fn node_name(id: NodeId) -> String {
     format!("{id:040x}")
 }
 
+/// One node's announced client address, with a version (the announcing process's start time in
+/// ms) so that a newer announcement always wins over a stale copy relayed by another node.
+pub type Announce = (NodeId, String, u64);
+
 /// The client addresses of the nodes: from `--peers` at first, then as each node announces
-/// itself (`--announce`) over the bus.
+/// itself (`--announce`) in every bus message, which also relays what the sender knows.
 #[derive(Debug, Default)]
 pub struct Topology {
-    addrs: RwLock<BTreeMap<NodeId, String>>,
+    addrs: RwLock<BTreeMap<NodeId, (String, u64)>>,
 }
 
 impl Topology {
-    /// A topology with the given initial client addresses.
+    /// A topology with the given initial client addresses (version 0).
     pub fn new(addrs: BTreeMap<NodeId, String>) -> Topology {
-        Topology { addrs: RwLock::new(addrs) }
+        Topology { addrs: RwLock::new(addrs.into_iter().map(|(id, a)| (id, (a, 0))).collect()) }
     }
 
     /// The client address of `id`, if known.
     pub fn addr(&self, id: NodeId) -> Option<String> {
-        self.addrs.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        self.addrs.read().unwrap_or_else(|e| e.into_inner()).get(&id).map(|(a, _)| a.clone())
     }
 
-    /// Records what a node announced; returns whether anything changed.
-    pub fn learn(&self, id: NodeId, addr: &str) -> bool {
+    /// Records an announcement if it is newer than what is known; returns whether it was.
+    pub fn learn(&self, id: NodeId, addr: &str, version: u64) -> bool {
         let mut addrs = self.addrs.write().unwrap_or_else(|e| e.into_inner());
-        if addrs.get(&id).map(String::as_str) == Some(addr) {
-            return false;
+        match addrs.get(&id) {
+            Some((known, v)) if *v > version || (*v == version && known == addr) => false,
+            _ => {
+                addrs.insert(id, (addr.to_string(), version));
+                true
+            }
         }
-        addrs.insert(id, addr.to_string());
-        true
     }
 
-    /// Every known address.
-    pub fn all(&self) -> BTreeMap<NodeId, String> {
-        self.addrs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Records every announcement of a relayed list.
+    pub fn merge(&self, list: &[Announce]) {
+        for (id, addr, version) in list {
+            self.learn(*id, addr, *version);
+        }
+    }
+
+    /// Everything known, to relay.
+    pub fn announcements(&self) -> Vec<Announce> {
+        let addrs = self.addrs.read().unwrap_or_else(|e| e.into_inner());
+        addrs.iter().map(|(id, (a, v))| (*id, a.clone(), *v)).collect()
     }
 }
 
@@ -320,6 +334,16 @@ mod tests {
         assert_eq!(key_slot(b"foo{}{bar}"), redis_protocol::redis_keyslot(b"foo{}{bar}"));
         assert_eq!(key_slot(b""), 0);
         assert_eq!(moved(3999, "127.0.0.1:6381"), Reply::err("MOVED 3999 127.0.0.1:6381"));
+    }
+
+    #[test]
+    fn newer_announcements_win() {
+        let t = Topology::new([(1, "a:1".to_string()), (2, "b:2".to_string())].into());
+        assert!(t.learn(2, "docker:7002", 100));
+        assert!(!t.learn(2, "b:2", 50), "a stale relayed copy loses");
+        t.merge(&[(1, "x:1".into(), 7), (2, "old:2".into(), 99)]);
+        assert_eq!(t.addr(1).as_deref(), Some("x:1"));
+        assert_eq!(t.addr(2).as_deref(), Some("docker:7002"));
     }
 
     fn view(role: Role) -> ClusterView {

@@ -49,6 +49,8 @@ pub struct BusNetwork {
     /// Local address outgoing connections are bound to (this node's bind address), so that a
     /// peer, or a test's fault-injecting proxy, can tell which node a connection comes from.
     source: Option<std::net::IpAddr>,
+    /// Where announced client addresses are learned and relayed from, if anywhere.
+    topology: Option<Arc<crate::cluster::Topology>>,
 }
 
 impl BusNetwork {
@@ -61,7 +63,14 @@ impl BusNetwork {
             peers: Arc::default(),
             next_id: Arc::new(AtomicU64::new(1)),
             source: None,
+            topology: None,
         }
+    }
+
+    /// Relays and learns announced client addresses through `topology`.
+    pub fn with_topology(mut self, topology: Arc<crate::cluster::Topology>) -> Self {
+        self.topology = Some(topology);
+        self
     }
 
     /// Binds outgoing connections to `ip` (unspecified addresses are ignored).
@@ -98,6 +107,7 @@ impl BusNetwork {
             cluster: self.cluster.clone(),
             max_frame: self.max_frame,
             source: self.source,
+            topology: self.topology.clone(),
             peer,
             next_id: self.next_id.clone(),
         }
@@ -280,6 +290,8 @@ pub struct BusClient {
     next_id: Arc<AtomicU64>,
     /// Local address to connect from.
     source: Option<std::net::IpAddr>,
+    /// Where announced client addresses are learned and relayed from, if anywhere.
+    topology: Option<Arc<crate::cluster::Topology>>,
 }
 
 impl BusClient {
@@ -288,7 +300,9 @@ impl BusClient {
         let deadline = Instant::now() + ttl;
         let kind = body.rpc_type();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let envelope = Envelope { id, from: self.my_id, to: self.target, cluster: self.cluster.to_string(), body };
+        let addrs = self.topology.as_ref().map(|t| t.announcements()).unwrap_or_default();
+        let envelope =
+            Envelope { id, from: self.my_id, to: self.target, cluster: self.cluster.to_string(), addrs, body };
         let frame = encode_frame(&envelope, self.max_frame).map_err(|e| match e {
             FrameError::TooLarge { .. } => CallError::TooLarge(e),
             e => CallError::Network(self.protocol(format!("cannot encode request: {e}"))),
@@ -355,6 +369,9 @@ impl BusClient {
         };
         if got != kind {
             return Err(self.unreachable(self.protocol(format!("{got} reply to a {kind} request"))));
+        }
+        if let Some(topology) = &self.topology {
+            topology.merge(&reply.addrs);
         }
         self.peer.reached();
         self.peer.put_idle(conn);

@@ -132,6 +132,7 @@ mod tests {
             from: 1,
             to: 2,
             cluster: "test".into(),
+            addrs: vec![(1, "127.0.0.1:7001".into(), 5)],
             body: RpcRequest::Vote(VoteRequest::new(
                 Vote::new(3, 1),
                 Some(LogId::new(CommittedLeaderId::new(2, 1), 7)),
@@ -153,7 +154,7 @@ mod tests {
             for id in 0..3 {
                 write_frame(&mut a, &envelope(id), MAX).await.unwrap();
             }
-            let reply = Reply { id: 9, body: RpcResponse::Refused(Refusal::UnknownSender(5)) };
+            let reply = Reply { id: 9, addrs: vec![], body: RpcResponse::Refused(Refusal::UnknownSender(5)) };
             write_frame(&mut a, &reply, MAX).await.unwrap();
         });
         for id in 0..3 {

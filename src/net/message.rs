@@ -24,6 +24,9 @@ pub struct Envelope {
     pub to: NodeId,
     /// The cluster name both nodes must share.
     pub cluster: String,
+    /// The client addresses the sender knows (its own included), so that every node learns
+    /// what the others announce.
+    pub addrs: Vec<crate::cluster::Announce>,
     /// The Raft RPC.
     pub body: RpcRequest,
 }
@@ -55,6 +58,8 @@ impl RpcRequest {
 pub struct Reply {
     /// The [`Envelope::id`] of the request this answers.
     pub id: u64,
+    /// The client addresses the replying node knows.
+    pub addrs: Vec<crate::cluster::Announce>,
     /// The outcome.
     pub body: RpcResponse,
 }

@@ -59,6 +59,8 @@ pub struct BusConfig {
     pub allowed: Arc<BTreeSet<NodeId>>,
     /// Largest request frame accepted (and reply frame sent).
     pub max_frame: usize,
+    /// Where announced client addresses are learned and relayed from, if anywhere.
+    pub topology: Option<Arc<crate::cluster::Topology>>,
 }
 
 impl BusConfig {
@@ -70,6 +72,7 @@ impl BusConfig {
             cluster: cluster.into(),
             allowed: Arc::new(allowed.into_iter().collect()),
             max_frame: defaults::MAX_FRAME,
+            topology: None,
         }
     }
 }

@@ -113,12 +113,19 @@ async fn requests<H: BusHandler>(stream: &mut BufReader<TcpStream>, peer: Socket
         };
         if let Err(refusal) = check(config, &env) {
             tracing::warn!(%peer, from = env.from, error = %refusal, "bus envelope refused, closing connection");
-            let reply = Reply { id: env.id, body: RpcResponse::Refused(refusal) };
+            let reply = Reply { id: env.id, addrs: Vec::new(), body: RpcResponse::Refused(refusal) };
             let _ = write_frame(stream, &reply, config.max_frame).await;
             return;
         }
+        let addrs = match &config.topology {
+            Some(topology) => {
+                topology.merge(&env.addrs);
+                topology.announcements()
+            }
+            None => Vec::new(),
+        };
         let body = handler.handle(env.body).await;
-        let reply = Reply { id: env.id, body };
+        let reply = Reply { id: env.id, addrs, body };
         if let Err(e) = write_frame(stream, &reply, config.max_frame).await {
             tracing::debug!(%peer, error = %e, "cannot write bus reply, closing connection");
             return;

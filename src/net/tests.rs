@@ -336,7 +336,7 @@ async fn reply_with_another_id_is_rejected() {
         let env: Envelope = codec::read_frame(&mut stream, defaults::MAX_FRAME).await.unwrap();
         let RpcRequest::Vote(req) = env.body else { panic!("not a vote") };
         let body = RpcResponse::Vote(Ok(VoteResponse { vote: req.vote, vote_granted: true, last_log_id: None }));
-        let reply = Reply { id: env.id + 1, body };
+        let reply = Reply { id: env.id + 1, addrs: vec![], body };
         codec::write_frame(&mut stream, &reply, defaults::MAX_FRAME).await.unwrap();
     });
     let mut c = client(1, CLUSTER, SERVER, addr).await;

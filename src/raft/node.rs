@@ -14,6 +14,7 @@ use tracing::{info, warn};
 use super::log_store::LogStore;
 use super::state_machine::StateStore;
 use super::types::{NodeAddr, NodeId, Raft};
+use crate::cluster::Topology;
 use crate::config::NodeConfig;
 use crate::net::{self, BusConfig, BusNetwork};
 
@@ -80,7 +81,12 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
 impl Node {
     /// Opens the data directory, starts Raft and the bus listener, and forms the cluster when
     /// the directory is new. `bus` must already be bound (so a port in use fails early).
-    pub async fn start(cfg: &NodeConfig, bus: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<Node> {
+    pub async fn start(
+        cfg: &NodeConfig,
+        bus: TcpListener,
+        topology: Arc<Topology>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Node> {
         std::fs::create_dir_all(&cfg.dir).with_context(|| format!("creating data directory {}", cfg.dir.display()))?;
         check_identity(&cfg.dir, cfg.id, &cfg.cluster_id)?;
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
@@ -89,10 +95,12 @@ impl Node {
         if let Ok(ip) = cfg.bind.parse::<std::net::IpAddr>() {
             network = network.with_source(ip);
         }
+        let network = network.with_topology(topology.clone());
         let raft = Raft::new(cfg.id, Arc::new(raft_config(cfg)?), network, log.clone(), state.clone())
             .await
             .context("starting raft")?;
-        let bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
+        let mut bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
+        bus_config.topology = Some(topology);
         tokio::spawn(net::serve(bus, bus_config, Arc::new(raft.clone()), shutdown));
 
         if !raft.is_initialized().await.context("reading raft state")? {
