@@ -2,7 +2,5 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/ldouble.c");
-    cc::Build::new()
-        .file("csrc/ldouble.c")
-        .compile("raftis_ldouble");
+    cc::Build::new().file("csrc/ldouble.c").compile("raftis_ldouble");
 }

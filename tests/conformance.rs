@@ -42,15 +42,7 @@ fn free_port() -> u16 {
 /// The command that starts the server under test on `port` with its data in `dir`.
 fn server_command(port: u16, dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftis"));
-    cmd.args([
-        "server",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--dir",
-    ])
-    .arg(dir);
+    cmd.args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"]).arg(dir);
     cmd
 }
 
@@ -73,16 +65,10 @@ fn start_server() -> (Server, String) {
             return (server, addr);
         }
         if let Ok(Some(status)) = server.child.try_wait() {
-            panic!(
-                "the server exited with {status} before listening:\n{}",
-                server.log()
-            );
+            panic!("the server exited with {status} before listening:\n{}", server.log());
         }
         if Instant::now() > deadline {
-            panic!(
-                "the server did not listen on {addr} within {STARTUP_TIMEOUT:?}:\n{}",
-                server.log()
-            );
+            panic!("the server did not listen on {addr} within {STARTUP_TIMEOUT:?}:\n{}", server.log());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -102,9 +88,5 @@ fn recorded_redis_cases_pass() {
     if !output.status.success() {
         eprintln!("--- server log ---\n{}", server.log());
     }
-    assert!(
-        output.status.success(),
-        "raftis-conformance check failed ({})",
-        output.status
-    );
+    assert!(output.status.success(), "raftis-conformance check failed ({})", output.status);
 }

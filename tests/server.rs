@@ -34,16 +34,10 @@ fn garbage_closes_only_that_connection() {
     good.expect(&[b"SET", b"k", b"v"], b"+OK\r\n");
     let mut bad = server.connect();
     bad.send_raw(b"*1\r\n$x\r\n");
-    assert_eq!(
-        bad.read_to_close(),
-        b"-ERR Protocol error: invalid bulk length\r\n"
-    );
+    assert_eq!(bad.read_to_close(), b"-ERR Protocol error: invalid bulk length\r\n");
     let mut bad = server.connect();
     bad.send_raw(b"*1\r\n+PING\r\n");
-    assert_eq!(
-        bad.read_to_close(),
-        b"-ERR Protocol error: expected '$', got '+'\r\n"
-    );
+    assert_eq!(bad.read_to_close(), b"-ERR Protocol error: expected '$', got '+'\r\n");
     good.expect(&[b"GET", b"k"], b"$1\r\nv\r\n");
 }
 
@@ -52,16 +46,10 @@ fn huge_headers_are_refused_before_allocating() {
     let server = Server::start(&[]);
     let mut c = server.connect();
     c.send_raw(b"*1\r\n$1073741824\r\n");
-    assert_eq!(
-        c.read_to_close(),
-        b"-ERR Protocol error: invalid bulk length\r\n"
-    );
+    assert_eq!(c.read_to_close(), b"-ERR Protocol error: invalid bulk length\r\n");
     let mut c = server.connect();
     c.send_raw(b"*4294967296\r\n");
-    assert_eq!(
-        c.read_to_close(),
-        b"-ERR Protocol error: invalid multibulk length\r\n"
-    );
+    assert_eq!(c.read_to_close(), b"-ERR Protocol error: invalid multibulk length\r\n");
     // A header announcing two billion arguments allocates nothing until they arrive.
     let mut c = server.connect();
     c.send_raw(b"*2147483647\r\n$4\r\nPING\r\n");
@@ -70,10 +58,7 @@ fn huge_headers_are_refused_before_allocating() {
     drop(c);
     let mut c = server.connect();
     c.send_raw(&vec![b'a'; 70 * 1024]);
-    assert_eq!(
-        c.read_to_close(),
-        b"-ERR Protocol error: too big inline request\r\n"
-    );
+    assert_eq!(c.read_to_close(), b"-ERR Protocol error: too big inline request\r\n");
     other.expect(&[b"PING"], b"+PONG\r\n");
 }
 
@@ -91,9 +76,7 @@ fn random_bytes_never_take_the_server_down() {
         let mut c = server.connect();
         let len = (next() % 300) as usize;
         let alphabet = b"*$\r\n0123456789-+:\"' abcPINGSET\x00\xff";
-        let bytes: Vec<u8> = (0..len)
-            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-            .collect();
+        let bytes: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
         c.send_raw(&bytes);
         let _ = c.stream.shutdown(std::net::Shutdown::Write);
         let _ = c.read_to_close();
@@ -109,10 +92,7 @@ fn client_limit() {
         c.expect(&[b"PING"], b"+PONG\r\n");
     }
     let mut extra = server.connect();
-    assert_eq!(
-        extra.read_to_close(),
-        b"-ERR max number of clients reached\r\n"
-    );
+    assert_eq!(extra.read_to_close(), b"-ERR max number of clients reached\r\n");
     drop(kept.pop());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -142,11 +122,7 @@ fn sigterm_stops_cleanly() {
     let mut c = server.connect();
     c.expect(&[b"PING"], b"+PONG\r\n");
     let pid = server.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
@@ -174,10 +150,7 @@ fn expired_keys_are_deleted_by_the_expiry_cycle() {
         if info.contains("keys=1,expires=0") {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "expired key never deleted: {info}"
-        );
+        assert!(Instant::now() < deadline, "expired key never deleted: {info}");
     }
     c.expect(&[b"DBSIZE"], b":1\r\n");
 }

@@ -2,6 +2,9 @@
 //! with raw RESP over real sockets.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod proxy;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -10,11 +13,7 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()
 }
 
 /// Waits until something accepts connections on `port`.
@@ -42,24 +41,14 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
-            .args([
-                "server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--dir",
-            ])
+            .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
             .arg(dir.path())
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn raftis");
-        assert!(
-            wait_for_port(port, Duration::from_secs(10)),
-            "raftis did not start on {port}"
-        );
+        assert!(wait_for_port(port, Duration::from_secs(10)), "raftis did not start on {port}");
         Server { child, port, dir }
     }
 
@@ -89,9 +78,7 @@ pub struct Conn {
 impl Conn {
     pub fn new(port: u16) -> Conn {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         Conn { stream }
     }
 
@@ -109,11 +96,7 @@ impl Conn {
     pub fn expect(&mut self, args: &[&[u8]], expected: &[u8]) {
         self.send(args);
         let got = self.read_exact_len(expected.len());
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(expected),
-            "reply to {args:?}"
-        );
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expected), "reply to {args:?}");
     }
 
     /// Reads exactly `n` bytes.
