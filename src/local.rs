@@ -112,7 +112,7 @@ async fn supervise(exe: PathBuf, id: u64, args: Vec<String>, delay: u64, mut sto
 fn spawn(exe: &PathBuf, args: &[String], prefix: &str) -> anyhow::Result<Child> {
     let mut child = Command::new(exe)
         .args(args)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()))
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,openraft=off".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

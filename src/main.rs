@@ -40,7 +40,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        // openraft logs every failed heartbeat; raftis logs elections, leaders and snapshots itself.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=off".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime =

@@ -185,7 +185,11 @@ impl Peer {
         let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
         let wait = match failure.as_ref() {
             Some(f) => (f.wait * 2).min(defaults::FAIL_FAST_MAX),
-            None => defaults::FAIL_FAST_MIN,
+            None => {
+                // Once per outage, not once per retry.
+                tracing::warn!(addr = %self.addr, %error, "cannot reach peer; retrying");
+                defaults::FAIL_FAST_MIN
+            }
         };
         *failure = Some(Failure { at: Instant::now(), wait, error: error.to_string() });
         drop(failure);
@@ -194,7 +198,9 @@ impl Peer {
 
     /// Records that the peer answered: no more failing fast.
     fn reached(&self) {
-        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if self.failure.lock().unwrap_or_else(|e| e.into_inner()).take().is_some() {
+            tracing::info!(addr = %self.addr, "peer reachable again");
+        }
     }
 }
 

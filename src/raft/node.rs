@@ -115,6 +115,45 @@ impl Node {
         } else {
             info!("resuming from the data directory");
         }
+        tokio::spawn(log_changes(raft.clone()));
         Ok(Node { raft, state, log })
+    }
+}
+
+/// Logs what a person watching the cluster wants to see: elections and terms, who leads,
+/// snapshots, and how far a node has caught up. (openraft's own logs are off by default.)
+async fn log_changes(raft: Raft) {
+    let mut metrics = raft.metrics();
+    let mut last: Option<(openraft::ServerState, Option<NodeId>, u64)> = None;
+    let mut last_snapshot = None;
+    let mut last_applied_logged = 0u64;
+    loop {
+        let m = metrics.borrow_and_update().clone();
+        let now = (m.state, m.current_leader, m.current_term);
+        if last != Some(now) {
+            match (m.state, m.current_leader) {
+                (openraft::ServerState::Leader, _) => info!(term = m.current_term, "this node is now the leader"),
+                (openraft::ServerState::Candidate, _) => {
+                    info!(term = m.current_term, "election: this node is a candidate")
+                }
+                (_, Some(leader)) => info!(term = m.current_term, leader, "following the leader"),
+                (state, None) => info!(term = m.current_term, ?state, "no leader known"),
+            }
+            last = Some(now);
+        }
+        if m.snapshot != last_snapshot {
+            if let Some(s) = m.snapshot {
+                info!(index = s.index, term = s.leader_id.term, "snapshot now covers the log up to this index");
+            }
+            last_snapshot = m.snapshot;
+        }
+        let applied = m.last_applied.map_or(0, |l| l.index);
+        if applied >= last_applied_logged + 10_000 {
+            info!(applied, last_log = m.last_log_index.unwrap_or(0), "applied entries");
+            last_applied_logged = applied;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
