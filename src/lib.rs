@@ -8,6 +8,7 @@
 //!   requests are submitted to.
 //! - [`config`]: flags and environment variables.
 
+pub mod broken;
 pub mod cluster;
 pub mod cmd;
 pub mod config;

@@ -127,10 +127,15 @@ impl StateStore {
 impl RaftSnapshotBuilder<TypeConfig> for StateStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         // Copy under the read lock (applying waits meanwhile), serialize and write outside it.
-        let (image, last_applied, membership) = {
+        let (mut image, last_applied, membership) = {
             let applied = self.read();
             (applied.sm.keyspace.to_image(), applied.last_applied, applied.membership.clone())
         };
+        if crate::broken::is(crate::broken::Mode::LossySnapshot) {
+            // Broken on purpose: leave out the five most recently changed keys.
+            image.entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
+            image.entries.drain(..image.entries.len().min(5));
+        }
         let n = self.inner.snapshots_built.fetch_add(1, Ordering::Relaxed);
         // Unique across restarts too: the build counter plus the wall clock.
         let stamp = crate::server::unix_millis();

@@ -80,6 +80,9 @@ impl Backend {
 
     /// Proposes requests as one log entry; returns their replies in order.
     pub async fn write_batch(&self, reqs: Vec<Request>) -> Result<Vec<Reply>, BackendError> {
+        if crate::broken::is(crate::broken::Mode::EarlyAck) {
+            return self.ack_before_commit(reqs).await;
+        }
         let proposal = self.raft.client_write(Batch(reqs));
         match tokio::time::timeout(self.commit_timeout, proposal).await {
             Err(_) => Err(BackendError::Uncertain(format!(
@@ -92,6 +95,20 @@ impl Backend {
             }
             Ok(Err(e)) => Err(BackendError::Uncertain(format!("ERR the write may or may not have been applied: {e}"))),
         }
+    }
+
+    /// Broken on purpose (`broken` feature): replies computed on a copy of the local state and
+    /// sent as soon as the entry is proposed, without waiting for its commit.
+    async fn ack_before_commit(&self, reqs: Vec<Request>) -> Result<Vec<Reply>, BackendError> {
+        if !self.is_leader() {
+            return Err(BackendError::NotLeader(self.leader()));
+        }
+        let mut scratch = crate::sm::StateMachine {
+            keyspace: crate::sm::KeySpace::from_image(self.state.read().sm.keyspace.to_image()),
+        };
+        let replies = reqs.iter().map(|r| scratch.apply(r)).collect();
+        let _ = self.raft.client_write_ff(Batch(reqs)).await;
+        Ok(replies)
     }
 
     /// Waits until a read started now may be answered from the local state: this node is the

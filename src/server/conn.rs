@@ -179,8 +179,9 @@ impl Session {
             return self.submit(Request { now, seed, body: Body::Op(op) }, slot).await;
         }
         let backend = &self.shared.backend;
+        let stale_reads = crate::broken::is(crate::broken::Mode::StaleReads);
         // After READONLY a follower answers from its own state, possibly stale.
-        if !self.readonly || backend.is_leader() {
+        if !stale_reads && (!self.readonly || backend.is_leader()) {
             if let Err(e) = backend.linearize().await {
                 return self.error_reply(e, slot);
             }
@@ -212,7 +213,8 @@ impl Session {
     /// MOVED (or CLUSTERDOWN) when `spec` must run on the leader and this node is not it.
     fn redirect_if_not_leader(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Option<Reply> {
         let needs_leader = spec.exec == Exec::Keyspace || spec.first_key > 0;
-        if !needs_leader || (self.readonly && !spec.is_write()) {
+        let readonly = self.readonly || crate::broken::is(crate::broken::Mode::StaleReads);
+        if !needs_leader || (readonly && !spec.is_write()) {
             return None;
         }
         let backend = &self.shared.backend;

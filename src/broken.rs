@@ -1,0 +1,46 @@
+//! Deliberately broken modes, compiled in only with the test-only `broken` cargo feature, so that
+//! the chaos harness can prove it catches each class of bug (issue: "proof that it can fail").
+//! The mode is chosen at start-up with `RAFTIS_BROKEN`:
+//! - `stale-reads`: any node answers reads from its local state, without the leader's check;
+//! - `early-ack`: a write is acknowledged once proposed, before it is committed;
+//! - `lossy-snapshot`: snapshots leave out the most recently changed keys.
+
+#[cfg(all(feature = "broken", not(debug_assertions)))]
+compile_error!("the `broken` feature makes raftis unsafe on purpose: it is for debug test builds only");
+
+/// One deliberate bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    StaleReads,
+    EarlyAck,
+    LossySnapshot,
+}
+
+/// The broken mode this process runs in, if any (always `None` without the feature).
+pub fn mode() -> Option<Mode> {
+    #[cfg(feature = "broken")]
+    {
+        static MODE: std::sync::OnceLock<Option<Mode>> = std::sync::OnceLock::new();
+        *MODE.get_or_init(|| {
+            let mode = match std::env::var("RAFTIS_BROKEN").as_deref() {
+                Ok("stale-reads") => Some(Mode::StaleReads),
+                Ok("early-ack") => Some(Mode::EarlyAck),
+                Ok("lossy-snapshot") => Some(Mode::LossySnapshot),
+                _ => None,
+            };
+            if let Some(m) = mode {
+                tracing::warn!(?m, "RUNNING A DELIBERATELY BROKEN MODE (test builds only)");
+            }
+            mode
+        })
+    }
+    #[cfg(not(feature = "broken"))]
+    {
+        None
+    }
+}
+
+/// Whether `m` is the active broken mode.
+pub fn is(m: Mode) -> bool {
+    mode() == Some(m)
+}
