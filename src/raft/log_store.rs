@@ -89,7 +89,7 @@ struct Inner {
     /// The directory of the sled database, for messages.
     path: PathBuf,
     /// How many `flush` calls the flusher made (shared with its thread).
-    flushes: Arc<AtomicU64>,
+    flushes: Arc<FlushStats>,
     /// Set once `open`'s checks passed: only then does dropping record a clean shutdown.
     checked: AtomicBool,
 }
@@ -116,6 +116,14 @@ impl Waiter {
     }
 }
 
+/// What the flusher has done, for INFO.
+#[derive(Debug, Default)]
+struct FlushStats {
+    count: AtomicU64,
+    micros: AtomicU64,
+    waiters: AtomicU64,
+}
+
 /// The group-commit flusher: a thread that takes every waiter queued so far, flushes once, and
 /// completes them all.
 struct Flusher {
@@ -130,7 +138,7 @@ struct Flusher {
 
 impl Flusher {
     /// Starts the flusher thread on `db`.
-    fn start(db: sled::Db, flushes: Arc<AtomicU64>) -> anyhow::Result<Flusher> {
+    fn start(db: sled::Db, flushes: Arc<FlushStats>) -> anyhow::Result<Flusher> {
         let (tx, rx) = mpsc::channel::<Waiter>();
         #[cfg(test)]
         let gate = Arc::new(tokio::sync::Mutex::new(()));
@@ -148,8 +156,11 @@ impl Flusher {
                     waiters.extend(rx.try_iter());
                     #[cfg(test)]
                     drop(gate.blocking_lock());
+                    let started = std::time::Instant::now();
                     let result = flush(&db);
-                    flushes.fetch_add(1, Ordering::Relaxed);
+                    flushes.count.fetch_add(1, Ordering::Relaxed);
+                    flushes.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    flushes.waiters.fetch_add(waiters.len() as u64, Ordering::Relaxed);
                     if let Err(e) = &result {
                         error!(error = %e, waiters = waiters.len(), "flushing the Raft log failed");
                     }
@@ -282,7 +293,7 @@ impl LogStore {
         };
         let logs = db.open_tree(LOGS_TREE).with_context(what)?;
         let meta = db.open_tree(META_TREE).with_context(what)?;
-        let flushes = Arc::new(AtomicU64::new(0));
+        let flushes = Arc::new(FlushStats::default());
         let flusher = Flusher::start(db.clone(), flushes.clone())?;
         let inner =
             Inner { flusher, db, logs, meta, path: dir.to_path_buf(), flushes, checked: AtomicBool::new(false) };
@@ -294,7 +305,13 @@ impl LogStore {
     /// How many flushes the group-commit flusher has made (each covers every write queued before
     /// it).
     pub fn flushes(&self) -> u64 {
-        self.inner.flushes.load(Ordering::Relaxed)
+        self.inner.flushes.count.load(Ordering::Relaxed)
+    }
+
+    /// Flush statistics since start: (flushes, total time in µs, waiters served).
+    pub fn flush_stats(&self) -> (u64, u64, u64) {
+        let f = &self.inner.flushes;
+        (f.count.load(Ordering::Relaxed), f.micros.load(Ordering::Relaxed), f.waiters.load(Ordering::Relaxed))
     }
 
     /// Waits until everything written so far is flushed.

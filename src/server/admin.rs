@@ -526,6 +526,16 @@ fn info(s: &Session, sections: &[Bytes]) -> String {
     let (want_repl, want_raft) = (wanted("replication"), wanted("raft"));
     if want_repl || want_raft {
         parts.extend(shared.backend.view().info_sections(want_repl, want_raft));
+        if let (true, Some((flushes, micros, waiters))) = (want_raft, shared.backend.flush_stats()) {
+            if let Some(raft) = parts.last_mut() {
+                let _ = write!(
+                    raft,
+                    "raft_log_flushes:{flushes}\r\nraft_log_flush_avg_us:{}\r\nraft_log_appends_per_flush:{:.2}\r\n",
+                    micros.checked_div(flushes).unwrap_or(0),
+                    waiters as f64 / flushes.max(1) as f64
+                );
+            }
+        }
     }
     if wanted("keyspace") {
         let now = unix_millis();

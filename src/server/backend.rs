@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::ServerState;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{ClusterView, NodeView, Role, Topology};
 use crate::raft::state_machine::{Applied, StateStore};
@@ -41,6 +41,21 @@ pub struct Backend {
     my_id: NodeId,
     commit_timeout: Duration,
     bus_ports: std::collections::BTreeMap<NodeId, u16>,
+    log: Option<crate::raft::log_store::LogStore>,
+    proposals: mpsc::UnboundedSender<Proposal>,
+}
+
+/// Most requests in one log entry.
+const MAX_BATCH: usize = 4096;
+/// Most log entries proposed and not yet answered at once. openraft's core appends (and waits for
+/// the flush of) one proposal at a time, so requests that arrive meanwhile are merged into the
+/// next entry: many client writes share one append, one flush and one replication round.
+const MAX_IN_FLIGHT: usize = 4;
+
+/// Requests waiting to be proposed, and where their replies go.
+struct Proposal {
+    reqs: Vec<Request>,
+    reply: oneshot::Sender<Result<Vec<Reply>, BackendError>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -59,7 +74,30 @@ impl Backend {
         commit_timeout: Duration,
         bus_ports: std::collections::BTreeMap<NodeId, u16>,
     ) -> Backend {
-        Backend { raft, state, gate: Arc::new(ReadGate::default()), topology, my_id, commit_timeout, bus_ports }
+        let (proposals, queue) = mpsc::unbounded_channel();
+        tokio::spawn(propose_loop(raft.clone(), queue, commit_timeout));
+        Backend {
+            raft,
+            state,
+            gate: Arc::new(ReadGate::default()),
+            topology,
+            my_id,
+            commit_timeout,
+            bus_ports,
+            log: None,
+            proposals,
+        }
+    }
+
+    /// Reports the log store's flush statistics in INFO.
+    pub fn with_log(mut self, log: crate::raft::log_store::LogStore) -> Backend {
+        self.log = Some(log);
+        self
+    }
+
+    /// The log store's (flushes, total flush µs, waiters served), if known.
+    pub fn flush_stats(&self) -> Option<(u64, u64, u64)> {
+        self.log.as_ref().map(|l| l.flush_stats())
     }
 
     /// The Raft handle.
@@ -83,18 +121,13 @@ impl Backend {
         if crate::broken::is(crate::broken::Mode::EarlyAck) {
             return self.ack_before_commit(reqs).await;
         }
-        let proposal = self.raft.client_write(Batch(reqs));
-        match tokio::time::timeout(self.commit_timeout, proposal).await {
-            Err(_) => Err(BackendError::Uncertain(format!(
-                "ERR no commit confirmed within {} ms: the write may or may not have been applied",
-                self.commit_timeout.as_millis()
-            ))),
-            Ok(Ok(resp)) => Ok(resp.data.0),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                Err(BackendError::NotLeader(f.leader_id))
-            }
-            Ok(Err(e)) => Err(BackendError::Uncertain(format!("ERR the write may or may not have been applied: {e}"))),
+        let (reply, rx) = oneshot::channel();
+        if self.proposals.send(Proposal { reqs, reply }).is_err() {
+            return Err(BackendError::Unavailable("ERR the node is shutting down".into()));
         }
+        rx.await.unwrap_or_else(|_| {
+            Err(BackendError::Uncertain("ERR the node stopped: the write may or may not have been applied".into()))
+        })
     }
 
     /// Broken on purpose (`broken` feature): replies computed on a copy of the local state and
@@ -178,6 +211,64 @@ impl Backend {
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             nodes,
         }
+    }
+}
+
+/// Takes the queued requests, at most `MAX_IN_FLIGHT` entries at a time, and proposes each
+/// group as one log entry; every requester gets its own slice of the entry's replies.
+async fn propose_loop(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>, commit_timeout: Duration) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = queue.recv().await {
+        // Waiting for a free slot lets more requests gather into this entry.
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let mut group = vec![first];
+        let mut count = group[0].reqs.len();
+        while count < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(p) => {
+                    count += p.reqs.len();
+                    group.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let mut reqs = Vec::with_capacity(count);
+            let mut sizes = Vec::with_capacity(group.len());
+            let mut senders = Vec::with_capacity(group.len());
+            for p in group {
+                sizes.push(p.reqs.len());
+                reqs.extend(p.reqs);
+                senders.push(p.reply);
+            }
+            let result = propose(&raft, reqs, commit_timeout).await;
+            drop(permit);
+            match result {
+                Ok(replies) => {
+                    let mut replies = replies.into_iter();
+                    for (n, tx) in sizes.into_iter().zip(senders) {
+                        let _ = tx.send(Ok(replies.by_ref().take(n).collect()));
+                    }
+                }
+                Err(e) => senders.into_iter().for_each(|tx| {
+                    let _ = tx.send(Err(e.clone()));
+                }),
+            }
+        });
+    }
+}
+
+/// Proposes one entry and waits for its replies.
+async fn propose(raft: &Raft, reqs: Vec<Request>, commit_timeout: Duration) -> Result<Vec<Reply>, BackendError> {
+    match tokio::time::timeout(commit_timeout, raft.client_write(Batch(reqs))).await {
+        Err(_) => Err(BackendError::Uncertain(format!(
+            "ERR no commit confirmed within {} ms: the write may or may not have been applied",
+            commit_timeout.as_millis()
+        ))),
+        Ok(Ok(resp)) => Ok(resp.data.0),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(BackendError::NotLeader(f.leader_id)),
+        Ok(Err(e)) => Err(BackendError::Uncertain(format!("ERR the write may or may not have been applied: {e}"))),
     }
 }
 

@@ -22,6 +22,8 @@ use crate::sm::{Body, Ctx, Request, Watch};
 
 /// A client whose unread input grows past this is disconnected (Redis's client-query-buffer-limit).
 const MAX_QUERY_BUFFER: usize = 1024 * 1024 * 1024;
+/// Most commands taken from the read buffer in one round (their replies go out in one write).
+const MAX_PIPELINE: usize = 1024;
 
 /// Unix time in milliseconds: the `now` stamped on requests.
 pub fn unix_millis() -> u64 {
@@ -68,24 +70,29 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);
+    let mut commands = Vec::new();
     'conn: loop {
-        loop {
+        // Every complete command already received runs, in order; consecutive writes go to Raft
+        // as one entry, and all the replies leave in one write.
+        let mut protocol_error = None;
+        while commands.len() < MAX_PIPELINE {
             match parse_request(&mut input) {
                 Ok(Some(args)) if args.is_empty() => continue,
-                Ok(Some(args)) => {
-                    let reply = session.execute(args).await;
-                    reply.encode(session.proto, &mut output);
-                    if session.close {
-                        break;
-                    }
-                }
+                Ok(Some(args)) => commands.push(args),
                 Ok(None) => break,
                 Err(e) => {
                     debug!(client = id, error = %e, "protocol error");
-                    Reply::err(format!("ERR {e}")).encode(session.proto, &mut output);
-                    session.close = true;
+                    protocol_error = Some(e);
                     break;
                 }
+            }
+        }
+        let full = commands.len() >= MAX_PIPELINE;
+        session.run_pipeline(std::mem::take(&mut commands), &mut output).await;
+        if let Some(e) = protocol_error {
+            if !session.close {
+                Reply::err(format!("ERR {e}")).encode(session.proto, &mut output);
+                session.close = true;
             }
         }
         if !output.is_empty() {
@@ -96,6 +103,10 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
         }
         if session.close || input.len() > MAX_QUERY_BUFFER {
             break;
+        }
+        if full {
+            // More complete commands than one pipeline round takes: run them before reading.
+            continue;
         }
         if input.capacity() - input.len() < 4096 {
             input.reserve(16 * 1024);
@@ -121,6 +132,70 @@ impl Session {
         self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// Runs a pipeline of commands in order, encoding each reply into `out`. Consecutive plain
+    /// writes (outside MULTI) are proposed together as one log entry; anything else first waits
+    /// for the writes before it, so every command sees the effects of the ones sent before it.
+    async fn run_pipeline(&mut self, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
+        let mut batch: Vec<(Request, u16)> = Vec::new();
+        for args in commands {
+            if self.close {
+                break;
+            }
+            if let Some((req, slot)) = self.batchable_write(&args) {
+                batch.push((req, slot));
+                continue;
+            }
+            self.flush_writes(&mut batch, out).await;
+            let reply = self.execute(args).await;
+            reply.encode(self.proto, out);
+        }
+        self.flush_writes(&mut batch, out).await;
+    }
+
+    /// The request for `args` if it is a plain keyspace write that can join a batch.
+    fn batchable_write(&mut self, args: &[Bytes]) -> Option<(Request, u16)> {
+        if self.multi.is_some() {
+            return None;
+        }
+        let spec = cmd::resolve(args).ok()?;
+        if spec.exec != Exec::Keyspace || !spec.is_write() {
+            return None;
+        }
+        let now = unix_millis();
+        let op = cmd::parse_op(spec.name, args, now).ok()?;
+        if !op.is_write() {
+            return None;
+        }
+        self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+        self.touch_client(spec.name);
+        let seed = self.next_seed();
+        Some((Request { now, seed, body: Body::Op(op) }, first_key_slot(spec, args)))
+    }
+
+    /// Proposes the pending writes as one entry and encodes their replies.
+    async fn flush_writes(&mut self, batch: &mut Vec<(Request, u16)>, out: &mut BytesMut) {
+        if batch.is_empty() {
+            return;
+        }
+        let (reqs, slots): (Vec<Request>, Vec<u16>) = std::mem::take(batch).into_iter().unzip();
+        match self.shared.backend.write_batch(reqs).await {
+            Ok(replies) => replies.iter().for_each(|r| r.encode(self.proto, out)),
+            Err(e) => {
+                for slot in slots {
+                    self.error_reply(e.clone(), slot).encode(self.proto, out);
+                }
+            }
+        }
+    }
+
+    fn touch_client(&self, name: &'static str) {
+        let mut info = lock(&self.client);
+        info.last_active = std::time::Instant::now();
+        if info.last_cmd != name {
+            info.last_cmd = name.to_string();
+        }
+    }
+
     /// Runs one command and returns its reply.
     async fn execute(&mut self, args: Vec<Bytes>) -> Reply {
         self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
@@ -140,13 +215,7 @@ impl Session {
                 return e;
             }
         };
-        {
-            let mut info = lock(&self.client);
-            info.last_active = std::time::Instant::now();
-            if info.last_cmd != spec.name {
-                info.last_cmd = spec.name.to_string();
-            }
-        }
+        self.touch_client(spec.name);
         let queued =
             self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset");
         if queued {
