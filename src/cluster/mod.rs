@@ -277,6 +277,11 @@ impl ClusterView {
         ])
     }
 
+    /// The snapshot's last index and the last log index.
+    pub fn snapshot_and_log(&self) -> (u64, u64) {
+        (self.snapshot_index, self.last_log_index)
+    }
+
     /// INFO's `# Replication` and `# Raft` sections.
     pub fn info_sections(&self, want_replication: bool, want_raft: bool) -> Vec<String> {
         let mut parts = Vec::new();

@@ -162,7 +162,7 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
         ]),
         "config|get" => config_get(s, &args[2..]),
         "config|resetstat" => {
-            s.shared.stats.commands.store(0, Ordering::Relaxed);
+            s.shared.stats.reset();
             Reply::Ok
         }
         "config|help" => help(&[
@@ -471,63 +471,87 @@ async fn debug(s: &mut Session, args: &[Bytes]) -> Reply {
     }
 }
 
-fn info(s: &Session, sections: &[Bytes]) -> String {
-    let wanted = |name: &str| {
-        sections.is_empty()
-            || sections.iter().any(|a| eq(a, name) || eq(a, "all") || eq(a, "everything") || eq(a, "default"))
-    };
+/// INFO's sections in Redis's order; `true` when part of the default set.
+const INFO_SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("errorstats", true),
+    ("cluster", true),
+    ("raft", true),
+    ("keyspace", true),
+    ("commandstats", false),
+    ("latencystats", false),
+];
+
+fn info(s: &Session, args: &[Bytes]) -> String {
+    let everything = args.iter().any(|a| eq(a, "all") || eq(a, "everything"));
+    let defaults = args.is_empty() || args.iter().any(|a| eq(a, "default"));
+    let wanted = |name: &str, default: bool| everything || (defaults && default) || args.iter().any(|a| eq(a, name));
+    INFO_SECTIONS
+        .iter()
+        .filter(|(name, default)| wanted(name, *default))
+        .map(|(name, _)| info_section(s, name))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+fn info_section(s: &Session, name: &str) -> String {
     let shared = &s.shared;
-    let mut parts: Vec<String> = Vec::new();
-    if wanted("server") {
-        let uptime = shared.started.elapsed().as_secs();
-        parts.push(format!(
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\nraftis_version:{}\r\nredis_mode:cluster\r\n\
-             os:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
-             server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nexecutable:{}\r\n",
-            env!("CARGO_PKG_VERSION"),
-            std::env::consts::OS,
-            std::env::consts::ARCH,
-            std::process::id(),
-            shared.run_id,
-            shared.config.port,
-            unix_millis() * 1000,
-            uptime / 86400,
-            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
-        ));
-    }
-    if wanted("clients") {
-        parts.push(format!(
+    let stats = &shared.stats;
+    match name {
+        "server" => {
+            let uptime = shared.started.elapsed().as_secs();
+            format!(
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nraftis_version:{}\r\nredis_mode:cluster\r\n\
+                 os:{} {}\r\narch_bits:64\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\n\
+                 server_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:10\r\nexecutable:{}\r\n",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                shared.run_id,
+                shared.config.port,
+                unix_millis() * 1000,
+                uptime / 86400,
+                std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            )
+        }
+        "clients" => format!(
             "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
             shared.clients.count(),
             shared.config.maxclients
-        ));
-    }
-    if wanted("memory") {
-        let rss = resident_bytes();
-        parts.push(format!(
-            "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-             maxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
-            human_bytes(rss)
-        ));
-    }
-    if wanted("stats") {
-        parts.push(format!(
+        ),
+        "memory" => {
+            let rss = resident_bytes();
+            format!(
+                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+                 maxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
+                human_bytes(rss)
+            )
+        }
+        "persistence" => {
+            let (snapshot, last_log) = shared.backend.view().snapshot_and_log();
+            format!("# Persistence\r\nloading:0\r\naof_enabled:0\r\nraft_snapshot_index:{snapshot}\r\nraft_last_log_index:{last_log}\r\n")
+        }
+        "stats" => format!(
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
-             rejected_connections:{}\r\nexpired_keys:{}\r\n",
+             rejected_connections:{}\r\nexpired_keys:{}\r\ntotal_error_replies:{}\r\n",
             shared.clients.total_connections.load(Ordering::Relaxed),
-            shared.stats.commands.load(Ordering::Relaxed),
+            stats.commands.load(Ordering::Relaxed),
             shared.clients.rejected_connections.load(Ordering::Relaxed),
-            shared.stats.expired_keys.load(Ordering::Relaxed),
-        ));
-    }
-    if wanted("cluster") {
-        parts.push("# Cluster\r\ncluster_enabled:1\r\n".to_string());
-    }
-    let (want_repl, want_raft) = (wanted("replication"), wanted("raft"));
-    if want_repl || want_raft {
-        parts.extend(shared.backend.view().info_sections(want_repl, want_raft));
-        if let (true, Some((flushes, micros, waiters))) = (want_raft, shared.backend.flush_stats()) {
-            if let Some(raft) = parts.last_mut() {
+            stats.expired_keys.load(Ordering::Relaxed),
+            stats.error_replies.load(Ordering::Relaxed),
+        ),
+        "replication" => shared.backend.view().info_sections(true, false).concat(),
+        "raft" => {
+            let mut raft = shared.backend.view().info_sections(false, true).concat();
+            if let Some((flushes, micros, waiters)) = shared.backend.flush_stats() {
                 let _ = write!(
                     raft,
                     "raft_log_flushes:{flushes}\r\nraft_log_flush_avg_us:{}\r\nraft_log_appends_per_flush:{:.2}\r\n",
@@ -535,18 +559,44 @@ fn info(s: &Session, sections: &[Bytes]) -> String {
                     waiters as f64 / flushes.max(1) as f64
                 );
             }
+            raft
         }
-    }
-    if wanted("keyspace") {
-        let now = unix_millis();
-        let (keys, expires) = shared.backend.inspect(|a| (a.sm.keyspace.live_len(now), a.sm.keyspace.volatile_len()));
-        let mut section = String::from("# Keyspace\r\n");
-        if keys > 0 {
-            let _ = write!(section, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+        "cpu" => {
+            let (user, sys) = cpu_seconds();
+            format!(
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\
+                 used_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"
+            )
         }
-        parts.push(section);
+        "modules" => "# Modules\r\n".to_string(),
+        "errorstats" => stats.errorstats(),
+        "cluster" => "# Cluster\r\ncluster_enabled:1\r\n".to_string(),
+        "keyspace" => {
+            let now = unix_millis();
+            let (keys, expires) =
+                shared.backend.inspect(|a| (a.sm.keyspace.live_len(now), a.sm.keyspace.volatile_len()));
+            let mut section = String::from("# Keyspace\r\n");
+            if keys > 0 {
+                let _ = write!(section, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+            section
+        }
+        "commandstats" => stats.commandstats(),
+        "latencystats" => "# Latencystats\r\n".to_string(),
+        _ => String::new(),
     }
-    parts.join("\r\n")
+}
+
+/// User and system CPU seconds of this process.
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage only writes into the zeroed struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
 }
 
 /// The process's resident set size, from /proc (0 where unavailable).

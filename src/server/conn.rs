@@ -1,7 +1,6 @@
 //! One client connection: reads requests, runs them in order, writes the replies of everything
 //! that was in the read buffer with one write (pipelining), and keeps the MULTI/WATCH state.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -136,13 +135,13 @@ impl Session {
     /// writes (outside MULTI) are proposed together as one log entry; anything else first waits
     /// for the writes before it, so every command sees the effects of the ones sent before it.
     async fn run_pipeline(&mut self, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
-        let mut batch: Vec<(Request, u16)> = Vec::new();
+        let mut batch: Vec<(Request, u16, &'static str)> = Vec::new();
         for args in commands {
             if self.close {
                 break;
             }
-            if let Some((req, slot)) = self.batchable_write(&args) {
-                batch.push((req, slot));
+            if let Some(write) = self.batchable_write(&args) {
+                batch.push(write);
                 continue;
             }
             self.flush_writes(&mut batch, out).await;
@@ -153,7 +152,7 @@ impl Session {
     }
 
     /// The request for `args` if it is a plain keyspace write that can join a batch.
-    fn batchable_write(&mut self, args: &[Bytes]) -> Option<(Request, u16)> {
+    fn batchable_write(&mut self, args: &[Bytes]) -> Option<(Request, u16, &'static str)> {
         if self.multi.is_some() {
             return None;
         }
@@ -166,25 +165,32 @@ impl Session {
         if !op.is_write() {
             return None;
         }
-        self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
         self.touch_client(spec.name);
         let seed = self.next_seed();
-        Some((Request { now, seed, body: Body::Op(op) }, first_key_slot(spec, args)))
+        Some((Request { now, seed, body: Body::Op(op) }, first_key_slot(spec, args), spec.name))
     }
 
     /// Proposes the pending writes as one entry and encodes their replies.
-    async fn flush_writes(&mut self, batch: &mut Vec<(Request, u16)>, out: &mut BytesMut) {
+    async fn flush_writes(&mut self, batch: &mut Vec<(Request, u16, &'static str)>, out: &mut BytesMut) {
         if batch.is_empty() {
             return;
         }
-        let (reqs, slots): (Vec<Request>, Vec<u16>) = std::mem::take(batch).into_iter().unzip();
-        match self.shared.backend.write_batch(reqs).await {
-            Ok(replies) => replies.iter().for_each(|r| r.encode(self.proto, out)),
-            Err(e) => {
-                for slot in slots {
-                    self.error_reply(e.clone(), slot).encode(self.proto, out);
-                }
-            }
+        let started = std::time::Instant::now();
+        let mut reqs = Vec::with_capacity(batch.len());
+        let mut meta = Vec::with_capacity(batch.len());
+        for (req, slot, name) in batch.drain(..) {
+            reqs.push(req);
+            meta.push((slot, name));
+        }
+        let result = self.shared.backend.write_batch(reqs).await;
+        let took = started.elapsed() / meta.len() as u32;
+        for (i, (slot, name)) in meta.into_iter().enumerate() {
+            let reply = match &result {
+                Ok(replies) => replies.get(i).cloned().unwrap_or(Reply::Nil),
+                Err(e) => self.error_reply(e.clone(), slot),
+            };
+            self.shared.stats.record(name, &reply, took);
+            reply.encode(self.proto, out);
         }
     }
 
@@ -196,25 +202,38 @@ impl Session {
         }
     }
 
-    /// Runs one command and returns its reply.
+    /// Runs one command, records it in the statistics and returns its reply.
     async fn execute(&mut self, args: Vec<Bytes>) -> Reply {
-        self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let spec = match cmd::resolve(&args) {
             Ok(spec) => spec,
             Err(e) => {
-                if self.multi.is_some() {
-                    self.multi_failed = true;
-                }
-                // A rejected EXEC discards the transaction, as Redis's execCommandAbort does.
-                if args[0].eq_ignore_ascii_case(b"exec") {
-                    self.end_multi();
-                    let Reply::Error(text) = e else { return e };
-                    let text = text.strip_prefix("ERR ").unwrap_or(&text);
-                    return Reply::err(format!("EXECABORT Transaction discarded because of: {text}"));
-                }
-                return e;
+                let name = cmd::lookup(&args[0]).map(|s| s.name);
+                self.shared.stats.record_rejected(name, &e);
+                return self.rejected(&args, e);
             }
         };
+        let reply = self.execute_resolved(spec, args).await;
+        self.shared.stats.record(spec.name, &reply, started.elapsed());
+        reply
+    }
+
+    /// The reply to a command rejected before it ran.
+    fn rejected(&mut self, args: &[Bytes], e: Reply) -> Reply {
+        if self.multi.is_some() {
+            self.multi_failed = true;
+        }
+        // A rejected EXEC discards the transaction, as Redis's execCommandAbort does.
+        if args[0].eq_ignore_ascii_case(b"exec") {
+            self.end_multi();
+            let Reply::Error(text) = e else { return e };
+            let text = text.strip_prefix("ERR ").unwrap_or(&text);
+            return Reply::err(format!("EXECABORT Transaction discarded because of: {text}"));
+        }
+        e
+    }
+
+    async fn execute_resolved(&mut self, spec: &'static CommandSpec, args: Vec<Bytes>) -> Reply {
         self.touch_client(spec.name);
         let queued =
             self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset");

@@ -4,8 +4,9 @@ mod admin;
 mod backend;
 mod clients;
 mod conn;
+mod stats;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,13 +23,7 @@ pub use conn::unix_millis;
 use crate::config::NodeConfig;
 use crate::sm::{Body, Op, Request};
 use clients::Clients;
-
-/// Counters INFO reports.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub commands: AtomicU64,
-    pub expired_keys: AtomicU64,
-}
+pub use stats::Stats;
 
 /// What every connection shares.
 #[derive(Debug)]

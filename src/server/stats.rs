@@ -1,0 +1,122 @@
+//! Counters INFO reports: totals, per-command calls (`# Commandstats`) and errors by code
+//! (`# Errorstats`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::cmd::COMMANDS;
+use crate::resp::Reply;
+
+/// One command's counters.
+#[derive(Debug, Default)]
+struct CommandCounters {
+    calls: AtomicU64,
+    usec: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Everything INFO counts.
+#[derive(Debug)]
+pub struct Stats {
+    pub commands: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub error_replies: AtomicU64,
+    /// By command name (`get`, `client|list`...): built once, then only atomics change.
+    per_command: HashMap<&'static str, CommandCounters>,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        let per_command = COMMANDS
+            .iter()
+            .flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
+            .map(|c| (c.name, CommandCounters::default()))
+            .collect();
+        Stats {
+            commands: AtomicU64::new(0),
+            expired_keys: AtomicU64::new(0),
+            error_replies: AtomicU64::new(0),
+            per_command,
+            errors: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Stats {
+    /// Records one executed command and its reply.
+    pub fn record(&self, name: &str, reply: &Reply, took: Duration) {
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.per_command.get(name) {
+            c.calls.fetch_add(1, Ordering::Relaxed);
+            c.usec.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+            if reply.is_error() {
+                c.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.record_error(reply);
+    }
+
+    /// Records a command rejected before it ran (arity, unknown subcommand).
+    pub fn record_rejected(&self, name: Option<&str>, reply: &Reply) {
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = name.and_then(|n| self.per_command.get(n)) {
+            c.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        self.record_error(reply);
+    }
+
+    fn record_error(&self, reply: &Reply) {
+        let Reply::Error(text) = reply else { return };
+        self.error_replies.fetch_add(1, Ordering::Relaxed);
+        let code = text.split(' ').next().unwrap_or("ERR").to_string();
+        *self.errors.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_insert(0) += 1;
+    }
+
+    /// Forgets every counter (CONFIG RESETSTAT).
+    pub fn reset(&self) {
+        self.commands.store(0, Ordering::Relaxed);
+        self.error_replies.store(0, Ordering::Relaxed);
+        for c in self.per_command.values() {
+            for a in [&c.calls, &c.usec, &c.rejected, &c.failed] {
+                a.store(0, Ordering::Relaxed);
+            }
+        }
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The `# Commandstats` section.
+    pub fn commandstats(&self) -> String {
+        let mut out = String::from("# Commandstats\r\n");
+        let mut names: Vec<&&str> = self.per_command.keys().collect();
+        names.sort();
+        for name in names {
+            let c = &self.per_command[*name];
+            let calls = c.calls.load(Ordering::Relaxed);
+            let (rejected, failed) = (c.rejected.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed));
+            if calls + rejected == 0 {
+                continue;
+            }
+            let usec = c.usec.load(Ordering::Relaxed);
+            let per_call = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+            let _ = write!(
+                out,
+                "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n"
+            );
+        }
+        out
+    }
+
+    /// The `# Errorstats` section.
+    pub fn errorstats(&self) -> String {
+        let mut out = String::from("# Errorstats\r\n");
+        for (code, count) in self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = write!(out, "errorstat_{code}:count={count}\r\n");
+        }
+        out
+    }
+}
