@@ -223,82 +223,14 @@ pub fn encode_command(args: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// Splits a command line the way redis-cli does (`sdssplitargs`): whitespace separates arguments,
-/// double quotes understand `\"` `\\` `\n` `\r` `\t` `\b` `\a` `\xNN`, single quotes are literal
-/// except `\'`, and a closing quote must be followed by whitespace or the end of the line.
+/// Splits a command line the way redis-cli does (`sdssplitargs`, the same rules as raftis's
+/// inline commands): whitespace separates arguments, double quotes understand `\"` `\\` `\n`
+/// `\r` `\t` `\b` `\a` `\xNN`, single quotes are literal except `\'`, and a closing quote must be
+/// followed by whitespace or the end of the line.
 pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>> {
-    let b = line.as_bytes();
-    let mut args = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= b.len() {
-            return Ok(args);
-        }
-        let mut cur = Vec::new();
-        let (mut inq, mut insq) = (false, false);
-        loop {
-            let c = b.get(i).copied();
-            if inq {
-                match c {
-                    None => bail!("unbalanced double quotes"),
-                    Some(b'\\') if b.get(i + 1) == Some(&b'x') && hex_pair(b, i + 2).is_some() => {
-                        cur.push(hex_pair(b, i + 2).unwrap_or_default());
-                        i += 3;
-                    }
-                    Some(b'\\') if i + 1 < b.len() => {
-                        i += 1;
-                        cur.push(match b[i] {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'b' => 8,
-                            b'a' => 7,
-                            other => other,
-                        });
-                    }
-                    Some(b'"') => {
-                        if b.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                            bail!("closing quote must be followed by a space");
-                        }
-                        inq = false;
-                        i += 1;
-                        break;
-                    }
-                    Some(other) => cur.push(other),
-                }
-            } else if insq {
-                match c {
-                    None => bail!("unbalanced single quotes"),
-                    Some(b'\\') if b.get(i + 1) == Some(&b'\'') => {
-                        cur.push(b'\'');
-                        i += 1;
-                    }
-                    Some(b'\'') => {
-                        if b.get(i + 1).is_some_and(|n| !n.is_ascii_whitespace()) {
-                            bail!("closing quote must be followed by a space");
-                        }
-                        insq = false;
-                        i += 1;
-                        break;
-                    }
-                    Some(other) => cur.push(other),
-                }
-            } else {
-                match c {
-                    None => break,
-                    Some(c) if c.is_ascii_whitespace() => break,
-                    Some(b'"') => inq = true,
-                    Some(b'\'') => insq = true,
-                    Some(other) => cur.push(other),
-                }
-            }
-            i += 1;
-        }
-        debug_assert!(!inq && !insq);
-        args.push(cur);
+    match raftis::resp::split_args(line.as_bytes()) {
+        Some(args) => Ok(args),
+        None => bail!("unbalanced quotes, or a closing quote not followed by a space"),
     }
 }
 
