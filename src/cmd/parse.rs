@@ -123,49 +123,72 @@ fn expire_millis(arg: &[u8], millis: bool, relative: bool, now: u64) -> Option<R
     (at > 0).then_some(Ok(at as u64))
 }
 
-fn set(args: &[Bytes], now: u64) -> Result<Op, Reply> {
-    let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
-    // (unit is millis, relative, argument)
-    let mut expire: Option<(bool, bool, &Bytes)> = None;
-    let mut j = 3;
+/// Which command's options `string_options` parses (Redis's `COMMAND_SET` / `COMMAND_GET`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StringCommand {
+    Set,
+    GetEx,
+}
+
+/// SET's and GETEX's options, parsed with Redis's `parseExtendedStringArgumentsOrReply` rules:
+/// an option may repeat, but NX/XX, KEEPTTL/PERSIST and the expiry kinds exclude each other.
+#[derive(Default)]
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (unit is milliseconds, relative, argument)
+    expire: Option<(bool, bool, &'a Bytes)>,
+}
+
+fn string_options(args: &[Bytes], from: usize, command: StringCommand) -> Result<StringOptions<'_>, Reply> {
+    let set = command == StringCommand::Set;
+    let mut o = StringOptions::default();
+    let mut j = from;
     while j < args.len() {
         let opt = &args[j];
-        let next = args.get(j + 1);
-        let has_expire = |e: &Option<(bool, bool, &Bytes)>, millis: bool, relative: bool| {
-            e.is_some_and(|(m, r, _)| !(m == millis && r == relative))
-        };
-        if eq(opt, "nx") && !xx {
-            nx = true;
-        } else if eq(opt, "xx") && !nx {
-            xx = true;
-        } else if eq(opt, "get") {
-            get = true;
-        } else if eq(opt, "keepttl") && expire.is_none() {
-            keepttl = true;
-        } else if let (Some(next), Some((millis, relative))) = (next, expire_option(opt)) {
-            if keepttl || has_expire(&expire, millis, relative) {
+        if set && eq(opt, "nx") && !o.xx {
+            o.nx = true;
+        } else if set && eq(opt, "xx") && !o.nx {
+            o.xx = true;
+        } else if set && eq(opt, "get") {
+            o.get = true;
+        } else if set && eq(opt, "keepttl") && o.expire.is_none() {
+            o.keepttl = true;
+        } else if !set && eq(opt, "persist") && o.expire.is_none() {
+            o.persist = true;
+        } else if let (Some(next), Some((millis, relative))) = (args.get(j + 1), expire_option(opt)) {
+            let other_kind = o.expire.is_some_and(|(m, r, _)| (m, r) != (millis, relative));
+            if o.keepttl || o.persist || other_kind {
                 return Err(Reply::err(ERR_SYNTAX));
             }
-            expire = Some((millis, relative, next));
+            o.expire = Some((millis, relative, next));
             j += 1;
         } else {
             return Err(Reply::err(ERR_SYNTAX));
         }
         j += 1;
     }
-    let expiry = match expire {
+    Ok(o)
+}
+
+fn set(args: &[Bytes], now: u64) -> Result<Op, Reply> {
+    let o = string_options(args, 3, StringCommand::Set)?;
+    let expiry = match o.expire {
         Some((millis, relative, arg)) => {
             Expiry::At(expire_millis(arg, millis, relative, now).ok_or_else(|| invalid_expire("set"))??)
         }
-        None if keepttl => Expiry::Keep,
+        None if o.keepttl => Expiry::Keep,
         None => Expiry::Clear,
     };
-    let cond = match (nx, xx) {
+    let cond = match (o.nx, o.xx) {
         (true, _) => SetCond::IfAbsent,
         (_, true) => SetCond::IfPresent,
         _ => SetCond::Always,
     };
-    Ok(Op::Set { key: args[1].clone(), value: args[2].clone(), cond, expiry, get })
+    Ok(Op::Set { key: args[1].clone(), value: args[2].clone(), cond, expiry, get: o.get })
 }
 
 /// EX, PX, EXAT, PXAT → (milliseconds, relative).
@@ -184,33 +207,15 @@ fn expire_option(opt: &[u8]) -> Option<(bool, bool)> {
 }
 
 fn getex(args: &[Bytes], now: u64) -> Result<Op, Reply> {
-    let mut persist = false;
-    let mut expire: Option<(bool, bool, &Bytes)> = None;
-    let mut j = 2;
-    while j < args.len() {
-        let opt = &args[j];
-        let next = args.get(j + 1);
-        if eq(opt, "persist") && expire.is_none() {
-            persist = true;
-        } else if let (Some(next), Some((millis, relative))) = (next, expire_option(opt)) {
-            if persist || expire.is_some_and(|(m, r, _)| !(m == millis && r == relative)) {
-                return Err(Reply::err(ERR_SYNTAX));
-            }
-            expire = Some((millis, relative, next));
-            j += 1;
-        } else {
-            return Err(Reply::err(ERR_SYNTAX));
-        }
-        j += 1;
-    }
-    let expiry = match expire {
+    let o = string_options(args, 2, StringCommand::GetEx)?;
+    let expiry = match o.expire {
         Some((millis, relative, arg)) => match expire_millis(arg, millis, relative, now) {
             None => GetExExpiry::Invalid,
             Some(Err(e)) => return Err(e),
             Some(Ok(at)) if relative => GetExExpiry::In(at),
             Some(Ok(at)) => GetExExpiry::At(at),
         },
-        None if persist => GetExExpiry::Persist,
+        None if o.persist => GetExExpiry::Persist,
         None => GetExExpiry::Unchanged,
     };
     Ok(Op::GetEx { key: args[1].clone(), expiry })
