@@ -74,8 +74,16 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
     let node = Node::start(&cfg, bus, topology.clone(), stop_rx.clone()).await?;
     let bus_ports = cfg.peers.iter().map(|p| (p.id, p.bus_port)).collect();
     let backend = Arc::new(
-        Backend::new(node.raft.clone(), node.state.clone(), topology, cfg.id, cfg.commit_timeout, bus_ports)
-            .with_log(node.log.clone()),
+        Backend::new(
+            node.raft.clone(),
+            node.state.clone(),
+            topology,
+            cfg.id,
+            cfg.commit_timeout,
+            cfg.election_timeout * 2,
+            bus_ports,
+        )
+        .with_log(node.log.clone()),
     );
     let served = server::serve(cfg, listener, backend, stop_rx).await;
     if let Err(e) = node.raft.shutdown().await {

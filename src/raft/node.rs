@@ -20,6 +20,42 @@ use crate::net::{self, BusConfig, BusNetwork};
 
 /// File in the data directory that says which node of which cluster the directory belongs to.
 const IDENTITY_FILE: &str = "node.identity";
+/// Written once the node's Raft state exists (a vote, log entries): from then on an empty log
+/// means the log was lost or damaged, never that the node is new.
+const INITIALIZED_FILE: &str = "raft.initialized";
+
+/// Refuses to start when the directory once held Raft state but the log store now reads as
+/// empty: starting afresh would forget votes and acknowledged entries (sled may recover a
+/// damaged file as an empty database after a crash).
+async fn check_not_lost(dir: &Path, log: &LogStore, state: &StateStore) -> anyhow::Result<()> {
+    use openraft::storage::RaftLogStorage;
+    if !dir.join(INITIALIZED_FILE).exists() {
+        return Ok(());
+    }
+    let mut log = log.clone();
+    let vote = log.read_vote().await.context("reading the vote")?;
+    let log_state = log.get_log_state().await.context("reading the log state")?;
+    let has_snapshot = state.read().last_applied.is_some();
+    if vote.is_none() && log_state.last_log_id.is_none() && !has_snapshot {
+        bail!(
+            "the Raft log in {} is empty, but this node had joined its cluster ({INITIALIZED_FILE} exists):              the log was deleted or damaged. Starting afresh could lose acknowledged writes; to rejoin as a              new node, wipe the whole directory",
+            dir.join("raft-log").display()
+        );
+    }
+    Ok(())
+}
+
+/// Records, durably, that this node's Raft state exists.
+fn mark_initialized(dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join(INITIALIZED_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let f = std::fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
 
 /// A running Raft node.
 pub struct Node {
@@ -91,6 +127,7 @@ impl Node {
         check_identity(&cfg.dir, cfg.id, &cfg.cluster_id)?;
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
         let state = StateStore::open(&cfg.dir)?;
+        check_not_lost(&cfg.dir, &log, &state).await?;
         let mut network = BusNetwork::new(cfg.id, cfg.cluster_id.clone());
         if let Ok(ip) = cfg.bind.parse::<std::net::IpAddr>() {
             network = network.with_source(ip);
@@ -114,6 +151,9 @@ impl Node {
             }
         } else {
             info!("resuming from the data directory");
+        }
+        if raft.is_initialized().await.context("reading raft state")? {
+            mark_initialized(&cfg.dir)?;
         }
         tokio::spawn(log_changes(raft.clone()));
         Ok(Node { raft, state, log })

@@ -65,8 +65,15 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
         "role" => s.shared.backend.view().role_reply(),
         "cluster|info" => Reply::Verbatim(s.shared.backend.view().info_text()),
         "cluster|nodes" => Reply::Verbatim(s.shared.backend.view().nodes_text()),
-        "cluster|slots" => s.shared.backend.view().slots(),
-        "cluster|shards" => s.shared.backend.view().shards(),
+        // Without a leader, say so: a cluster client then asks another node for the topology.
+        "cluster|slots" | "cluster|shards" => {
+            let view = s.shared.backend.view();
+            match (view.leader, name) {
+                (None, _) => cluster::cluster_down(),
+                (_, "cluster|slots") => view.slots(),
+                _ => view.shards(),
+            }
+        }
         "cluster|myid" => Reply::bulk(cluster::node_name(s.shared.backend.id())),
         "cluster|keyslot" => Reply::Int(cluster::key_slot(&args[2]) as i64),
         "cluster|help" => help(&[

@@ -5,6 +5,7 @@
 //! committed before the read arrived (one `ensure_linearizable` shared by every read waiting for
 //! it), then reads the local state.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +44,11 @@ pub struct Backend {
     bus_ports: std::collections::BTreeMap<NodeId, u16>,
     log: Option<crate::raft::log_store::LogStore>,
     proposals: mpsc::UnboundedSender<Proposal>,
+    /// Set while this node is Raft's leader but has not heard from a quorum for longer than an
+    /// election timeout: the majority has most likely elected another leader, so this node answers
+    /// CLUSTERDOWN (as a Redis Cluster master in the minority does) instead of leaving clients
+    /// with writes that can never commit. openraft 0.9 itself never steps such a leader down.
+    quorum_lost: Arc<AtomicBool>,
 }
 
 /// Most requests in one log entry.
@@ -72,10 +78,13 @@ impl Backend {
         topology: Arc<Topology>,
         my_id: NodeId,
         commit_timeout: Duration,
+        lease_timeout: Duration,
         bus_ports: std::collections::BTreeMap<NodeId, u16>,
     ) -> Backend {
         let (proposals, queue) = mpsc::unbounded_channel();
         tokio::spawn(propose_loop(raft.clone(), queue, commit_timeout));
+        let quorum_lost = Arc::new(AtomicBool::new(false));
+        tokio::spawn(watch_quorum(raft.clone(), quorum_lost.clone(), lease_timeout));
         Backend {
             raft,
             state,
@@ -86,6 +95,7 @@ impl Backend {
             bus_ports,
             log: None,
             proposals,
+            quorum_lost,
         }
     }
 
@@ -120,6 +130,9 @@ impl Backend {
     pub async fn write_batch(&self, reqs: Vec<Request>) -> Result<Vec<Reply>, BackendError> {
         if crate::broken::is(crate::broken::Mode::EarlyAck) {
             return self.ack_before_commit(reqs).await;
+        }
+        if self.quorum_lost.load(Ordering::Relaxed) {
+            return Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into()));
         }
         let (reply, rx) = oneshot::channel();
         if self.proposals.send(Proposal { reqs, reply }).is_err() {
@@ -161,14 +174,15 @@ impl Backend {
         f(&self.state.read())
     }
 
-    /// Whether this node currently believes it is the leader.
+    /// Whether this node currently believes it is the leader (and still hears from a quorum).
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
+        self.raft.metrics().borrow().state == ServerState::Leader && !self.quorum_lost.load(Ordering::Relaxed)
     }
 
-    /// The leader this node knows of.
+    /// The leader this node knows of (none while it leads without a quorum).
     pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        let leader = self.raft.metrics().borrow().current_leader;
+        leader.filter(|&l| !(l == self.my_id && self.quorum_lost.load(Ordering::Relaxed)))
     }
 
     /// The client address of node `id`.
@@ -179,7 +193,10 @@ impl Backend {
     /// The cluster as this node sees it now.
     pub fn view(&self) -> ClusterView {
         let m = self.raft.metrics().borrow().clone();
+        let lost = self.quorum_lost.load(Ordering::Relaxed);
         let role = match m.state {
+            // Like etcd's CheckQuorum: a leader that lost its quorum counts as a follower.
+            ServerState::Leader if lost => Role::Follower,
             ServerState::Leader => Role::Leader,
             ServerState::Follower => Role::Follower,
             ServerState::Candidate => Role::Candidate,
@@ -203,13 +220,42 @@ impl Backend {
         ClusterView {
             my_id: self.my_id,
             role,
-            leader: m.current_leader,
+            leader: m.current_leader.filter(|&l| !(l == self.my_id && lost)),
             term: m.current_term,
             commit_index: applied,
             applied_index: applied,
             last_log_index: m.last_log_index.unwrap_or(0),
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             nodes,
+        }
+    }
+}
+
+/// Checks, every quarter of `lease`, that a leader still hears from a quorum, and sets
+/// `lost` once it has not for longer than `lease`.
+async fn watch_quorum(raft: Raft, lost: Arc<AtomicBool>, lease: Duration) {
+    let period = lease / 4;
+    let mut last_ok = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(period).await;
+        if raft.metrics().borrow().state != ServerState::Leader {
+            last_ok = std::time::Instant::now();
+            lost.store(false, Ordering::Relaxed);
+            continue;
+        }
+        match tokio::time::timeout(lease, raft.get_read_log_id()).await {
+            Ok(Ok(_)) => {
+                last_ok = std::time::Instant::now();
+                if lost.swap(false, Ordering::Relaxed) {
+                    tracing::info!("a quorum answers again: serving as leader");
+                }
+            }
+            Ok(Err(openraft::error::RaftError::Fatal(_))) => return,
+            _ => {
+                if last_ok.elapsed() > lease && !lost.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(?lease, "no quorum: this leader is cut off, answering CLUSTERDOWN");
+                }
+            }
         }
     }
 }
