@@ -26,10 +26,10 @@ pub mod defaults {
     /// sled's page cache, MiB.
     pub const SLED_CACHE_MB: u64 = 64;
     /// Election timeout (the minimum; the maximum is twice it), ms.
-    pub const ELECTION_TIMEOUT_MS: u64 = 500;
+    pub const ELECTION_TIMEOUT_MS: u64 = 300;
     /// Leader heartbeat period, ms. openraft also uses it as the AppendEntries timeout, so it
     /// must cover a follower's append and flush under load.
-    pub const HEARTBEAT_MS: u64 = 150;
+    pub const HEARTBEAT_MS: u64 = 100;
     /// How long a client request waits for its commit before getting an indeterminate error, ms.
     pub const COMMIT_TIMEOUT_MS: u64 = 5_000;
 }

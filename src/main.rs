@@ -60,8 +60,13 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
     let client_addr = format!("{}:{}", cfg.bind, cfg.port);
     let listener =
         TcpListener::bind(&client_addr).await.with_context(|| format!("listening for clients on {client_addr}"))?;
-    let bus_addr = format!("{}:{}", cfg.bind, cfg.bus_port);
-    let bus = TcpListener::bind(&bus_addr).await.with_context(|| format!("listening for the bus on {bus_addr}"))?;
+    // A single-node cluster has nobody to talk to: it opens no bus port.
+    let bus = if cfg.peers.len() > 1 {
+        let bus_addr = format!("{}:{}", cfg.bind, cfg.bus_port);
+        Some(TcpListener::bind(&bus_addr).await.with_context(|| format!("listening for the bus on {bus_addr}"))?)
+    } else {
+        None
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -116,10 +116,11 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
 
 impl Node {
     /// Opens the data directory, starts Raft and the bus listener, and forms the cluster when
-    /// the directory is new. `bus` must already be bound (so a port in use fails early).
+    /// the directory is new. `bus` must already be bound (so a port in use fails early); a
+    /// single-node cluster has none.
     pub async fn start(
         cfg: &NodeConfig,
-        bus: TcpListener,
+        bus: Option<TcpListener>,
         topology: Arc<Topology>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Node> {
@@ -138,7 +139,9 @@ impl Node {
             .context("starting raft")?;
         let mut bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
         bus_config.topology = Some(topology);
-        tokio::spawn(net::serve(bus, bus_config, Arc::new(raft.clone()), shutdown));
+        if let Some(bus) = bus {
+            tokio::spawn(net::serve(bus, bus_config, Arc::new(raft.clone()), shutdown));
+        }
 
         if !raft.is_initialized().await.context("reading raft state")? {
             // Every node of a new cluster proposes the same membership, derived from --peers:

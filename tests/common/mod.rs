@@ -7,7 +7,6 @@ pub mod proxy;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,7 +27,8 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
-/// A raftis server process, killed when dropped.
+/// A raftis server process, killed when dropped. Its data directory and its log (kept outside
+/// the data directory, where raftis wants only its own files) live in one temp dir.
 pub struct Server {
     pub child: Child,
     pub port: u16,
@@ -40,16 +40,19 @@ impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("create server.log");
         let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
             .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
-            .arg(dir.path())
+            .arg(dir.path().join("data"))
             .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
             .spawn()
             .expect("spawn raftis");
-        assert!(wait_for_port(port, Duration::from_secs(10)), "raftis did not start on {port}");
-        Server { child, port, dir }
+        let server = Server { child, port, dir };
+        assert!(wait_for_port(port, Duration::from_secs(10)), "raftis did not start on {port}:\n{}", server.log());
+        server
     }
 
     /// A new raw connection.
@@ -58,8 +61,13 @@ impl Server {
     }
 
     /// The data directory.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The server's output so far, to explain a failure.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 }
 
