@@ -44,6 +44,9 @@ pub(super) struct Session {
     pub close: bool,
     /// READONLY: a follower answers reads from its own (possibly stale) state.
     pub readonly: bool,
+    /// A linearizability check has completed since the current pipeline was read: every command
+    /// in it arrived before that check started, so the check covers all of its reads.
+    linearized: bool,
     rng: u64,
 }
 
@@ -65,6 +68,7 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
         watches: Vec::new(),
         close: false,
         readonly: false,
+        linearized: false,
         rng: id ^ unix_millis().rotate_left(17),
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
@@ -135,6 +139,7 @@ impl Session {
     /// writes (outside MULTI) are proposed together as one log entry; anything else first waits
     /// for the writes before it, so every command sees the effects of the ones sent before it.
     async fn run_pipeline(&mut self, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
+        self.linearized = false;
         let mut batch: Vec<(Request, u16, &'static str)> = Vec::new();
         for args in commands {
             if self.close {
@@ -266,15 +271,14 @@ impl Session {
         if op.is_write() {
             return self.submit(Request { now, seed, body: Body::Op(op) }, slot).await;
         }
-        let backend = &self.shared.backend;
         let stale_reads = crate::broken::is(crate::broken::Mode::StaleReads);
         // After READONLY a follower answers from its own state, possibly stale.
-        if !stale_reads && (!self.readonly || backend.is_leader()) {
-            if let Err(e) = backend.linearize().await {
+        if !stale_reads && (!self.readonly || self.shared.backend.is_leader()) {
+            if let Err(e) = self.linearize().await {
                 return self.error_reply(e, slot);
             }
         }
-        backend.read_local(&op, Ctx { now, seed })
+        self.shared.backend.read_local(&op, Ctx { now, seed })
     }
 
     async fn submit(&self, req: Request, slot: u16) -> Reply {
@@ -282,6 +286,16 @@ impl Session {
             Ok(reply) => reply,
             Err(e) => self.error_reply(e, slot),
         }
+    }
+
+    /// Makes the local state safe to read for the commands of the current pipeline (one check
+    /// per pipeline: see `linearized`).
+    async fn linearize(&mut self) -> Result<(), BackendError> {
+        if !self.linearized {
+            self.shared.backend.linearize().await?;
+            self.linearized = true;
+        }
+        Ok(())
     }
 
     /// The reply for a request the backend did not answer: MOVED to the leader, CLUSTERDOWN,
@@ -371,7 +385,7 @@ impl Session {
         if let Some(redirect) = self.redirect_if_not_leader(spec, args) {
             return redirect;
         }
-        if let Err(e) = self.shared.backend.linearize().await {
+        if let Err(e) = self.linearize().await {
             return self.error_reply(e, first_key_slot(spec, args));
         }
         let now = unix_millis();
