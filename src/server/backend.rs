@@ -134,6 +134,13 @@ impl Backend {
         if self.quorum_lost.load(Ordering::Relaxed) {
             return Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into()));
         }
+        // Redirect with certainty only before proposing: once proposed, openraft's
+        // ForwardToLeader (sent when a leader steps down and truncates its log) does not prove the
+        // entry is lost, since another node may hold it and commit it later.
+        let m = self.raft.metrics().borrow().clone();
+        if m.state != ServerState::Leader {
+            return Err(BackendError::NotLeader(m.current_leader));
+        }
         let (reply, rx) = oneshot::channel();
         if self.proposals.send(Proposal { reqs, reply }).is_err() {
             return Err(BackendError::Unavailable("ERR the node is shutting down".into()));
@@ -313,7 +320,10 @@ async fn propose(raft: &Raft, reqs: Vec<Request>, commit_timeout: Duration) -> R
             commit_timeout.as_millis()
         ))),
         Ok(Ok(resp)) => Ok(resp.data.0),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(BackendError::NotLeader(f.leader_id)),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(BackendError::Uncertain(format!(
+            "ERR leadership changed (leader now {}): the write may or may not have been applied",
+            f.leader_id.map_or("unknown".to_string(), |l| l.to_string())
+        ))),
         Ok(Err(e)) => Err(BackendError::Uncertain(format!("ERR the write may or may not have been applied: {e}"))),
     }
 }
