@@ -1,0 +1,360 @@
+//! The workloads: what each client does in a loop, and the final reads after the cluster healed.
+//!
+//! - register: GET / SET / INCR / compare-and-set (WATCH, GET, MULTI, SET, EXEC) on a few keys
+//!   at a time; a key is retired after a bounded number of operations, so that each key's
+//!   history stays small enough for the linearizability search.
+//! - append: APPEND unique tokens to a few keys, and GET them.
+//! - bank: transfers between accounts (MULTI, DECRBY, INCRBY, EXEC) and reads of every account
+//!   in one MULTI/EXEC.
+//!
+//! Reads start at a random node half of the time (a follower redirects them to the leader, a
+//! follower that wrongly answers itself shows up as a stale read); writes start at the leader the
+//! client last heard of.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::client::{cmd, Client, CutSwitch, Reply};
+use crate::history::{Call, Clock, Op, Outcome, Recorder, Ret};
+use crate::resp::Resp;
+
+/// The accounts of the bank workload, and what each holds at first.
+pub const BANK_ACCOUNTS: usize = 5;
+pub const BANK_INITIAL: i64 = 100;
+
+/// The key of bank account `i` (one hash tag, as Redis Cluster needs for a transaction).
+pub fn bank_key(i: usize) -> String {
+    format!("{{bank}}acct{i}")
+}
+
+/// Keys in use, each retired after `max_ops` operations.
+pub struct KeyPool {
+    prefix: String,
+    max_ops: usize,
+    inner: Mutex<PoolInner>,
+}
+
+struct PoolInner {
+    active: Vec<(String, usize)>,
+    next: usize,
+    all: Vec<String>,
+}
+
+impl KeyPool {
+    pub fn new(prefix: &str, active: usize, max_ops: usize) -> KeyPool {
+        let keys: Vec<String> = (0..active).map(|i| format!("{prefix}{i}")).collect();
+        KeyPool {
+            prefix: prefix.to_string(),
+            max_ops,
+            inner: Mutex::new(PoolInner {
+                active: keys.iter().map(|k| (k.clone(), 0)).collect(),
+                next: active,
+                all: keys,
+            }),
+        }
+    }
+
+    /// A key for one operation.
+    pub fn pick(&self, rng: &mut StdRng) -> String {
+        let mut p = self.inner.lock().unwrap();
+        let i = rng.random_range(0..p.active.len());
+        let key = p.active[i].0.clone();
+        p.active[i].1 += 1;
+        if p.active[i].1 >= self.max_ops {
+            let fresh = format!("{}{}", self.prefix, p.next);
+            p.next += 1;
+            p.all.push(fresh.clone());
+            p.active[i] = (fresh, 0);
+        }
+        key
+    }
+
+    /// Every key ever handed out.
+    pub fn all(&self) -> Vec<String> {
+        self.inner.lock().unwrap().all.clone()
+    }
+}
+
+/// What every client shares.
+#[derive(Clone)]
+pub struct Ctx {
+    pub clock: Clock,
+    pub recorder: Recorder,
+    pub addrs: Vec<String>,
+    pub stop: Arc<AtomicBool>,
+    pub cut: CutSwitch,
+    /// Unique values for register writes.
+    pub values: Arc<AtomicI64>,
+}
+
+impl Ctx {
+    /// Records one operation of `who` (workload, process).
+    fn record(&self, who: (&str, usize), key: &str, call: Call, invoke: u64, end: Ended, node: &str) {
+        let (workload, process) = who;
+        let (outcome, ret, error) = match end {
+            Ended::Ok(r) => (Outcome::Ok, Some(r), String::new()),
+            Ended::Fail(e) => (Outcome::Fail, None, e),
+            Ended::Info(e) => (Outcome::Info, None, e),
+        };
+        self.recorder.push(Op {
+            index: 0,
+            workload: workload.into(),
+            process,
+            key: key.into(),
+            call,
+            outcome,
+            ret,
+            invoke,
+            complete: self.clock.now(),
+            node: node.into(),
+            error,
+        });
+    }
+}
+
+/// How one operation ended, with its result.
+enum Ended {
+    Ok(Ret),
+    Fail(String),
+    Info(String),
+}
+
+fn unexpected(what: &str, r: &Resp) -> Ended {
+    match r {
+        Resp::Error(e) => Ended::Fail(format!("{what}: {e}")),
+        other => Ended::Fail(format!("{what}: unexpected reply {other}")),
+    }
+}
+
+fn value_of(r: &Resp) -> Option<Option<i64>> {
+    match r {
+        Resp::Nil => Some(None),
+        Resp::Bulk(_) => r.int_value().map(Some),
+        _ => None,
+    }
+}
+
+/// Where an operation starts: a random node (reads, half of the time) or the known leader.
+fn first_node(client: &Client, rng: &mut StdRng, read: bool) -> String {
+    if read && rng.random_bool(0.5) {
+        client.random_node(rng)
+    } else {
+        client.leader()
+    }
+}
+
+/// Sends one request and maps a done reply with `done`.
+async fn run(
+    client: &mut Client,
+    rng: &mut StdRng,
+    cmds: &[Vec<String>],
+    read: bool,
+    done: impl FnOnce(&[Resp]) -> Ended,
+) -> Ended {
+    let first = first_node(client, rng, read);
+    match client.request(cmds, first, rng).await {
+        Reply::Done(r) => done(&r),
+        Reply::Fail(e) => Ended::Fail(e),
+        Reply::Info(e) => Ended::Info(e),
+    }
+}
+
+/// A register client: until `stop`, one operation after another on keys from `pool`.
+pub async fn register_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyPool>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let key = pool.pick(&mut rng);
+        let roll = rng.random_range(0..100);
+        let invoke = ctx.clock.now();
+        let (call, end) = if roll < 45 {
+            let end = run(&mut client, &mut rng, &[cmd(&["GET", &key])], true, |r| match value_of(&r[0]) {
+                Some(v) => Ended::Ok(Ret::Value(v)),
+                None => unexpected("GET", &r[0]),
+            })
+            .await;
+            (Call::Read, end)
+        } else if roll < 65 {
+            let value = ctx.values.fetch_add(1, Ordering::Relaxed) * 1000;
+            let end = run(&mut client, &mut rng, &[cmd(&["SET", &key, &value.to_string()])], false, |r| match &r[0] {
+                Resp::Simple(s) if s == "OK" => Ended::Ok(Ret::Done),
+                other => unexpected("SET", other),
+            })
+            .await;
+            (Call::Write { value }, end)
+        } else if roll < 80 {
+            let end = run(&mut client, &mut rng, &[cmd(&["INCR", &key])], false, |r| match &r[0] {
+                Resp::Int(n) => Ended::Ok(Ret::Value(Some(*n))),
+                other => unexpected("INCR", other),
+            })
+            .await;
+            (Call::Incr, end)
+        } else {
+            let new = ctx.values.fetch_add(1, Ordering::Relaxed) * 1000;
+            let cmds = [
+                cmd(&["WATCH", &key]),
+                cmd(&["GET", &key]),
+                cmd(&["MULTI"]),
+                cmd(&["SET", &key, &new.to_string()]),
+                cmd(&["EXEC"]),
+            ];
+            let mut seen: Option<Option<i64>> = None;
+            let end = run(&mut client, &mut rng, &cmds, false, |r| {
+                seen = value_of(&r[1]);
+                match (&r[4], seen) {
+                    (Resp::Nil, _) => Ended::Fail("EXEC aborted: the watched key changed".into()),
+                    (Resp::Array(a), Some(_)) if a.first().is_some_and(|x| *x == Resp::Simple("OK".into())) => {
+                        Ended::Ok(Ret::Done)
+                    }
+                    // Applied, but the GET did not say from what.
+                    (Resp::Array(_), None) => Ended::Info(format!("EXEC applied but GET answered {}", r[1])),
+                    (other, _) => unexpected("EXEC", other),
+                }
+            })
+            .await;
+            let (expect, known) = match seen {
+                Some(v) => (v, true),
+                None => (None, false),
+            };
+            (Call::Cas { expect, known, new }, end)
+        };
+        ctx.record(("register", process), &key, call, invoke, end, &client.last_node);
+    }
+}
+
+/// An append client: APPENDs unique tokens and reads keys from `pool`.
+pub async fn append_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyPool>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
+    let mut n = 0u64;
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let key = pool.pick(&mut rng);
+        let invoke = ctx.clock.now();
+        let (call, end) = if rng.random_bool(0.55) {
+            n += 1;
+            let token = format!("p{process}.{n}");
+            let arg = format!("{token} ");
+            let end = run(&mut client, &mut rng, &[cmd(&["APPEND", &key, &arg])], false, |r| match &r[0] {
+                Resp::Int(len) => Ended::Ok(Ret::Len(*len)),
+                other => unexpected("APPEND", other),
+            })
+            .await;
+            (Call::Append { token }, end)
+        } else {
+            (Call::ReadList, read_list(&mut client, &mut rng, &key, true).await)
+        };
+        ctx.record(("append", process), &key, call, invoke, end, &client.last_node);
+    }
+}
+
+async fn read_list(client: &mut Client, rng: &mut StdRng, key: &str, random: bool) -> Ended {
+    run(client, rng, &[cmd(&["GET", key])], random, |r| match &r[0] {
+        Resp::Nil => Ended::Ok(Ret::Text(String::new())),
+        Resp::Bulk(b) => Ended::Ok(Ret::Text(String::from_utf8_lossy(b).into_owned())),
+        other => unexpected("GET", other),
+    })
+    .await
+}
+
+/// A bank client: transfers and whole-bank reads.
+pub async fn bank_client(ctx: Ctx, process: usize, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let invoke = ctx.clock.now();
+        let (call, end) = if rng.random_bool(0.6) {
+            let from = rng.random_range(0..BANK_ACCOUNTS);
+            let to = (from + rng.random_range(1..BANK_ACCOUNTS)) % BANK_ACCOUNTS;
+            let amount = rng.random_range(1..=10i64);
+            let cmds = [
+                cmd(&["MULTI"]),
+                cmd(&["DECRBY", &bank_key(from), &amount.to_string()]),
+                cmd(&["INCRBY", &bank_key(to), &amount.to_string()]),
+                cmd(&["EXEC"]),
+            ];
+            let end = run(&mut client, &mut rng, &cmds, false, |r| match &r[3] {
+                Resp::Array(a) => Ended::Ok(Ret::Balances(a.iter().map(value_of_int).collect())),
+                other => unexpected("EXEC", other),
+            })
+            .await;
+            (Call::Transfer { from, to, amount }, end)
+        } else {
+            (Call::ReadAll, read_bank(&mut client, &mut rng).await)
+        };
+        ctx.record(("bank", process), "bank", call, invoke, end, &client.last_node);
+    }
+}
+
+fn value_of_int(r: &Resp) -> Option<i64> {
+    match r {
+        Resp::Int(i) => Some(*i),
+        _ => None,
+    }
+}
+
+async fn read_bank(client: &mut Client, rng: &mut StdRng) -> Ended {
+    let mut cmds = vec![cmd(&["MULTI"])];
+    cmds.extend((0..BANK_ACCOUNTS).map(|i| cmd(&["GET", &bank_key(i)])));
+    cmds.push(cmd(&["EXEC"]));
+    run(client, rng, &cmds, true, |r| match r.last() {
+        Some(Resp::Array(a)) => Ended::Ok(Ret::Balances(a.iter().map(|x| value_of(x).flatten()).collect())),
+        Some(other) => unexpected("EXEC", other),
+        None => Ended::Fail("no reply".into()),
+    })
+    .await
+}
+
+/// Puts the initial balances in place (before any fault); retries for up to `timeout`.
+pub async fn bank_setup(addrs: Vec<String>, timeout: Duration) -> anyhow::Result<()> {
+    let mut client = Client::new(addrs, CutSwitch::default());
+    client.give_up = timeout;
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut args = vec!["MSET".to_string()];
+    for i in 0..BANK_ACCOUNTS {
+        args.push(bank_key(i));
+        args.push(BANK_INITIAL.to_string());
+    }
+    let first = client.leader();
+    match client.request(&[args], first, &mut rng).await {
+        Reply::Done(r) if r[0] == Resp::Simple("OK".into()) => Ok(()),
+        other => anyhow::bail!("could not set up the bank: {other:?}"),
+    }
+}
+
+/// After the cluster healed: one read of every key of every workload, recorded like any other
+/// operation (processes from `process` up), waiting up to `give_up` for each.
+pub async fn final_reads(
+    ctx: &Ctx,
+    process: usize,
+    registers: &[String],
+    lists: &[String],
+    bank: bool,
+    give_up: Duration,
+) {
+    let mut rng = StdRng::seed_from_u64(process as u64);
+    let mut client = Client::new(ctx.addrs.clone(), CutSwitch::default());
+    client.give_up = give_up;
+    for key in registers {
+        let invoke = ctx.clock.now();
+        let end = run(&mut client, &mut rng, &[cmd(&["GET", key])], false, |r| match value_of(&r[0]) {
+            Some(v) => Ended::Ok(Ret::Value(v)),
+            None => unexpected("GET", &r[0]),
+        })
+        .await;
+        ctx.record(("register", process), key, Call::Read, invoke, end, &client.last_node);
+    }
+    for key in lists {
+        let invoke = ctx.clock.now();
+        let end = read_list(&mut client, &mut rng, key, false).await;
+        ctx.record(("append", process + 1), key, Call::ReadList, invoke, end, &client.last_node);
+    }
+    if bank {
+        let invoke = ctx.clock.now();
+        let end = read_bank(&mut client, &mut rng).await;
+        ctx.record(("bank", process + 2), "bank", Call::ReadAll, invoke, end, &client.last_node);
+    }
+}
