@@ -20,6 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::cluster::{free_port_on, poll, run_raftis, verify_writes, Client, Cluster, Options, Resp, Workload};
+use common::{require, runs_ok};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,31 +36,6 @@ fn followers(c: &Cluster, leader: u64) -> Vec<u64> {
 
 fn err(r: &Resp) -> String {
     r.err().map(str::to_string).unwrap_or_else(|| format!("not an error: {r}"))
-}
-
-/// Whether the tools a test needs exist; panics under `CI=true` when one is missing.
-#[must_use]
-fn require(test: &str, tools: &[(&str, bool)]) -> bool {
-    let missing: Vec<&str> = tools.iter().filter(|(_, ok)| !ok).map(|(what, _)| *what).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!("{test} needs {} (not found)", missing.join(", "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{reason}. CI=true, so this is a failure rather than a skip.");
-    }
-    eprintln!("\n***** SKIPPED: {reason} *****\n");
-    false
-}
-
-fn runs_ok(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Runs `program args` with `stdin`, killed after `timeout`; returns (success, stdout, stderr).

@@ -13,8 +13,10 @@
 //! otherwise prints `SKIPPED: <reason>` to stderr and passes. Every server and script runs under a
 //! guard that kills it when the test ends, and every script has a time limit.
 
+mod common;
+
+use common::{require, runs_ok};
 use std::fs::File;
-use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -49,40 +51,6 @@ fn python() -> String {
 }
 
 // --- external tools ------------------------------------------------------------------------------
-
-/// Whether `program args...` runs and exits with success (output discarded).
-fn runs_ok(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Checks that the tools a test needs are installed. Returns false when the test should be
-/// skipped; panics instead when running in CI (`CI=true`), where every tool must be present.
-#[must_use]
-fn require(test: &str, tools: &[(&str, bool)]) -> bool {
-    let missing: Vec<&str> = tools.iter().filter(|(_, ok)| !ok).map(|(what, _)| *what).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!("{test} needs {} (not found)", missing.join(", "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{reason}. CI=true, so this is a failure rather than a skip: install redis-server, \
-             redis-cli and redis-benchmark (Debian package redis-server / redis-tools) and the \
-             Python package `redis` (pip install redis)."
-        );
-    }
-    // Written to the stderr handle itself, not with eprintln!, which the test harness captures
-    // (and shows only for failing tests): a skip must be seen.
-    let _ = writeln!(std::io::stderr(), "\n***** SKIPPED: {reason} *****\n");
-    false
-}
 
 fn have_redis_cli() -> (&'static str, bool) {
     ("redis-cli", runs_ok("redis-cli", &["--version"]))

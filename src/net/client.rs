@@ -407,6 +407,12 @@ impl BusClient {
         match err {
             CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
             CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+            // openraft gives AppendEntries one heartbeat to complete, whatever its size: a batch of
+            // many (coalesced, large) entries that cannot be sent and flushed in time would be
+            // retried unchanged forever. Asking for half as many entries makes it converge.
+            CallError::Timeout(_) if entries.is_some_and(|n| n > 1) => {
+                RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((entries.unwrap_or(2) as u64 / 2).max(1)))
+            }
             CallError::Timeout(timeout) => {
                 RPCError::Timeout(Timeout { action, id: self.my_id, target: self.target, timeout })
             }

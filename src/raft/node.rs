@@ -108,7 +108,8 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
         snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
         max_in_snapshot_log_to_keep: cfg.snapshot_every,
         purge_batch_size: 256,
-        max_payload_entries: 1_000,
+        // Entries are batches of client writes: keep one AppendEntries well under a heartbeat.
+        max_payload_entries: 64,
         ..Default::default()
     };
     config.validate().context("raft configuration")

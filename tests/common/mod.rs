@@ -10,6 +10,43 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Whether `program args...` runs and exits 0 (tool detection).
+pub fn runs_ok(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Checks that the tools a test needs are installed. Returns false when the test should be
+/// skipped (with a loud message); panics instead when running in CI (`CI=true`), where every
+/// tool must be present.
+#[must_use]
+pub fn require(test: &str, tools: &[(&str, bool)]) -> bool {
+    let missing: Vec<&str> = tools.iter().filter(|(_, ok)| !ok).map(|(what, _)| *what).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let reason = format!("{test} needs {} (not found)", missing.join(", "));
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "{reason}. CI=true, so this is a failure rather than a skip: install redis-server and \
+             redis-tools (Debian) and the Python package `redis` (pip install redis), as .ci/run does."
+        );
+    }
+    // Straight to the terminal: cargo test hides the output of tests that pass.
+    let line = format!("\n***** SKIPPED: {reason} *****\n");
+    if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = std::io::Write::write_all(&mut tty, line.as_bytes());
+    }
+    eprintln!("{line}");
+    false
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().unwrap().port()

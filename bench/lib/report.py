@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+"""Turns the raw files of one bench/run.sh run into a markdown report, an SVG chart and a JSON
+summary. Standard library only.
+
+usage: report.py RAW_DIR OUT_DIR
+
+RAW_DIR holds what run.sh recorded:
+  meta.txt                      key=value: machine, profile, versions
+  rb/<target>/P<p>/rep<r>.csv   redis-benchmark --csv output (target: redis, redis-fsync, raftis)
+  wrk/<put|get>/rep<r>.txt      wrk --latency output against etcd's HTTP/JSON gateway
+  memory.txt                    key=value: RSS after loading the keys
+  recovery.txt                  key=value: restarted follower catching up
+  failover.txt                  "<trial> <ms>" per line
+  problems.txt                  free text, one problem a line
+OUT_DIR receives report.md, chart.svg and summary.json; the report is also printed.
+"""
+import csv
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+RAW, OUT = sys.argv[1], sys.argv[2]
+TARGETS = ["redis", "redis-fsync", "raftis"]
+LABEL = {
+    "redis": "redis (no persistence)",
+    "redis-fsync": "redis (fsync always)",
+    "raftis": "raftis (3 nodes)",
+    "etcd": "etcd (3 nodes)",
+}
+TESTS = ["SET", "GET", "INCR", "MSET"]
+PIPES = [1, 16]
+# raftis / redis(fsync always) throughput targets; every workload also has >= 5x etcd.
+REDIS_TARGET = {("SET", 1): 0.5, ("GET", 1): 0.8, ("SET", 16): 0.3, ("GET", 16): 0.5}
+ETCD_TARGET = 5.0
+RSS_TARGET = 2.0
+CATCHUP_TARGET_S = 10.0
+FAILOVER_TARGET_MS = 1500.0
+
+
+def read_kv(name):
+    out = {}
+    path = os.path.join(RAW, name)
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    k, v = k.strip(), v.strip()
+                    if k == "note" and k in out:  # several notes are all kept
+                        v = out[k] + "\n" + v
+                    out[k] = v
+    return out
+
+
+def fnum(x):
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+meta = read_kv("meta.txt")
+
+# ---------------------------------------------------------------- redis-benchmark
+samples = {}  # (target, test, P) -> list of (rps, p50, p99)
+for target in TARGETS:
+    for p in PIPES:
+        for path in sorted(glob.glob(os.path.join(RAW, "rb", target, "P%d" % p, "rep*.csv"))):
+            with open(path) as f:
+                for row in csv.DictReader(f):
+                    test = row["test"].split(" ")[0]  # "MSET (10 keys)" -> MSET
+                    samples.setdefault((target, test, p), []).append(
+                        (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]))
+                    )
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def median_of(key):
+    s = samples.get(key)
+    if not s:
+        return None
+    return {
+        "rps": med([x[0] for x in s]),
+        "p50": med([x[1] for x in s]),
+        "p99": med([x[2] for x in s]),
+        "runs": len(s),
+        "rps_all": [x[0] for x in s],
+    }
+
+
+# ---------------------------------------------------------------- wrk (etcd)
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk(path):
+    text = open(path).read()
+    r = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if m:
+        r["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(r"^\s+%s(?:\.000)?%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
+        if m:
+            r[key] = float(m.group(1)) * UNIT_MS[m.group(2)]
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    r["non2xx"] = int(m.group(1)) if m else 0
+    return r
+
+
+etcd = {}
+for op in ("put", "get"):
+    runs = [parse_wrk(p) for p in sorted(glob.glob(os.path.join(RAW, "wrk", op, "rep*.txt")))]
+    runs = [r for r in runs if "rps" in r]
+    if runs:
+        etcd[op] = {
+            "rps": med([r["rps"] for r in runs]),
+            "p50": med([r["p50"] for r in runs if "p50" in r]),
+            "p99": med([r["p99"] for r in runs if "p99" in r]),
+            "runs": len(runs),
+            "rps_all": [r["rps"] for r in runs],
+            "non2xx": sum(r["non2xx"] for r in runs),
+        }
+
+# ---------------------------------------------------------------- formatting
+
+
+def f_rps(x):
+    return "—" if x is None else "{:,.0f}".format(x)
+
+
+def f_ms(x):
+    if x is None:
+        return "—"
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 10:
+        return "%.1f" % x
+    return "%.2f" % x
+
+
+def cell(d):
+    if not d:
+        return "—"
+    return "%s (%s / %s)" % (f_rps(d["rps"]), f_ms(d["p50"]), f_ms(d["p99"]))
+
+
+verdicts = []  # (target description, measured, goal, PASS/MISS/N/A)
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def ratio_cell(num, den, goal, what):
+    if num is None or den is None or den == 0:
+        if goal is not None:
+            verdicts.append((what, "not measured", "≥ %g×" % goal, "MISS"))
+        return "—"
+    r = num / den
+    shown = "%.3g×" % r  # 3 significant digits: 0.297× is not shown as a passing 0.30×
+    if goal is None:
+        return shown
+    v = verdict(r >= goal)
+    verdicts.append((what, shown, "≥ %g×" % goal, v))
+    return "%s %s (≥ %g×)" % (shown, v, goal)
+
+
+lines = []
+add = lines.append
+add("# raftis benchmark — %s profile" % meta.get("profile", "?"))
+add("")
+add("| | |")
+add("|---|---|")
+for key, label in (
+    ("date", "date (UTC)"),
+    ("host", "host"),
+    ("cpu", "CPU"),
+    ("nproc", "nproc"),
+    ("mem_total", "memory"),
+    ("kernel", "kernel"),
+    ("commit", "git commit"),
+    ("load_start", "load average at start"),
+    ("load_end", "load average at end"),
+    ("redis_version", "redis-server"),
+    ("etcd_version", "etcd"),
+    ("wrk_version", "wrk"),
+    ("raftis_binary", "raftis binary"),
+    ("workload", "workload"),
+):
+    if key in meta:
+        add("| %s | %s |" % (label, meta[key]))
+add("")
+for note in meta.get("note", "").split("\n"):
+    if note:
+        add("> " + note)
+        add("")
+
+add("## Throughput and latency")
+add("")
+add("Each cell: operations/s (p50 / p99 latency in ms), the median of %s runs. 50 clients; "
+    "P = redis-benchmark pipeline depth. etcd: wrk over its HTTP/JSON gateway, 50 connections, no "
+    "pipelining (the same etcd figures serve as the peer for P=1 and P=16); writes (SET, INCR, MSET) "
+    "are compared with etcd puts, GET with etcd linearizable gets. One MSET (10 keys) counts as one "
+    "operation." % meta.get("reps", "3"))
+add("")
+add("| workload | P | %s | %s | %s | %s | raftis ÷ redis (fsync always) | raftis ÷ etcd |"
+    % (LABEL["redis"], LABEL["redis-fsync"], LABEL["raftis"], LABEL["etcd"]))
+add("|---|---|---|---|---|---|---|---|")
+rows = {}
+for p in PIPES:
+    for test in TESTS:
+        d = {t: median_of((t, test, p)) for t in TARGETS}
+        e = etcd.get("get" if test == "GET" else "put")
+        rows[(test, p)] = dict(d, etcd=e)
+        raft = d["raftis"]["rps"] if d["raftis"] else None
+        fs = d["redis-fsync"]["rps"] if d["redis-fsync"] else None
+        goal = REDIS_TARGET.get((test, p))
+        rr = ratio_cell(raft, fs, goal, "%s P=%d ÷ redis (fsync always)" % (test, p))
+        re_ = ratio_cell(raft, e["rps"] if e else None, ETCD_TARGET, "%s P=%d ÷ etcd" % (test, p))
+        ecell = cell(e) + (" put" if test != "GET" else " get") if e else "—"
+        add("| %s | %d | %s | %s | %s | %s | %s | %s |"
+            % (test if test != "MSET" else "MSET (10 keys)", p, cell(d["redis"]), cell(d["redis-fsync"]),
+               cell(d["raftis"]), ecell, rr, re_))
+add("")
+add("![throughput and p99 latency](chart.svg)")
+add("")
+
+# ---------------------------------------------------------------- memory
+mem = read_kv("memory.txt")
+add("## Memory")
+add("")
+if mem:
+    redis_rss = fnum(mem.get("redis_rss_kb"))
+    add("After loading %s keys with %s-byte values (`redis-cli --pipe`), RSS from /proc/PID/status:"
+        % ("{:,}".format(int(mem.get("keys", "0"))), mem.get("value_bytes", "?")))
+    add("")
+    add("| process | RSS | DBSIZE | data dir |")
+    add("|---|---|---|---|")
+    add("| redis-server (no persistence) | %.1f MiB | %s | — |"
+        % ((redis_rss or 0) / 1024, mem.get("redis_dbsize", "?")))
+    node_rss = []
+    for k in sorted(mem):
+        m = re.match(r"raftis_rss_kb_(\d+)$", k)
+        if m:
+            i = m.group(1)
+            rss = fnum(mem[k])
+            node_rss.append(rss)
+            add("| raftis node %s (%s) | %.1f MiB | %s | %.1f MiB |"
+                % (i, mem.get("raftis_role_%s" % i, "?"), (rss or 0) / 1024, mem.get("raftis_dbsize_%s" % i, "?"),
+                   (fnum(mem.get("raftis_dir_kb_%s" % i)) or 0) / 1024))
+    add("")
+    if redis_rss and node_rss:
+        worst = max(node_rss)
+        r = worst / redis_rss
+        v = verdict(r <= RSS_TARGET)
+        verdicts.append(("largest raftis node RSS ÷ redis-server RSS", "%.3g×" % r, "≤ %g×" % RSS_TARGET, v))
+        add("Largest raftis node RSS ÷ redis-server RSS: **%.3g× %s** (≤ %g×)." % (r, v, RSS_TARGET))
+    else:
+        verdicts.append(("largest raftis node RSS ÷ redis-server RSS", "not measured", "≤ 2×", "MISS"))
+else:
+    add("Not measured.")
+    verdicts.append(("largest raftis node RSS ÷ redis-server RSS", "not measured", "≤ 2×", "MISS"))
+add("")
+
+# ---------------------------------------------------------------- recovery
+rec = read_kv("recovery.txt")
+add("## Recovery")
+add("")
+if rec:
+    writes = "{:,}".format(int(rec.get("writes", "0")))
+    cs = fnum(rec.get("catchup_s"))
+    timed_out = rec.get("timed_out") == "1"
+    if timed_out:
+        reached = ("had **not** reached the leader's raft_applied_index (%s) after %s s: it was at %s (timed out)"
+                   % (rec.get("leader_applied", "?"), rec.get("catchup_s", "?"), rec.get("follower_applied_at_end", "?")))
+    else:
+        reached = ("reached the leader's raft_applied_index (%s) after **%s s**"
+                   % (rec.get("leader_applied", "?"), rec.get("catchup_s", "?")))
+    add("Follower %s stopped (SIGTERM), %s writes (`redis-cli --pipe`, %s-byte values) through the leader "
+        "in %s s, follower restarted: it answered INFO after %s s and %s. DEBUG DIGEST on the three nodes "
+        "afterwards: %s."
+        % (rec.get("stopped_node", "?"), writes, rec.get("value_bytes", "?"), rec.get("load_s", "?"),
+           rec.get("ping_s", "?"), reached, rec.get("digests", "?")))
+    add("")
+    ok = cs is not None and rec.get("timed_out") != "1" and cs <= CATCHUP_TARGET_S
+    verdicts.append(("restarted follower catch-up after %s writes" % writes,
+                     ("not within %s s" if timed_out else "%s s") % rec.get("catchup_s", "?"),
+                     "≤ %g s" % CATCHUP_TARGET_S, verdict(ok)))
+else:
+    add("Not measured.")
+    verdicts.append(("restarted follower catch-up", "not measured", "≤ 10 s", "MISS"))
+add("")
+
+# ---------------------------------------------------------------- failover
+fo, fo_failed, fo_tags = [], [], set()
+path = os.path.join(RAW, "failover.txt")
+if os.path.exists(path):
+    for line in open(path):
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        if len(parts) > 2:
+            fo_tags.add(parts[2])
+        if parts[1] == "FAIL":
+            fo_failed.append("%s (%s cluster)" % (parts[0], parts[2] if len(parts) > 2 else "?"))
+        elif fnum(parts[1]) is not None:
+            fo.append(fnum(parts[1]))
+add("## Failover")
+add("")
+failover = None
+planned = meta.get("failovers")
+if fo or fo_failed:
+    n = len(fo) + len(fo_failed)
+    failover = {"trials": n, "failed_trials": fo_failed, "all_ms": fo}
+    text = ("`kill -9` of the leader → first successful SET through any surviving node (following MOVED), "
+            "%d trials%s" % (n, " of %s planned" % planned if planned and int(planned) != n else ""))
+    if fo:
+        failover.update(median_ms=statistics.median(fo), worst_ms=max(fo))
+        text += (": median **%.0f ms**, worst **%.0f ms**, best %.0f ms over the %d that succeeded. "
+                 "All: %s ms." % (failover["median_ms"], failover["worst_ms"], min(fo), len(fo),
+                                  ", ".join("%.0f" % x for x in fo)))
+    else:
+        text += "."
+    if fo_failed:
+        text += (" **No write succeeded within 30 s** in trial(s) %s; a stuck cluster is replaced once by a "
+                 "fresh, empty one for the remaining trials, whose times are therefore a best case (see Problems seen)." % ", ".join(fo_failed))
+    text += (" The first trials run on the cluster that has just served the throughput benchmarks; the killed "
+             "node is restarted from its directory before the next trial.")
+    add(text)
+    if fo_failed:
+        worst = "no write within 30 s"
+        v = "MISS"
+    else:
+        worst = "%.0f ms" % failover["worst_ms"]
+        v = verdict(failover["worst_ms"] <= FAILOVER_TARGET_MS)
+    verdicts.append(("failover, worst of %d" % n, worst, "≤ %.0f ms" % FAILOVER_TARGET_MS, v))
+else:
+    add("Not measured.")
+    verdicts.append(("failover, worst", "not measured", "≤ 1500 ms", "MISS"))
+add("")
+
+# ---------------------------------------------------------------- targets
+add("## Targets")
+add("")
+add("| target | measured | goal | |")
+add("|---|---|---|---|")
+for what, got, goal, v in verdicts:
+    add("| %s | %s | %s | %s |" % (what, got, goal, v))
+npass = sum(1 for v in verdicts if v[3] == "PASS")
+add("")
+add("**%d of %d targets met.** A missed target is reported, not an error." % (npass, len(verdicts)))
+add("")
+
+problems = []
+path = os.path.join(RAW, "problems.txt")
+if os.path.exists(path):
+    problems = [l.rstrip() for l in open(path) if l.strip()]
+add("## Problems seen")
+add("")
+if problems:
+    for p in problems:
+        add("- " + p)
+else:
+    add("None: every benchmark ran without error replies, no node crashed or logged a panic.")
+add("")
+add("Raw data (redis-benchmark CSVs, wrk outputs, memory/recovery/failover records): `raw/`; raftis node logs: `raw/logs/`.")
+add("")
+
+report = "\n".join(lines)
+os.makedirs(OUT, exist_ok=True)
+with open(os.path.join(OUT, "report.md"), "w") as f:
+    f.write(report)
+print(report)
+
+# ---------------------------------------------------------------- summary.json
+summary = {
+    "meta": meta,
+    "throughput": {
+        "%s P=%d" % k: {t: (v[t] and {x: v[t][x] for x in ("rps", "p50", "p99", "rps_all")}) for t in v}
+        for k, v in rows.items()
+    },
+    "memory": mem,
+    "recovery": rec,
+    "failover": failover,
+    "targets": [{"target": a, "measured": b, "goal": c, "verdict": d} for a, b, c, d in verdicts],
+    "problems": problems,
+}
+with open(os.path.join(OUT, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=1, ensure_ascii=False)
+
+# ---------------------------------------------------------------- chart.svg
+import math
+
+COLORS = {"redis": "#d62728", "redis-fsync": "#ff7f0e", "raftis": "#1f77b4", "etcd": "#2ca02c"}
+SERIES = ["redis", "redis-fsync", "raftis", "etcd"]
+groups = [(t, p) for p in PIPES for t in TESTS]
+
+
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def panel(x0, y0, w, h, title, metric, unit, lo_exp, hi_exp):
+    out = []
+    out.append('<text x="%d" y="%d" font-size="15" font-weight="bold">%s</text>' % (x0, y0 - 12, esc(title)))
+    ly = lambda v: y0 + h - (math.log10(max(v, 10 ** lo_exp)) - lo_exp) / (hi_exp - lo_exp) * h
+    for e in range(lo_exp, hi_exp + 1):
+        y = ly(10 ** e)
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (x0, y, x0 + w, y))
+        lab = ("%g" % (10 ** e)) if e < 4 else ("%gk" % (10 ** (e - 3)) if e < 6 else "%gM" % (10 ** (e - 6)))
+        out.append('<text x="%d" y="%.1f" font-size="11" text-anchor="end">%s</text>' % (x0 - 4, y + 4, lab))
+    out.append('<text x="%d" y="%d" font-size="11" transform="rotate(-90 %d %d)" text-anchor="middle">%s</text>'
+               % (x0 - 40, y0 + h // 2, x0 - 40, y0 + h // 2, esc(unit)))
+    gw = w / len(groups)
+    bw = gw * 0.8 / len(SERIES)
+    for gi, (test, p) in enumerate(groups):
+        gx = x0 + gi * gw + gw * 0.1
+        row = rows.get((test, p), {})
+        for si, s in enumerate(SERIES):
+            d = row.get(s)
+            if s == "etcd" and p != 1:
+                d = None  # etcd (no pipelining) drawn at P=1 only: puts next to writes, gets next to GET
+            if not d or d.get(metric) is None:
+                continue
+            v = d[metric]
+            y = ly(v)
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s P=%d: %s</title></rect>'
+                       % (gx + si * bw, y, bw - 1, y0 + h - y, COLORS[s], esc(LABEL[s]), test, p,
+                          f_rps(v) if metric == "rps" else f_ms(v) + " ms"))
+        out.append('<text x="%.1f" y="%d" font-size="11" text-anchor="middle">%s</text>'
+                   % (gx + gw * 0.4, y0 + h + 15, esc(test)))
+        out.append('<text x="%.1f" y="%d" font-size="10" text-anchor="middle" fill="#555">P=%d</text>'
+                   % (gx + gw * 0.4, y0 + h + 28, p))
+    out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>' % (x0, y0, w, h))
+    return out
+
+
+def span(metric):
+    vals = [d[metric] for r in rows.values() for d in r.values() if d and d.get(metric)]
+    if not vals:
+        return 0, 1
+    return int(math.floor(math.log10(min(vals)))), int(math.ceil(math.log10(max(vals))))
+
+
+W, H = 1000, 720
+svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif">' % (W, H),
+       '<rect width="100%" height="100%" fill="white"/>',
+       '<text x="%d" y="24" font-size="15" font-weight="bold" text-anchor="middle">%s</text>'
+       % (W // 2, esc("raftis vs redis-server vs etcd — %s profile, %s UTC, %s CPUs, commit %s"
+                      % (meta.get("profile", "?"), meta.get("date", "?")[:16], meta.get("nproc", "?"),
+                         meta.get("commit", "?").replace(" (with uncommitted changes)", "+changes"))))]
+lo, hi = span("rps")
+svg += panel(80, 70, 880, 230, "Throughput (ops/s, log scale, median of runs; 50 clients)", "rps", "ops/s", lo, hi)
+lo, hi = span("p99")
+svg += panel(80, 400, 880, 230, "p99 latency (ms, log scale)", "p99", "ms", lo, hi)
+lx = 80
+for s in SERIES:
+    svg.append('<rect x="%d" y="%d" width="14" height="14" fill="%s"/>' % (lx, H - 35, COLORS[s]))
+    svg.append('<text x="%d" y="%d" font-size="12">%s</text>' % (lx + 19, H - 23, esc(LABEL[s] + (": puts, linearizable gets" if s == "etcd" else ""))))
+    lx += 195
+svg.append("</svg>")
+with open(os.path.join(OUT, "chart.svg"), "w") as f:
+    f.write("\n".join(svg) + "\n")

@@ -1,0 +1,550 @@
+#!/usr/bin/env bash
+# raftis benchmark: raftis (3 nodes) against redis-server (no persistence and appendfsync always)
+# and a three-node etcd, on this machine, in one run. See bench/README.md.
+#
+# usage: bench/run.sh [--quick] [--no-build] [--out DIR] [--keep]
+#   --quick     smoke profile (small -n, 10k keys, 3 failover trials; under ~2 minutes)
+#   --no-build  use the existing target/release/raftis (default: cargo build --release first)
+#   --out DIR   results directory (default: bench/results/<UTC stamp>-<profile>)
+#   --keep      keep the temporary directory (data dirs, logs) instead of deleting it
+# Environment: RAFTIS_BIN (binary to test), BENCH_N1 / BENCH_N16 (requests per redis-benchmark
+# test at P=1 / P=16), BENCH_REPS, BENCH_KEYS (memory and recovery keys), BENCH_FAILOVERS,
+# BENCH_WRK_SECONDS.
+# Exit status: 0 when every measurement ran (missed targets are reported, not failures); non-zero
+# when a benchmark could not run, returned errors, or a process crashed.
+set -Eeuo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+LIB=$HERE/lib
+
+PROFILE=full
+BUILD=1
+OUT=
+KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) PROFILE=quick ;;
+    --no-build) BUILD=0 ;;
+    --out) OUT=$2; shift ;;
+    --out=*) OUT=${1#--out=} ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$PROFILE" = quick ]; then
+  N1=${BENCH_N1:-2000}; N16=${BENCH_N16:-10000}; REPS=${BENCH_REPS:-3}
+  KEYS=${BENCH_KEYS:-10000}; FAILOVERS=${BENCH_FAILOVERS:-3}; WRK_S=${BENCH_WRK_SECONDS:-2}
+  RB_TIMEOUT=120; CATCHUP_TIMEOUT=60; LOAD_TIMEOUT=120
+else
+  N1=${BENCH_N1:-100000}; N16=${BENCH_N16:-400000}; REPS=${BENCH_REPS:-3}
+  KEYS=${BENCH_KEYS:-1000000}; FAILOVERS=${BENCH_FAILOVERS:-20}; WRK_S=${BENCH_WRK_SECONDS:-10}
+  RB_TIMEOUT=900; CATCHUP_TIMEOUT=300; LOAD_TIMEOUT=900
+fi
+CLIENTS=50
+KEYSPACE=100000
+VALUE_BYTES=100
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "FAILED: $*"
+  [ -z "${RAW:-}" ] || [ ! -d "$RAW" ] || echo "run stopped early: $*" >>"$RAW/problems.txt"
+  exit 1
+}
+
+for tool in redis-server redis-cli redis-benchmark etcd etcdctl wrk python3 timeout; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    die "$tool not found (apt-get install -y redis-server redis-tools etcd-server etcd-client wrk python3)"
+done
+
+# ------------------------------------------------------------------ processes and cleanup
+W=$(mktemp -d "${TMPDIR:-/tmp}/raftis-bench.XXXXXX")
+RAW=$W/raw
+mkdir -p "$RAW"
+: >"$RAW/problems.txt"
+: >"$W/ports"
+declare -A PID_OF=()   # name -> pid of every process this script started and has not stopped
+
+stop_pid() { # pid [signal]: signal it, wait up to 10 s, then SIGKILL
+  local pid=$1 sig=${2:-TERM} i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -"$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid" 2>/dev/null || true; }
+  wait "$pid" 2>/dev/null || true
+}
+stop_name() { local n=$1; [ -n "${PID_OF[$n]:-}" ] && stop_pid "${PID_OF[$n]}" "${2:-TERM}"; unset "PID_OF[$n]"; }
+cleanup() {
+  local rc=$? n
+  trap - EXIT INT TERM ERR
+  for n in "${!PID_OF[@]}"; do kill -TERM "${PID_OF[$n]}" 2>/dev/null || true; done
+  for n in "${!PID_OF[@]}"; do stop_pid "${PID_OF[$n]}"; done
+  if [ -n "${REPORT_PENDING:-}" ]; then  # stopped early: report what was measured
+    if [ -n "${RDIR:-}" ]; then
+      mkdir -p "$RAW/logs"
+      for n in 1 2 3; do sed 's/\x1b\[[0-9;]*m//g' "$RDIR/node$n.log" >"$RAW/logs/$RAFTIS_TAG-node$n.log" 2>/dev/null || true; done
+    fi
+    echo "note=PARTIAL RUN: stopped early (exit $rc); only the measurements taken before are shown." >>"$RAW/meta.txt"
+    echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
+    mkdir -p "$OUT" && rm -rf "$OUT/raw" && cp -r "$RAW" "$OUT/raw" &&
+      python3 "$LIB/report.py" "$OUT/raw" "$OUT" >/dev/null 2>&1 && log "partial report: $OUT/report.md"
+  fi
+  if [ "$KEEP" = 1 ]; then
+    log "temporary directory kept: $W"
+  else
+    rm -rf "$W"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "unexpected failure at line $LINENO: $BASH_COMMAND"' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Long commands run in the background and are waited for, so that a SIGTERM/SIGINT reaches the
+# EXIT trap at once (bash runs traps only between foreground commands) and the trap stops them.
+fg() {
+  local p rc=0
+  "$@" &
+  p=$!
+  PID_OF[fg]=$p
+  wait "$p" || rc=$?
+  unset "PID_OF[fg]"
+  return "$rc"
+}
+free_ports() { python3 "$LIB/ports.py" "$1" "$W/ports" | tee -a "$W/ports"; }
+now_ns() { date +%s%N; }
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+secs() { python3 -c "print('%.2f' % ($1 / 1e9))"; }
+problem() { log "PROBLEM: $*"; echo "$*" >>"$RAW/problems.txt"; }
+
+wait_ping() { # port timeout_s
+  local port=$1 deadline=$(( $(date +%s) + $2 ))
+  until [ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+# ------------------------------------------------------------------ build and machine header
+if [ "$BUILD" = 1 ] && [ -z "${RAFTIS_BIN:-}" ]; then
+  log "cargo build --release"
+  (cd "$ROOT" && cargo build --release) || die "cargo build --release"
+fi
+SRC_BIN=${RAFTIS_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/raftis}
+[ -x "$SRC_BIN" ] || die "no raftis binary at $SRC_BIN (build it, or drop --no-build)"
+# A private copy: others may rebuild target/ while this runs, and restarts must run the same code.
+BIN=$W/raftis
+cp "$SRC_BIN" "$BIN"
+
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+[ -n "$OUT" ] || OUT=$HERE/results/$STAMP-$PROFILE
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  COMMIT="$COMMIT (with uncommitted changes)"
+fi
+{
+  echo "profile=$PROFILE"
+  echo "date=$(date -u '+%Y-%m-%d %H:%M:%S')"
+  echo "host=$(uname -n)"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "nproc=$(nproc)"
+  echo "mem_total=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+  echo "kernel=$(uname -sr)"
+  echo "commit=$COMMIT"
+  echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "redis_version=$(redis-server --version | grep -o 'v=[^ ]*' | cut -d= -f2)"
+  echo "etcd_version=$(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')"
+  echo "wrk_version=$( (wrk --version 2>&1 || true) | awk 'NR==1 {print $2}')"
+  echo "raftis_binary=$SRC_BIN, $(date -u -r "$SRC_BIN" '+built %Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$BIN" | cut -c1-12)"
+  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE, -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
+  echo "reps=$REPS"
+  echo "failovers=$FAILOVERS"
+  if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN {exit !(l > n / 4)}'; then
+    echo "note=The machine was busy when the run started (load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs, before any benchmark process): other work shared the CPUs and the figures are noisy."
+  fi
+  [ -z "${BENCH_NOTE:-}" ] || echo "note=$BENCH_NOTE"
+} >"$RAW/meta.txt"
+REPORT_PENDING=1
+log "profile $PROFILE; temporary directory $W; results to $OUT"
+
+# ------------------------------------------------------------------ redis-server
+start_redis() { # name port dir [extra args...]
+  local name=$1 port=$2 dir=$3; shift 3
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --protected-mode no \
+    --daemonize no --logfile "$dir/redis.log" "$@" >/dev/null 2>&1 &
+  PID_OF[$name]=$!
+  wait_ping "$port" 20 || die "$name did not answer PING on port $port (log: $dir/redis.log)"
+}
+
+# ------------------------------------------------------------------ raftis cluster
+declare -a RPORT=() RBUS=()
+RDIR=
+PEERS=
+RAFTIS_TAG=
+start_node() { # i
+  local i=$1
+  "$BIN" server --id "$i" --port "${RPORT[$i]}" --dir "$RDIR/$i" --peers "$PEERS" \
+    >>"$RDIR/node$i.log" 2>&1 &
+  PID_OF[raftis$i]=$!
+}
+alive() { [ -n "${PID_OF[raftis$1]:-}" ] && kill -0 "${PID_OF[raftis$1]}" 2>/dev/null; }
+rinfo() { # port field: a field of INFO raft, empty when unavailable
+  timeout 2 redis-cli -h 127.0.0.1 -p "$1" info raft 2>/dev/null | tr -d '\r' | awk -F: -v f="$2" '$1==f {print $2}'
+}
+leader() { # prints the node id (1-3) of the leader that alive nodes agree on, or fails
+  local i role lid first=
+  for i in 1 2 3; do
+    alive "$i" || continue
+    role=$(rinfo "${RPORT[$i]}" raft_role)
+    lid=$(rinfo "${RPORT[$i]}" raft_leader_id)
+    [ -n "$lid" ] || return 1
+    [ -z "$first" ] && first=$lid
+    [ "$lid" = "$first" ] || return 1
+  done
+  [ -n "$first" ] && alive "$first" && [ "$(rinfo "${RPORT[$first]}" raft_role)" = leader ] || return 1
+  echo "$first"
+}
+wait_settled() { # timeout_s: leader agreed on, every alive node applied up to the leader; sets L to it
+  local deadline=$(( $(date +%s) + $1 )) l i la ok
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if l=$(leader); then
+      la=$(rinfo "${RPORT[$l]}" raft_applied_index); ok=1
+      for i in 1 2 3; do
+        alive "$i" || continue
+        [ "$(rinfo "${RPORT[$i]}" raft_applied_index)" = "$la" ] || ok=0
+      done
+      [ "$ok" = 1 ] && [ -n "$la" ] && { L=$l; return 0; }
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+check_nodes() { # every started node still runs
+  local i
+  for i in 1 2 3; do
+    if [ -n "${PID_OF[raftis$i]:-}" ] && ! kill -0 "${PID_OF[raftis$i]}" 2>/dev/null; then
+      if tail -n 20 "$RDIR/node$i.log" | grep -q 'shutting down'; then
+        problem "raftis node $i ($RAFTIS_TAG cluster) was stopped during $1 by a SIGTERM/SIGINT that this script did not send (its log shows a clean shutdown): something else on the machine stopped it; rerun"
+      else
+        problem "raftis node $i ($RAFTIS_TAG cluster) exited unexpectedly during $1; last log lines: $(tail -n 3 "$RDIR/node$i.log" | sed 's/\x1b\[[0-9;]*m//g' | tr '\n' ' ' | cut -c1-400)"
+      fi
+      return 1
+    fi
+  done
+}
+start_cluster() { # tag
+  RAFTIS_TAG=$1
+  RDIR=$W/raftis-$1
+  mkdir -p "$RDIR"
+  local ports i
+  mapfile -t ports < <(free_ports 6)
+  [ "${#ports[@]}" = 6 ] || die "no free ports"
+  PEERS=
+  for i in 1 2 3; do
+    RPORT[$i]=${ports[$((i - 1))]}
+    RBUS[$i]=${ports[$((i + 2))]}
+    PEERS+="${PEERS:+,}$i@127.0.0.1:${RPORT[$i]}@${RBUS[$i]}"
+  done
+  for i in 1 2 3; do start_node "$i"; done
+  for i in 1 2 3; do wait_ping "${RPORT[$i]}" 30 || { check_nodes startup || true; die "raftis node $i did not answer PING"; }; done
+  wait_settled 30 || die "raftis cluster ($1) elected no leader within 30 s"
+}
+stop_cluster() {
+  local i
+  for i in 1 2 3; do stop_name "raftis$i"; done
+  mkdir -p "$RAW/logs"
+  for i in 1 2 3; do sed 's/\x1b\[[0-9;]*m//g' "$RDIR/node$i.log" >"$RAW/logs/$RAFTIS_TAG-node$i.log" 2>/dev/null || true; done
+  for i in 1 2 3; do
+    if grep -qiE 'panicked|stack backtrace' "$RDIR/node$i.log" 2>/dev/null; then
+      problem "raftis node $i ($RAFTIS_TAG cluster) logged a panic or error backtrace: $(grep -m1 -iE 'panicked|^Error' "$RDIR/node$i.log" | cut -c1-300)"
+    fi
+  done
+}
+
+# ------------------------------------------------------------------ etcd
+start_etcd() {
+  local ports i cl=
+  mapfile -t ports < <(free_ports 6)
+  [ "${#ports[@]}" = 6 ] || die "no free ports"
+  for i in 1 2 3; do
+    ECLIENT[$i]=${ports[$((i - 1))]}
+    EPEER[$i]=${ports[$((i + 2))]}
+    cl+="${cl:+,}e$i=http://127.0.0.1:${EPEER[$i]}"
+  done
+  for i in 1 2 3; do
+    etcd --name "e$i" --data-dir "$W/etcd/e$i" \
+      --listen-client-urls "http://127.0.0.1:${ECLIENT[$i]}" --advertise-client-urls "http://127.0.0.1:${ECLIENT[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${EPEER[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[$i]}" \
+      --initial-cluster "$cl" --initial-cluster-state new --log-level error >"$W/etcd-e$i.log" 2>&1 &
+    PID_OF[etcd$i]=$!
+  done
+  EPS="127.0.0.1:${ECLIENT[1]},127.0.0.1:${ECLIENT[2]},127.0.0.1:${ECLIENT[3]}"
+  for i in $(seq 150); do
+    timeout 3 etcdctl --endpoints="127.0.0.1:${ECLIENT[1]}" put foo bar >/dev/null 2>&1 && break
+    [ "$i" = 150 ] && die "etcd did not accept a put within 30 s (logs: $W/etcd-e*.log)"
+    sleep 0.2
+  done
+  ELEADER=$(timeout 10 etcdctl --endpoints="$EPS" endpoint status -w simple | awk -F', ' '$5=="true" {print $1}')
+  [ -n "$ELEADER" ] || die "no etcd leader found"
+  cat >"$W/put.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"key":"Zm9v","value":"YmFy"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  cat >"$W/get.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"key":"Zm9v"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+}
+declare -a ECLIENT=() EPEER=()
+
+# ------------------------------------------------------------------ benchmark drivers
+RB_FAILED=0
+run_rb() { # target port P rep
+  local target=$1 port=$2 p=$3 rep=$4 n out
+  n=$N1; [ "$p" = 16 ] && n=$N16
+  out=$RAW/rb/$target/P$p
+  mkdir -p "$out"
+  log "redis-benchmark $target P=$p run $rep/$REPS (-n $n)"
+  if ! fg timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get,incr,mset -n "$n" \
+      -c "$CLIENTS" -P "$p" -r "$KEYSPACE" --csv >"$out/rep$rep.csv" 2>"$out/rep$rep.err"; then
+    problem "redis-benchmark against $target (P=$p, run $rep) failed: $(tr '\n' ' ' <"$out/rep$rep.err" | cut -c1-300)"
+    RB_FAILED=1
+    rm -f "$out/rep$rep.csv"
+    return 1
+  fi
+  if [ "$(grep -c '^"' "$out/rep$rep.csv")" -lt 5 ]; then
+    problem "redis-benchmark against $target (P=$p, run $rep) printed no results"
+    RB_FAILED=1
+    return 1
+  fi
+}
+run_wrk() { # op rep
+  local op=$1 rep=$2 path out
+  path=/v3/kv/put; [ "$op" = get ] && path=/v3/kv/range
+  out=$RAW/wrk/$op
+  mkdir -p "$out"
+  log "wrk etcd $op run $rep/$REPS (${WRK_S}s)"
+  if ! fg timeout $((WRK_S + 60)) wrk -t2 -c"$CLIENTS" -d"${WRK_S}s" --latency -s "$W/$op.lua" \
+      "http://$ELEADER$path" >"$out/rep$rep.txt" 2>&1 || ! grep -q 'Requests/sec' "$out/rep$rep.txt"; then
+    problem "wrk against etcd ($op, run $rep) failed: $(tail -n 3 "$out/rep$rep.txt" | tr '\n' ' ')"
+    RB_FAILED=1
+    return 1
+  fi
+  if grep -q 'Non-2xx' "$out/rep$rep.txt"; then
+    problem "etcd answered non-2xx responses ($op, run $rep): $(grep 'Non-2xx' "$out/rep$rep.txt")"
+    RB_FAILED=1
+  fi
+}
+
+load_keys() { # port prefix count: SETs through redis-cli --pipe; sets LOAD_S (seconds taken)
+  local port=$1 prefix=$2 count=$3 t0 p rc=0 out=$W/pipe.out
+  t0=$(now_ns)
+  python3 "$LIB/gen_sets.py" "$count" "$prefix" "$VALUE_BYTES" |
+    timeout "$LOAD_TIMEOUT" redis-cli -h 127.0.0.1 -p "$port" --pipe >"$out" 2>&1 &
+  p=$!  # timeout's pid: the EXIT trap stops it, redis-cli with it, and the generator gets SIGPIPE
+  PID_OF[fg]=$p
+  wait "$p" || rc=$?
+  unset "PID_OF[fg]"
+  LOAD_S=$(secs $(( $(now_ns) - t0 )))
+  if [ "$rc" != 0 ]; then
+    problem "redis-cli --pipe of $count keys to port $port failed (exit $rc): $(tail -n 2 "$out" | tr '\n' ' ')"
+    return 1
+  fi
+  grep -q "errors: 0, replies: $count" "$out" || {
+    problem "redis-cli --pipe of $count keys to port $port: $(tail -n 1 "$out")"; return 1; }
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# ================================================================== phase 1: throughput
+log "starting redis-server (no persistence), redis-server (appendfsync always), raftis x3, etcd x3"
+mapfile -t ports < <(free_ports 2)
+[ "${#ports[@]}" = 2 ] || die "no free ports"
+P_REDIS=${ports[0]}; P_FSYNC=${ports[1]}
+start_redis redis "$P_REDIS" "$W/redis" --appendonly no
+start_redis redis-fsync "$P_FSYNC" "$W/redis-fsync" --appendonly yes --appendfsync always
+start_cluster bench
+start_etcd
+wait_settled 30 || die "raftis: no settled leader"
+log "raftis leader: node $L (port ${RPORT[$L]}); etcd leader: $ELEADER"
+
+for rep in $(seq "$REPS"); do
+  for p in 1 16; do
+    run_rb redis "$P_REDIS" "$p" "$rep" || true
+    run_rb redis-fsync "$P_FSYNC" "$p" "$rep" || true
+    wait_settled 60 || { check_nodes "benchmark" || true; die "raftis: no settled leader before benchmark"; }
+    run_rb raftis "${RPORT[$L]}" "$p" "$rep" || true
+    check_nodes "redis-benchmark P=$p run $rep" || die "raftis node crashed"
+  done
+  run_wrk put "$rep" || true
+  run_wrk get "$rep" || true
+done
+stop_name redis
+stop_name redis-fsync
+for i in 1 2 3; do stop_name "etcd$i"; done
+
+# ================================================================== phase 2: failover
+log "failover: $FAILOVERS trials (kill -9 the leader, time to the first successful write)"
+: >"$RAW/failover.txt"
+try_set() { # port value -> prints "OK", "MOVED <port>" or other
+  local r
+  r=$(timeout 3 redis-cli -h 127.0.0.1 -p "$1" set bench:failover "$2" 2>&1 | tr -d '\r' | head -n 1) || true
+  case "$r" in
+    OK) echo OK ;;
+    MOVED*) echo "MOVED ${r##*:}" ;;
+    *) echo "other" ;;
+  esac
+}
+survivors() { # one line on the nodes still running: role, commit and last log index
+  local i
+  for i in 1 2 3; do
+    alive "$i" || continue
+    printf 'node %s: %s, commit %s, last log %s; ' "$i" "$(rinfo "${RPORT[$i]}" raft_role)" \
+      "$(rinfo "${RPORT[$i]}" raft_commit_index)" "$(rinfo "${RPORT[$i]}" raft_last_log_index)"
+  done
+}
+fresh_failover_cluster() { # a stuck cluster is replaced once by a fresh one, so the trials go on
+  [ "$RAFTIS_TAG" != failover ] || return 1
+  stop_cluster
+  log "failover: continuing the trials on a fresh cluster"
+  start_cluster failover
+}
+trial=1
+while [ "$trial" -le "$FAILOVERS" ]; do
+  if ! wait_settled 60; then
+    check_nodes "failover trial $trial" || true
+    problem "failover: the $RAFTIS_TAG cluster did not settle (one leader, same applied index everywhere) within 60 s before trial $trial: $(survivors)"
+    fresh_failover_cluster || break
+    continue
+  fi
+  sleep 0.5
+  t0=$(now_ns)
+  kill -KILL "${PID_OF[raftis$L]}"
+  wait "${PID_OF[raftis$L]}" 2>/dev/null || true
+  unset "PID_OF[raftis$L]"
+  done_ms=
+  while [ "$(ms_since "$t0")" -lt 30000 ]; do
+    for i in 1 2 3; do
+      [ "$i" = "$L" ] && continue
+      r=$(try_set "${RPORT[$i]}" "$trial")
+      if [ "${r%% *}" = MOVED ]; then
+        tp=${r#MOVED }
+        for j in 1 2 3; do
+          if [ "$j" != "$L" ] && [ "${RPORT[$j]}" = "$tp" ]; then r=$(try_set "$tp" "$trial"); break; fi
+        done
+      fi
+      if [ "$r" = OK ]; then done_ms=$(ms_since "$t0"); break 2; fi
+    done
+    sleep 0.01
+  done
+  if [ -z "$done_ms" ]; then
+    echo "$trial FAIL $RAFTIS_TAG" >>"$RAW/failover.txt"
+    problem "failover trial $trial ($RAFTIS_TAG cluster): no write succeeded within 30 s of kill -9 of leader node $L; $(survivors)"
+    trial=$((trial + 1))
+    fresh_failover_cluster || break
+    continue
+  fi
+  echo "$trial $done_ms $RAFTIS_TAG" >>"$RAW/failover.txt"
+  log "failover trial $trial/$FAILOVERS ($RAFTIS_TAG cluster): leader node $L killed, first write after $done_ms ms"
+  trial=$((trial + 1))
+  if ! check_nodes "failover trial $trial"; then fresh_failover_cluster || break; continue; fi
+  start_node "$L"
+  if ! wait_ping "${RPORT[$L]}" 60; then
+    check_nodes "restart after failover" || true
+    problem "failover: restarted node $L did not answer PING within 60 s"
+    fresh_failover_cluster || break
+  fi
+done
+stop_cluster
+
+# ================================================================== phase 3: memory
+log "memory: $KEYS keys of $VALUE_BYTES bytes into a fresh redis-server and a fresh raftis cluster"
+P_MEM=$(free_ports 1)
+start_redis redis-mem "$P_MEM" "$W/redis-mem" --appendonly no
+load_keys "$P_MEM" "key:" "$KEYS" || die "loading redis-server"
+{
+  echo "keys=$KEYS"
+  echo "value_bytes=$VALUE_BYTES"
+  echo "redis_dbsize=$(redis-cli -h 127.0.0.1 -p "$P_MEM" dbsize)"
+  sleep 1
+  echo "redis_rss_kb=$(rss_kb "${PID_OF[redis-mem]}")"
+} >"$RAW/memory.txt"
+stop_name redis-mem
+
+start_cluster mem
+wait_settled 30 || die "raftis: no leader"
+load_keys "${RPORT[$L]}" "key:" "$KEYS" || die "loading raftis"
+wait_settled 120 || { check_nodes "memory load" || true; die "raftis: followers did not catch up after loading"; }
+sleep 2
+for i in 1 2 3; do
+  if [ "$i" = "$L" ]; then role=leader; else role=follower; fi
+  db=$(printf 'READONLY\nDBSIZE\n' | timeout 10 redis-cli -h 127.0.0.1 -p "${RPORT[$i]}" | tail -n 1 | tr -d '\r')
+  [ "$db" = "$KEYS" ] || problem "raftis node $i ($role) has DBSIZE $db after loading $KEYS keys"
+  {
+    echo "raftis_role_$i=$role"
+    echo "raftis_dbsize_$i=$db"
+    echo "raftis_rss_kb_$i=$(rss_kb "${PID_OF[raftis$i]}")"
+    echo "raftis_dir_kb_$i=$(du -sk "$RDIR/$i" | cut -f1)"
+  } >>"$RAW/memory.txt"
+done
+grep -q "redis_dbsize=$KEYS\$" "$RAW/memory.txt" || problem "redis-server DBSIZE is not $KEYS after loading"
+
+# ================================================================== phase 4: recovery
+F=$(( L % 3 + 1 ))
+log "recovery: stop follower node $F, write $KEYS keys through leader node $L, restart node $F"
+stop_name "raftis$F"
+load_keys "${RPORT[$L]}" "rec:" "$KEYS" || die "writing through the leader"
+check_nodes "recovery writes" || die "raftis node crashed"
+LA=$(rinfo "${RPORT[$L]}" raft_applied_index)
+t0=$(now_ns)
+start_node "$F"
+ping_s=
+caught=
+while [ "$(ms_since "$t0")" -lt $((CATCHUP_TIMEOUT * 1000)) ]; do
+  a=$(rinfo "${RPORT[$F]}" raft_applied_index)
+  [ -z "$ping_s" ] && [ -n "$a" ] && ping_s=$(secs $(( $(now_ns) - t0 )))
+  if [ -n "$a" ] && [ "$a" -ge "$LA" ]; then caught=$(secs $(( $(now_ns) - t0 ))); break; fi
+  alive "$F" || { check_nodes "recovery" || true; die "restarted follower exited"; }
+  sleep 0.05
+done
+node_digests() { local i; for i in 1 2 3; do timeout 60 redis-cli -h 127.0.0.1 -p "${RPORT[$i]}" debug digest 2>&1 | tr -d '\r'; done | sort -u; }
+FA=$(rinfo "${RPORT[$F]}" raft_applied_index)
+if [ -n "$caught" ]; then
+  digests=$(node_digests)
+  if [ "$(echo "$digests" | wc -l)" != 1 ]; then sleep 2; digests=$(node_digests); fi  # one more chance
+  if [ "$(echo "$digests" | wc -l)" = 1 ]; then dmatch="identical"; else dmatch="DIFFERENT"; fi
+else
+  dmatch="not compared (the follower had not caught up)"
+fi
+{
+  echo "writes=$KEYS"
+  echo "value_bytes=$VALUE_BYTES"
+  echo "stopped_node=$F"
+  echo "load_s=$LOAD_S"
+  echo "leader_applied=$LA"
+  echo "ping_s=${ping_s:-never}"
+  if [ -n "$caught" ]; then echo "catchup_s=$caught"; echo "timed_out=0"; else echo "catchup_s=$CATCHUP_TIMEOUT"; echo "timed_out=1"; fi
+  echo "digests=$dmatch"
+  echo "follower_applied_at_end=${FA:-unknown}"
+} >"$RAW/recovery.txt"
+[ -n "$caught" ] || problem "restarted follower node $F did not reach the leader's applied index $LA within ${CATCHUP_TIMEOUT} s (it was at $FA)"
+[ "$dmatch" != DIFFERENT ] || { problem "DEBUG DIGEST differs between nodes after the follower caught up: $(echo $digests)"; }
+check_nodes "recovery" || die "raftis node crashed"
+stop_cluster
+
+# ================================================================== report
+echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/meta.txt"
+mkdir -p "$OUT"
+rm -rf "$OUT/raw"
+cp -r "$RAW" "$OUT/raw"
+REPORT_PENDING=
+python3 "$LIB/report.py" "$OUT/raw" "$OUT"
+log "results: $OUT/report.md, $OUT/chart.svg, $OUT/summary.json"
+[ "$RB_FAILED" = 0 ] || { log "FAILED: some benchmarks could not run or returned errors (see Problems seen)"; exit 1; }
+[ ! -s "$RAW/problems.txt" ] || { log "FAILED: problems seen (listed at the end of the report)"; exit 1; }
