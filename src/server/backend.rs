@@ -137,9 +137,13 @@ impl Backend {
         // Redirect with certainty only before proposing: once proposed, openraft's
         // ForwardToLeader (sent when a leader steps down and truncates its log) does not prove the
         // entry is lost, since another node may hold it and commit it later.
-        let m = self.raft.metrics().borrow().clone();
-        if m.state != ServerState::Leader {
-            return Err(BackendError::NotLeader(m.current_leader));
+        let (state, leader) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            (m.state, m.current_leader)
+        };
+        if state != ServerState::Leader {
+            return Err(BackendError::NotLeader(leader));
         }
         let (reply, rx) = oneshot::channel();
         if self.proposals.send(Proposal { reqs, reply }).is_err() {
