@@ -91,6 +91,14 @@ impl Cluster {
     /// Lays out the nodes, starts the proxies and every node; does not wait for a leader.
     pub async fn start(opts: Options) -> anyhow::Result<Cluster> {
         std::fs::create_dir_all(&opts.dir)?;
+        // Every start and restart runs this run's own copy of the binary: a rebuild of
+        // target/release/raftis during the run must not mix versions inside one cluster.
+        let mut opts = opts;
+        let own = opts.dir.join("raftis");
+        if std::fs::hard_link(&opts.raftis, &own).is_err() {
+            std::fs::copy(&opts.raftis, &own).with_context(|| format!("copy {}", opts.raftis.display()))?;
+        }
+        opts.raftis = own;
         let mut net = proxy::Net::new(opts.seed);
         let mut nodes = Vec::new();
         for id in 1..=opts.nodes {

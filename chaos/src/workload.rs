@@ -97,6 +97,7 @@ impl Ctx {
         let (workload, process) = who;
         let (outcome, ret, error) = match end {
             Ended::Ok(r) => (Outcome::Ok, Some(r), String::new()),
+            Ended::OkNote(r, note) => (Outcome::Ok, Some(r), note),
             Ended::Fail(e) => (Outcome::Fail, None, e),
             Ended::Info(e) => (Outcome::Info, None, e),
         };
@@ -119,6 +120,8 @@ impl Ctx {
 /// How one operation ended, with its result.
 enum Ended {
     Ok(Ret),
+    /// Acknowledged, with something worth noting in the history.
+    OkNote(Ret, String),
     Fail(String),
     Info(String),
 }
@@ -202,27 +205,44 @@ pub async fn register_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyP
                 cmd(&["SET", &key, &new.to_string()]),
                 cmd(&["EXEC"]),
             ];
-            let mut seen: Option<Option<i64>> = None;
-            let end = run(&mut client, &mut rng, &cmds, false, |r| {
-                seen = value_of(&r[1]);
-                match (&r[4], seen) {
-                    (Resp::Nil, _) => Ended::Fail("EXEC aborted: the watched key changed".into()),
-                    (Resp::Array(a), Some(_)) if a.first().is_some_and(|x| *x == Resp::Simple("OK".into())) => {
-                        Ended::Ok(Ret::Done)
-                    }
-                    // Applied, but the GET did not say from what.
-                    (Resp::Array(_), None) => Ended::Info(format!("EXEC applied but GET answered {}", r[1])),
-                    (other, _) => unexpected("EXEC", other),
-                }
-            })
-            .await;
-            let (expect, known) = match seen {
-                Some(v) => (v, true),
-                None => (None, false),
-            };
-            (Call::Cas { expect, known, new }, end)
+            let first = client.leader();
+            cas_outcome(new, client.request(&cmds, first, &mut rng).await)
         };
         ctx.record(("register", process), &key, call, invoke, end, &client.last_node);
+    }
+}
+
+/// What a compare-and-set request (`WATCH k; GET k; MULTI; SET k new; EXEC`) did, as the
+/// operation to record: a CAS from the value GET saw, or, when WATCH answered an error (its
+/// linearizability check failed), the unconditional SET the EXEC then was.
+fn cas_outcome(new: i64, reply: Reply) -> (Call, Ended) {
+    let r = match reply {
+        Reply::Done(r) => r,
+        // Nothing known about the GET: if applied, it set `new` whatever the value was.
+        Reply::Fail(e) => return (Call::Cas { expect: None, known: false, new }, Ended::Fail(e)),
+        Reply::Info(e) => return (Call::Cas { expect: None, known: false, new }, Ended::Info(e)),
+    };
+    let ok = Resp::Simple("OK".into());
+    let end = match &r[4] {
+        Resp::Nil => Ended::Fail("EXEC aborted: the watched key changed".into()),
+        Resp::Array(a) if a.first() == Some(&ok) => Ended::Ok(Ret::Done),
+        other => unexpected("EXEC", other),
+    };
+    if r[0] != ok {
+        let end = match end {
+            Ended::Ok(ret) => Ended::OkNote(ret, format!("WATCH answered {}: EXEC was a plain SET", r[0])),
+            other => other,
+        };
+        return (Call::Write { value: new }, end);
+    }
+    match (value_of(&r[1]), end) {
+        (Some(v), end) => (Call::Cas { expect: v, known: true, new }, end),
+        // Applied, but the GET did not say from what.
+        (None, Ended::Ok(_)) => (
+            Call::Cas { expect: None, known: false, new },
+            Ended::Info(format!("EXEC applied but GET answered {}", r[1])),
+        ),
+        (None, end) => (Call::Cas { expect: None, known: false, new }, end),
     }
 }
 
@@ -356,5 +376,44 @@ pub async fn final_reads(
         let invoke = ctx.clock.now();
         let end = read_bank(&mut client, &mut rng).await;
         ctx.record(("bank", process + 2), "bank", Call::ReadAll, invoke, end, &client.last_node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cas(replies: Vec<Resp>) -> (Call, Outcome) {
+        let (call, end) = cas_outcome(9, Reply::Done(replies));
+        let outcome = match end {
+            Ended::Ok(_) | Ended::OkNote(..) => Outcome::Ok,
+            Ended::Fail(_) => Outcome::Fail,
+            Ended::Info(_) => Outcome::Info,
+        };
+        (call, outcome)
+    }
+
+    #[test]
+    fn a_cas_is_conditional_only_when_its_watch_succeeded() {
+        let ok = || Resp::Simple("OK".into());
+        let queued = || Resp::Simple("QUEUED".into());
+        let applied = || Resp::Array(vec![ok()]);
+        let v = |n: &str| Resp::Bulk(n.as_bytes().to_vec());
+        assert_eq!(
+            cas(vec![ok(), v("5"), ok(), queued(), applied()]),
+            (Call::Cas { expect: Some(5), known: true, new: 9 }, Outcome::Ok)
+        );
+        assert_eq!(
+            cas(vec![ok(), Resp::Nil, ok(), queued(), Resp::Nil]),
+            (Call::Cas { expect: None, known: true, new: 9 }, Outcome::Fail)
+        );
+        // Found by the long profile: WATCH's check failed, the GET's passed, EXEC applied.
+        let down = Resp::Error("CLUSTERDOWN The cluster is down".into());
+        assert_eq!(cas(vec![down, v("5"), ok(), queued(), applied()]), (Call::Write { value: 9 }, Outcome::Ok));
+        let no_get = Resp::Error("CLUSTERDOWN The cluster is down".into());
+        assert_eq!(
+            cas(vec![ok(), no_get, ok(), queued(), applied()]),
+            (Call::Cas { expect: None, known: false, new: 9 }, Outcome::Info)
+        );
     }
 }
