@@ -88,7 +88,8 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
             cfg.election_timeout * 2,
             bus_ports,
         )
-        .with_log(node.log.clone()),
+        .with_log(node.log.clone())
+        .with_lease(node.lease.clone()),
     );
     let served = server::serve(cfg, listener, backend, stop_rx).await;
     if let Err(e) = node.raft.shutdown().await {

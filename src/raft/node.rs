@@ -11,12 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::lease::Lease;
 use super::log_store::LogStore;
 use super::state_machine::StateStore;
 use super::types::{NodeAddr, NodeId, Raft};
 use crate::cluster::Topology;
 use crate::config::NodeConfig;
-use crate::net::{self, BusConfig, BusNetwork};
+use crate::net::message::{RpcRequest, RpcResponse};
+use crate::net::{self, BusConfig, BusHandler, BusNetwork};
 
 /// File in the data directory that says which node of which cluster the directory belongs to.
 const IDENTITY_FILE: &str = "node.identity";
@@ -62,6 +64,28 @@ pub struct Node {
     pub raft: Raft,
     pub state: StateStore,
     pub log: LogStore,
+    /// The leader lease its reads use; its bus refuses votes while it runs.
+    pub lease: Arc<Lease>,
+}
+
+/// The bus handler: the Raft node, except that a vote request is refused (with this node's
+/// current vote, not granted) while the lease forbids granting one.
+struct RaftBus {
+    raft: Raft,
+    lease: Arc<Lease>,
+}
+
+impl BusHandler for RaftBus {
+    async fn handle(&self, req: RpcRequest) -> RpcResponse {
+        if let RpcRequest::Vote(rpc) = &req {
+            if self.lease.refuses_votes(std::time::Instant::now()) {
+                let vote = self.raft.metrics().borrow().vote;
+                tracing::debug!(candidate = %rpc.vote, "vote refused: leader lease");
+                return RpcResponse::Vote(Ok(openraft::raft::VoteResponse::new(vote, None, false)));
+            }
+        }
+        self.raft.handle(req).await
+    }
 }
 
 /// Checks (or, for an empty directory, writes) the directory's identity, so that a directory of
@@ -102,6 +126,7 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
     let config = Config {
         cluster_name: cfg.cluster_id.clone(),
         election_timeout_min: election,
+        // `Lease::new` relies on this: followers promise a leader `election_timeout_max`.
         election_timeout_max: election * 2,
         heartbeat_interval: cfg.heartbeat.as_millis() as u64,
         install_snapshot_timeout: 2_000,
@@ -138,10 +163,16 @@ impl Node {
         let raft = Raft::new(cfg.id, Arc::new(raft_config(cfg)?), network, log.clone(), state.clone())
             .await
             .context("starting raft")?;
+        let lease = Arc::new(Lease::new(cfg.election_timeout, cfg.election_timeout * 2));
         let mut bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
         bus_config.topology = Some(topology);
         if let Some(bus) = bus {
-            tokio::spawn(net::serve(bus, bus_config, Arc::new(raft.clone()), shutdown));
+            tokio::spawn(net::serve(
+                bus,
+                bus_config,
+                Arc::new(RaftBus { raft: raft.clone(), lease: lease.clone() }),
+                shutdown,
+            ));
         }
 
         if !raft.is_initialized().await.context("reading raft state")? {
@@ -160,7 +191,7 @@ impl Node {
             mark_initialized(&cfg.dir)?;
         }
         tokio::spawn(log_changes(raft.clone()));
-        Ok(Node { raft, state, log })
+        Ok(Node { raft, state, log, lease })
     }
 }
 

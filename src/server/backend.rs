@@ -14,6 +14,7 @@ use openraft::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{ClusterView, NodeView, Role, Topology};
+use crate::raft::lease::Lease;
 use crate::raft::state_machine::{Applied, StateStore};
 use crate::raft::types::{Batch, NodeId, Raft};
 use crate::resp::Reply;
@@ -97,6 +98,12 @@ impl Backend {
             proposals,
             quorum_lost,
         }
+    }
+
+    /// Serves reads under `lease` while it runs (see [`Lease`]), instead of a heartbeat round each.
+    pub fn with_lease(mut self, lease: Arc<Lease>) -> Backend {
+        self.gate = Arc::new(ReadGate { lease: Some(lease), ..ReadGate::default() });
+        self
     }
 
     /// Reports the log store's flush statistics in INFO.
@@ -333,10 +340,13 @@ async fn propose(raft: &Raft, reqs: Vec<Request>, commit_timeout: Duration) -> R
 }
 
 /// Shares one linearizability check among every read that arrives while none is running:
-/// a read waits for the first check that *starts* after it arrived.
+/// a read waits for the first check that *starts* after it arrived. With a leader lease, a read
+/// that arrives while the lease runs passes at once (and a check renews the lease in the
+/// background once half of it has gone).
 #[derive(Default)]
 struct ReadGate {
     state: Mutex<GateState>,
+    lease: Option<Arc<Lease>>,
 }
 
 #[derive(Default)]
@@ -347,30 +357,78 @@ struct GateState {
 
 impl ReadGate {
     async fn pass(self: &Arc<Self>, raft: &Raft, timeout: Duration) -> Result<(), BackendError> {
+        if let Some(remaining) = self.lease_remaining(raft) {
+            if let Some(lease) = &self.lease {
+                if remaining < lease.duration() / 2 {
+                    self.start(raft, timeout, None);
+                }
+            }
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
+        self.start(raft, timeout, Some(tx));
+        rx.await.unwrap_or_else(|_| Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into())))
+    }
+
+    /// How long this node's lease still runs, if it leads, holds a lease for its current term,
+    /// and has applied its term's first entry (so everything committed before its term too).
+    fn lease_remaining(&self, raft: &Raft) -> Option<Duration> {
+        let lease = self.lease.as_ref()?;
+        let (term, applied_term) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            if m.state != ServerState::Leader {
+                return None;
+            }
+            (m.current_term, m.last_applied.map(|l| l.leader_id.term))
+        };
+        if applied_term != Some(term) {
+            return None;
+        }
+        lease.remaining(term, std::time::Instant::now())
+    }
+
+    /// Queues `waiter` (if any) and starts a check unless one is running.
+    fn start(
+        self: &Arc<Self>,
+        raft: &Raft,
+        timeout: Duration,
+        waiter: Option<oneshot::Sender<Result<(), BackendError>>>,
+    ) {
         let start = {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.waiting.push(tx);
+            s.waiting.extend(waiter);
             !std::mem::replace(&mut s.running, true)
         };
         if start {
             tokio::spawn(self.clone().drive(raft.clone(), timeout));
         }
-        rx.await.unwrap_or_else(|_| Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into())))
     }
 
     async fn drive(self: Arc<Self>, raft: Raft, timeout: Duration) {
+        // The first round runs even with nobody waiting (a lease renewal).
+        let mut first = true;
         loop {
             let batch = {
                 let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if s.waiting.is_empty() {
+                if s.waiting.is_empty() && !first {
                     s.running = false;
                     return;
                 }
                 std::mem::take(&mut s.waiting)
             };
+            first = false;
+            let since = std::time::Instant::now();
+            let term = raft.metrics().borrow().current_term;
             let result = match tokio::time::timeout(timeout, raft.ensure_linearizable()).await {
-                Ok(Ok(_)) => Ok(()),
+                Ok(Ok(_)) => {
+                    // The check's heartbeats were sent after `since`; it answered for the current
+                    // vote, so if the term moved on meanwhile this records a lease nobody uses.
+                    if let Some(lease) = &self.lease {
+                        lease.confirm(term, since);
+                    }
+                    Ok(())
+                }
                 Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
                     Err(BackendError::NotLeader(f.leader_id))
                 }
