@@ -2,8 +2,8 @@
 //!
 //! A write is proposed to Raft and answered with the reply its own entry produced when it was
 //! applied. A read first makes sure this node is still the leader and has applied everything
-//! committed before the read arrived (one `ensure_linearizable` shared by every read waiting for
-//! it), then reads the local state.
+//! committed before the read arrived (under the leader lease, see [`Lease`], or else with one
+//! `ensure_linearizable` shared by every read waiting for it), then reads the local state.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
