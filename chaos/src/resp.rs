@@ -35,6 +35,11 @@ impl Resp {
         }
     }
 
+    /// Whether this is `+OK`.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Resp::Simple(s) if s == "OK")
+    }
+
     /// A bulk string holding an integer (`None` for nil or anything else).
     pub fn int_value(&self) -> Option<i64> {
         match self {

@@ -52,61 +52,7 @@ pub fn poll<T>(timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> Option
 
 // --- RESP client ---------------------------------------------------------------------------------
 
-/// A RESP2 reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resp {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Vec<u8>),
-    Nil,
-    Array(Vec<Resp>),
-}
-
-impl Resp {
-    /// The error text, if this is an error.
-    pub fn err(&self) -> Option<&str> {
-        match self {
-            Resp::Error(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// A simple or bulk string as text.
-    pub fn text(&self) -> Option<String> {
-        match self {
-            Resp::Simple(s) => Some(s.clone()),
-            Resp::Bulk(b) => Some(String::from_utf8_lossy(b).into_owned()),
-            _ => None,
-        }
-    }
-
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Resp::Simple(s) if s == "OK")
-    }
-}
-
-impl std::fmt::Display for Resp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Resp::Simple(s) => write!(f, "+{s}"),
-            Resp::Error(e) => write!(f, "-{e}"),
-            Resp::Int(i) => write!(f, ":{i}"),
-            Resp::Bulk(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
-            Resp::Nil => write!(f, "(nil)"),
-            Resp::Array(items) => {
-                write!(f, "[")?;
-                for (i, it) in items.iter().enumerate() {
-                    if i > 0 {
-                        write!(f, ", ")?;
-                    }
-                    write!(f, "{it}")?;
-                }
-                write!(f, "]")
-            }
-        }
-    }
-}
+pub use raftis_chaos::resp::{parse_info, Resp};
 
 /// One connection speaking RESP2.
 pub struct Client {
@@ -199,11 +145,6 @@ impl Client {
             _ => Err(bad("unknown reply type")),
         }
     }
-}
-
-/// Parses an INFO reply into its `field:value` lines.
-pub fn parse_info(text: &str) -> HashMap<String, String> {
-    text.lines().filter_map(|l| l.trim_end().split_once(':')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 // --- a client that follows MOVED -----------------------------------------------------------------

@@ -19,48 +19,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-/// The node a loopback address stands for: 127.0.0.N is node N.
-pub fn node_of_ip(ip: IpAddr) -> Option<u64> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            (o[0] == 127 && o[1] == 0 && o[2] == 0 && o[3] > 0).then_some(o[3] as u64)
-        }
-        IpAddr::V6(_) => None,
-    }
-}
-
-/// The loopback address of node `id` (127.0.0.id).
-pub fn ip_of_node(id: u64) -> Ipv4Addr {
-    assert!((1..=254).contains(&id), "node ids map to 127.0.0.1-254");
-    Ipv4Addr::new(127, 0, 0, id as u8)
-}
-
-/// What happens on one directed link.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Rule {
-    pub blocked: bool,
-    pub delay: Duration,
-    /// Probability in [0, 1] that a forwarded chunk resets its connection instead.
-    pub drop: f64,
-}
-
-/// Per-link counters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LinkStats {
-    /// Connections forwarded.
-    pub accepted: u64,
-    /// Connections closed at accept because the link was blocked.
-    pub refused: u64,
-    /// Connections cut because the link was blocked while they were open, or by a drop.
-    pub cut: u64,
-}
+pub use raftis_chaos::proxy::{ip_of_node, node_of_ip, LinkStats, Rule};
 
 /// One forwarded connection: both sockets, to shut them down from outside.
 struct Forwarded {
@@ -162,7 +127,7 @@ impl ProxyNet {
     /// Changes the rule of link `from -> to`; a block also cuts the link's open connections.
     pub fn set_rule(&self, from: u64, to: u64, rule: Rule) {
         self.shared.rules.lock().unwrap().insert((from, to), rule);
-        if rule.blocked {
+        if rule.down {
             let n = self.shared.cut_where(|f, t| f == Some(from) && t == to);
             self.shared.count(Some(from), to, |s| s.cut += n as u64);
         }
@@ -176,12 +141,12 @@ impl ProxyNet {
 
     /// Blocks connections node `from` opens to node `to` (existing ones are cut).
     pub fn block(&self, from: u64, to: u64) {
-        self.update(from, to, |r| r.blocked = true);
+        self.update(from, to, |r| r.down = true);
     }
 
     /// Lets connections from `from` to `to` through again.
     pub fn unblock(&self, from: u64, to: u64) {
-        self.update(from, to, |r| r.blocked = false);
+        self.update(from, to, |r| r.down = false);
     }
 
     /// Adds `delay` to every chunk forwarded on `from -> to` connections, both ways.
@@ -257,7 +222,7 @@ fn accept_loop(listener: TcpListener, to: u64, target: SocketAddr, shared: Arc<S
         }
         let Ok(client) = stream else { continue };
         let from = client.peer_addr().ok().and_then(|a| node_of_ip(a.ip()));
-        if shared.rule(from, to).blocked {
+        if shared.rule(from, to).down {
             let _ = client.shutdown(Shutdown::Both);
             shared.count(from, to, |s| s.refused += 1);
             continue;
@@ -279,7 +244,7 @@ fn accept_loop(listener: TcpListener, to: u64, target: SocketAddr, shared: Arc<S
             {
                 let mut conns = shared.conns.lock().unwrap();
                 // Checked again under the lock: a block issued since the accept must not miss it.
-                if shared.rule(from, to).blocked {
+                if shared.rule(from, to).down {
                     let _ = client.shutdown(Shutdown::Both);
                     let _ = upstream.shutdown(Shutdown::Both);
                     shared.count(from, to, |s| s.refused += 1);
@@ -309,7 +274,7 @@ fn pump(mut src: TcpStream, mut dst: TcpStream, from: Option<u64>, to: u64, shar
             Ok(n) => n,
         };
         let rule = shared.rule(from, to);
-        if rule.blocked {
+        if rule.down {
             break;
         }
         if rule.drop > 0.0 && shared.random() < rule.drop {
