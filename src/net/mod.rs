@@ -9,12 +9,15 @@
 //!
 //! Wiring:
 //!
-//! ```ignore
+//! ```text
 //! let network = BusNetwork::new(my_id, cluster.clone());
 //! let raft = Raft::new(my_id, raft_config, network, log_store, state_machine).await?;
 //! let bus = BusConfig::new(my_id, cluster, peer_ids);
-//! tokio::spawn(serve(bus_listener, bus, Arc::new(raft.clone()), shutdown_rx));
+//! tokio::spawn(serve(bus_listener, bus, Arc::new(RaftBus { raft, lease }), shutdown_rx));
 //! ```
+//!
+//! (`RaftBus`, in `raft::node`, hands RPCs to the `Raft` handle and refuses votes while the
+//! leader lease forbids them.)
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

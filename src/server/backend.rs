@@ -54,12 +54,6 @@ pub struct Backend {
 
 /// Most requests in one log entry.
 const MAX_BATCH: usize = 4096;
-/// Most log entries proposed and not yet answered at once. Requests that arrive meanwhile are
-/// merged into the next entry: many client writes share one append, one flush on every node and
-/// one replication round. openraft's core waits for each append's flush anyway, and on the 2-core
-/// bench machine one entry at a time beat 2, 4 and 8 (redis-benchmark -c 50, SET P1: 18.5k, 17.2k,
-/// 14.0k, 10.5k/s; SET P16: 148k, 142k, 123k/s): fewer, fuller entries cost less CPU per write.
-const MAX_IN_FLIGHT: usize = 1;
 
 /// Requests waiting to be proposed, and where their replies go.
 struct Proposal {
@@ -280,48 +274,37 @@ async fn watch_quorum(raft: Raft, lost: Arc<AtomicBool>, lease: Duration) {
     }
 }
 
-/// Takes the queued requests, at most `MAX_IN_FLIGHT` entries at a time, and proposes each
-/// group as one log entry; every requester gets its own slice of the entry's replies.
+/// Takes the queued requests and proposes them as one log entry, one entry at a time; every
+/// requester gets its own slice of the entry's replies. Requests that arrive while an entry is
+/// being committed are merged into the next one: many client writes share one append, one flush
+/// on every node and one replication round. openraft's core waits for each append's flush anyway,
+/// and on the 2-core bench machine one entry at a time beat 2, 4 and 8 in flight (redis-benchmark
+/// -c 50 on 3 nodes, SET P1: 18.5k, 17.2k, 14.0k, 10.5k/s; SET P16: 148k, 142k, 123k/s): fewer,
+/// fuller entries cost less CPU per write.
 async fn propose_loop(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>, commit_timeout: Duration) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = queue.recv().await {
-        // Waiting for a free slot lets more requests gather into this entry.
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let mut group = vec![first];
-        let mut count = group[0].reqs.len();
+        let mut count = first.reqs.len();
+        let mut sizes = vec![count];
+        let mut senders = vec![first.reply];
+        let mut reqs = first.reqs;
         while count < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(p) => {
-                    count += p.reqs.len();
-                    group.push(p);
-                }
-                Err(_) => break,
-            }
+            let Ok(p) = queue.try_recv() else { break };
+            count += p.reqs.len();
+            sizes.push(p.reqs.len());
+            reqs.extend(p.reqs);
+            senders.push(p.reply);
         }
-        let raft = raft.clone();
-        tokio::spawn(async move {
-            let mut reqs = Vec::with_capacity(count);
-            let mut sizes = Vec::with_capacity(group.len());
-            let mut senders = Vec::with_capacity(group.len());
-            for p in group {
-                sizes.push(p.reqs.len());
-                reqs.extend(p.reqs);
-                senders.push(p.reply);
-            }
-            let result = propose(&raft, reqs, commit_timeout).await;
-            drop(permit);
-            match result {
-                Ok(replies) => {
-                    let mut replies = replies.into_iter();
-                    for (n, tx) in sizes.into_iter().zip(senders) {
-                        let _ = tx.send(Ok(replies.by_ref().take(n).collect()));
-                    }
+        match propose(&raft, reqs, commit_timeout).await {
+            Ok(replies) => {
+                let mut replies = replies.into_iter();
+                for (n, tx) in sizes.into_iter().zip(senders) {
+                    let _ = tx.send(Ok(replies.by_ref().take(n).collect()));
                 }
-                Err(e) => senders.into_iter().for_each(|tx| {
-                    let _ = tx.send(Err(e.clone()));
-                }),
             }
-        });
+            Err(e) => senders.into_iter().for_each(|tx| {
+                let _ = tx.send(Err(e.clone()));
+            }),
+        }
     }
 }
 
