@@ -194,7 +194,7 @@ start_node() { # i
 }
 alive() { [ -n "${PID_OF[raftis$1]:-}" ] && kill -0 "${PID_OF[raftis$1]}" 2>/dev/null; }
 rinfo() { # port field: a field of INFO raft, empty when unavailable
-  timeout 2 redis-cli -h 127.0.0.1 -p "$1" info raft 2>/dev/null | tr -d '\r' | awk -F: -v f="$2" '$1==f {print $2}'
+  { timeout 2 redis-cli -h 127.0.0.1 -p "$1" info raft 2>/dev/null || true; } | tr -d '\r' | awk -F: -v f="$2" '$1==f {print $2}'
 }
 leader() { # prints the node id (1-3) of the leader that alive nodes agree on, or fails
   local i role lid first=

@@ -3,7 +3,9 @@
 //! The mode is chosen at start-up with `RAFTIS_BROKEN`:
 //! - `stale-reads`: any node answers reads from its local state, without the leader's check;
 //! - `early-ack`: a write is acknowledged once proposed, before it is committed;
-//! - `lossy-snapshot`: snapshots leave out the most recently changed keys.
+//! - `lossy-snapshot`: snapshots leave out the most recently changed keys;
+//! - `eternal-lease`: a leader's read lease never runs out (a leader cut off from the others keeps
+//!   answering reads from its own state).
 
 #[cfg(all(feature = "broken", not(debug_assertions)))]
 compile_error!("the `broken` feature makes raftis unsafe on purpose: it is for debug test builds only");
@@ -14,6 +16,7 @@ pub enum Mode {
     StaleReads,
     EarlyAck,
     LossySnapshot,
+    EternalLease,
 }
 
 /// The broken mode this process runs in, if any (always `None` without the feature).
@@ -26,6 +29,7 @@ pub fn mode() -> Option<Mode> {
                 Ok("stale-reads") => Some(Mode::StaleReads),
                 Ok("early-ack") => Some(Mode::EarlyAck),
                 Ok("lossy-snapshot") => Some(Mode::LossySnapshot),
+                Ok("eternal-lease") => Some(Mode::EternalLease),
                 _ => None,
             };
             if let Some(m) = mode {

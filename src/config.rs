@@ -25,7 +25,7 @@ pub mod defaults {
     pub const SNAPSHOT_EVERY: u64 = 10_000;
     /// sled's page cache, MiB.
     pub const SLED_CACHE_MB: u64 = 64;
-    /// Election timeout (the minimum; the maximum is twice it), ms.
+    /// Election timeout (the minimum; the maximum is 1.5 × it), ms.
     pub const ELECTION_TIMEOUT_MS: u64 = 300;
     /// Leader heartbeat period, ms. openraft also uses it as the AppendEntries timeout, so it
     /// must cover a follower's append and flush under load.
@@ -70,7 +70,7 @@ pub struct ServerConfig {
     /// sled's page cache in MiB.
     #[arg(long, env = "RAFTIS_SLED_CACHE_MB", default_value_t = defaults::SLED_CACHE_MB)]
     pub sled_cache_mb: u64,
-    /// Minimum election timeout in ms (the maximum is twice it).
+    /// Minimum election timeout in ms (the maximum is 1.5 × it).
     #[arg(long, env = "RAFTIS_ELECTION_TIMEOUT_MS", default_value_t = defaults::ELECTION_TIMEOUT_MS)]
     pub election_timeout_ms: u64,
     /// Leader heartbeat period in ms.

@@ -113,5 +113,18 @@ pub fn selftest() -> Vec<SelfTest> {
             ),
             expect: &["digest-mismatch", "lost-write", "nonlinearizable", "missing-account"],
         },
+        SelfTest {
+            mode: "eternal-lease",
+            // A leader cut off from the majority keeps answering reads while a new leader takes
+            // writes.
+            spec: broken(
+                "eternal-lease",
+                30,
+                10_000,
+                &[FaultKind::PartitionLeader, FaultKind::PartitionHalves, FaultKind::PauseLeader],
+                (6, 4, 0),
+            ),
+            expect: &["nonlinearizable", "stale-read"],
+        },
     ]
 }

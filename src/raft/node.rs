@@ -120,14 +120,21 @@ fn check_identity(dir: &Path, id: NodeId, cluster: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The upper end of the randomized election timeout.
+fn election_max(cfg: &NodeConfig) -> std::time::Duration {
+    cfg.election_timeout * 3 / 2
+}
+
 /// openraft's configuration from ours.
 fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
     let election = cfg.election_timeout.as_millis() as u64;
     let config = Config {
         cluster_name: cfg.cluster_id.clone(),
         election_timeout_min: election,
-        // `Lease::new` relies on this: followers promise a leader `election_timeout_max`.
-        election_timeout_max: election * 2,
+        // openraft's followers refuse votes for `election_timeout_max` after a heartbeat and
+        // campaign `election_timeout_max + [min, max)` after it: 1.5 × min (not the usual 2 ×)
+        // keeps a failover near one second with the default 300 ms. `Lease` relies on this value.
+        election_timeout_max: election_max(cfg).as_millis() as u64,
         heartbeat_interval: cfg.heartbeat.as_millis() as u64,
         install_snapshot_timeout: 2_000,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
@@ -163,7 +170,7 @@ impl Node {
         let raft = Raft::new(cfg.id, Arc::new(raft_config(cfg)?), network, log.clone(), state.clone())
             .await
             .context("starting raft")?;
-        let lease = Arc::new(Lease::new(cfg.election_timeout, cfg.election_timeout * 2));
+        let lease = Arc::new(Lease::new(cfg.election_timeout, election_max(cfg)));
         let mut bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
         bus_config.topology = Some(topology);
         if let Some(bus) = bus {
