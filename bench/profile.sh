@@ -31,6 +31,7 @@ TMP=$(mktemp -d /tmp/raftis-profile.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -103,7 +104,8 @@ if [ "$PERF" = 1 ]; then
   counts=$(syscalls sleep 4)
   c1=$(redis-cli -p "$leader" info commandstats | tr -d '\r' | sed -n 's/^cmdstat_set:calls=\([0-9]*\).*/\1/p')
   sets=$((c1 - c0))
-  echo "$counts" | while read -r ev n; do printf '  %-38s %6.2f\n' "${ev#syscalls:sys_enter_}" "$(calc "$n / $sets")"; done
+  echo "  ($sets SETs in 4 s)"
+  echo "$counts" | while read -r ev n; do printf '  %-24s %6.2f per SET  (%s)\n' "${ev#syscalls:sys_enter_}" "$(calc "$n / $sets")" "$n"; done
   echo
   echo "# where the CPU goes (perf record -a, 4 s of the same load): share of samples by thread kind"
   perf record -a -o "$TMP/perf.data" -- sleep 4 >/dev/null 2>&1
