@@ -80,6 +80,8 @@ impl Debug for LogStore {
 struct Inner {
     /// The group-commit flusher.
     flusher: Flusher,
+    /// Deletes purged entries in the background.
+    purger: Purger,
     /// The database, for the final flush.
     db: sled::Db,
     /// Entries by big-endian index.
@@ -196,9 +198,75 @@ impl Flusher {
     }
 }
 
+/// Deletes purged entries on its own thread: deleting thousands of (possibly large) entries took
+/// seconds, and openraft's core waits for `purge`, so every node stalled at every snapshot (no
+/// heartbeats answered: the leader lost its quorum and an election followed, found by bench/).
+/// `purge` returns once the purged id is durable; the entries below it go soon after, and `open`
+/// deletes whatever a crash left behind.
+struct Purger {
+    /// `None` once stopped: closing the channel ends the thread.
+    tx: Option<mpsc::Sender<u64>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Purger {
+    fn start(logs: sled::Tree) -> anyhow::Result<Purger> {
+        let (tx, rx) = mpsc::channel::<u64>();
+        let thread = std::thread::Builder::new()
+            .name("raft-log-purger".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let upto = rx.try_iter().fold(first, u64::max);
+                    if let Err(e) = delete_through(&logs, upto) {
+                        error!(error = %e, upto, "deleting purged Raft log entries failed (open retries it)");
+                    }
+                }
+            })
+            .context("starting the Raft log purger thread")?;
+        Ok(Purger { tx: Some(tx), thread: Some(thread) })
+    }
+
+    /// Queues the deletion of the entries with index <= `index`; false if the thread is gone.
+    fn queue(&self, index: u64) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.send(index).is_ok())
+    }
+
+    /// Stops the thread once it has deleted everything queued.
+    fn stop(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                error!("the Raft log purger thread panicked");
+            }
+        }
+    }
+}
+
+/// Deletes the entries of `logs` with index <= `index`, a bounded batch at a time, by key: the
+/// indexes are contiguous, so no value is read.
+fn delete_through(logs: &sled::Tree, index: u64) -> Result<(), StorageError> {
+    let read_err = |e| storage_err(ErrorSubject::Logs, ErrorVerb::Read, e);
+    let Some((first, _)) = logs.first().map_err(read_err)? else { return Ok(()) };
+    let mut next = index_of(&first)?;
+    while next <= index {
+        let end = index.min(next.saturating_add(4095));
+        let mut batch = sled::Batch::default();
+        for i in next..=end {
+            batch.remove(&key(i));
+        }
+        logs.apply_batch(batch).map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+        if end == u64::MAX {
+            break;
+        }
+        next = end + 1;
+    }
+    Ok(())
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         self.flusher.stop();
+        self.purger.stop();
         if let Err(e) = self.record_clean_shutdown() {
             error!(path = %self.path.display(), error = %format!("{e:#}"), "recording a clean shutdown of the Raft log");
         }
@@ -292,8 +360,17 @@ impl LogStore {
         let meta = db.open_tree(META_TREE).with_context(what)?;
         let flushes = Arc::new(FlushStats::default());
         let flusher = Flusher::start(db.clone(), flushes.clone())?;
-        let inner =
-            Inner { flusher, db, logs, meta, path: dir.to_path_buf(), flushes, checked: AtomicBool::new(false) };
+        let purger = Purger::start(logs.clone())?;
+        let inner = Inner {
+            flusher,
+            purger,
+            db,
+            logs,
+            meta,
+            path: dir.to_path_buf(),
+            flushes,
+            checked: AtomicBool::new(false),
+        };
         inner.check().with_context(|| format!("checking the Raft log at {}", dir.display()))?;
         inner.checked.store(true, Ordering::Relaxed);
         Ok(LogStore { inner: Arc::new(inner) })
@@ -412,9 +489,16 @@ impl Inner {
     fn log_state(&self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id = self.read_purged()?;
         let last = self.logs.last().map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-        let last_log_id = match last {
+        let last_entry = match last {
             Some((k, v)) => Some(decode_entry(&k, &v)?.log_id),
-            None => last_purged_log_id,
+            None => None,
+        };
+        // Entries up to the purged id may still be there (the purger deletes them in the
+        // background): the log ends at the purged id unless it holds a later entry.
+        let last_log_id = match (last_entry, last_purged_log_id) {
+            (Some(e), Some(p)) if e.index <= p.index => Some(p),
+            (Some(e), _) => Some(e),
+            (None, p) => p,
         };
         Ok(LogState { last_purged_log_id, last_log_id })
     }
@@ -471,7 +555,7 @@ impl Inner {
 
     /// Deletes the entries with index <= `index`.
     fn delete_through(&self, index: u64) -> Result<(), StorageError> {
-        self.delete(..=key(index))
+        delete_through(&self.logs, index)
     }
 }
 
@@ -568,7 +652,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // log starting after a hole; `open` finishes the deletion if a crash interrupts it.
         self.inner.write_meta(PURGED_KEY, &log_id, ErrorSubject::Store)?;
         self.sync(ErrorSubject::Store).await?;
-        self.inner.delete_through(log_id.index)
+        if !self.inner.purger.queue(log_id.index) {
+            self.inner.delete_through(log_id.index)?;
+        }
+        Ok(())
     }
 }
 
@@ -662,6 +749,27 @@ mod tests {
         store.blocking_append([blank_ent::<TypeConfig>(2, 1, 8)]).await.unwrap();
         drop(store);
         assert_eq!(open(dir.path()).get_log_state().await.unwrap().last_log_id, Some(log_id(2, 1, 8)));
+    }
+
+    #[tokio::test]
+    async fn purge_answers_at_once_and_the_entries_go_in_the_background() {
+        let dir = TempDir::new().unwrap();
+        {
+            let mut store = open(dir.path());
+            store.blocking_append((0..10_000).map(|i| blank_ent::<TypeConfig>(1, 1, i))).await.unwrap();
+            store.purge(log_id(1, 1, 9_000)).await.unwrap();
+            // Whether or not the purger has run yet, the log starts after the purged id.
+            let state = store.get_log_state().await.unwrap();
+            assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 9_000)));
+            assert_eq!(state.last_log_id, Some(log_id(1, 1, 9_999)));
+            store.purge(log_id(1, 1, 9_999)).await.unwrap();
+            assert_eq!(store.get_log_state().await.unwrap().last_log_id, Some(log_id(1, 1, 9_999)));
+            // Dropping the store waits for the purger.
+        }
+        let store = open(dir.path());
+        assert_eq!(store.inner.logs.len(), 0, "every purged entry was deleted");
+        let mut reader = store.clone();
+        assert!(reader.try_get_log_entries(0..20_000).await.unwrap().is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -75,21 +75,31 @@ pub struct Server {
 impl Server {
     /// Starts `raftis server` on a free port with extra flags, and waits until it accepts.
     pub fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("create server.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
-            .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
-            .arg(dir.path().join("data"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn raftis");
-        let server = Server { child, port, dir };
-        assert!(wait_for_port(port, Duration::from_secs(10)), "raftis did not start on {port}:\n{}", server.log());
-        server
+        // `free_port` can race with another test taking the same port: a server that exited
+        // (port in use) is started again on another port.
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let log = std::fs::File::create(dir.path().join("server.log")).expect("create server.log");
+            let child = Command::new(env!("CARGO_BIN_EXE_raftis"))
+                .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
+                .arg(dir.path().join("data"))
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("clone log handle"))
+                .stderr(log)
+                .spawn()
+                .expect("spawn raftis");
+            let mut server = Server { child, port, dir };
+            let up = wait_for_port(port, Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(50));
+            match server.child.try_wait() {
+                Ok(None) if up => return server,
+                Ok(Some(_)) if server.log().contains("in use") => continue,
+                _ => panic!("raftis did not start on {port}:\n{}", server.log()),
+            }
+        }
+        panic!("raftis did not start: every port tried was in use");
     }
 
     /// A new raw connection.
