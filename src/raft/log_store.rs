@@ -410,7 +410,7 @@ impl Inner {
         let summary = self.summary()?;
         self.consume_clean_shutdown(&summary)?;
         if let Some(purged) = summary.last_purged {
-            self.delete_through(purged.index)?;
+            delete_through(&self.logs, purged.index)?;
         }
         // u64::MAX stands for "past the end": a stored index that high is damage, not a log.
         let first = summary.last_purged.map_or(0, |p| p.index.saturating_add(1));
@@ -489,17 +489,10 @@ impl Inner {
     fn log_state(&self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id = self.read_purged()?;
         let last = self.logs.last().map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
-        let last_entry = match last {
-            Some((k, v)) => Some(decode_entry(&k, &v)?.log_id),
-            None => None,
-        };
+        let last_entry = last.map(|(k, v)| decode_entry(&k, &v)).transpose()?.map(|e| e.log_id);
         // Entries up to the purged id may still be there (the purger deletes them in the
         // background): the log ends at the purged id unless it holds a later entry.
-        let last_log_id = match (last_entry, last_purged_log_id) {
-            (Some(e), Some(p)) if e.index <= p.index => Some(p),
-            (Some(e), _) => Some(e),
-            (None, p) => p,
-        };
+        let last_log_id = last_entry.max(last_purged_log_id);
         Ok(LogState { last_purged_log_id, last_log_id })
     }
 
@@ -551,11 +544,6 @@ impl Inner {
             batch.remove(k.map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Read, e))?);
         }
         self.logs.apply_batch(batch).map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
-    }
-
-    /// Deletes the entries with index <= `index`.
-    fn delete_through(&self, index: u64) -> Result<(), StorageError> {
-        delete_through(&self.logs, index)
     }
 }
 
@@ -653,7 +641,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.inner.write_meta(PURGED_KEY, &log_id, ErrorSubject::Store)?;
         self.sync(ErrorSubject::Store).await?;
         if !self.inner.purger.queue(log_id.index) {
-            self.inner.delete_through(log_id.index)?;
+            delete_through(&self.inner.logs, log_id.index)?;
         }
         Ok(())
     }
@@ -694,9 +682,22 @@ mod tests {
         Suite::test_all(Builder).unwrap();
     }
 
-    /// Opens a log store with a small cache, for tests.
+    /// Opens a log store with a small cache, for tests. A store dropped just before may still be
+    /// releasing sled's file lock (sled's I/O pool threads let go of the files a moment after
+    /// their last write): wait for the lock rather than fail.
     fn open(dir: &Path) -> LogStore {
-        LogStore::open(dir, 1 << 20).unwrap()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match LogStore::open(dir, 1 << 20) {
+                Ok(store) => return store,
+                Err(e)
+                    if format!("{e:#}").contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(e) => panic!("opening the log store: {e:#}"),
+            }
+        }
     }
 
     /// A normal entry (an empty batch) by leader 1.

@@ -283,13 +283,11 @@ async fn watch_quorum(raft: Raft, lost: Arc<AtomicBool>, lease: Duration) {
 /// fuller entries cost less CPU per write.
 async fn propose_loop(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>, commit_timeout: Duration) {
     while let Some(first) = queue.recv().await {
-        let mut count = first.reqs.len();
-        let mut sizes = vec![count];
+        let mut sizes = vec![first.reqs.len()];
         let mut senders = vec![first.reply];
         let mut reqs = first.reqs;
-        while count < MAX_BATCH {
+        while reqs.len() < MAX_BATCH {
             let Ok(p) = queue.try_recv() else { break };
-            count += p.reqs.len();
             sizes.push(p.reqs.len());
             reqs.extend(p.reqs);
             senders.push(p.reply);
@@ -342,35 +340,17 @@ struct GateState {
 
 impl ReadGate {
     async fn pass(self: &Arc<Self>, raft: &Raft, timeout: Duration) -> Result<(), BackendError> {
-        if let Some(remaining) = self.lease_remaining(raft) {
-            if let Some(lease) = &self.lease {
+        if let Some(lease) = &self.lease {
+            if let Some(remaining) = lease_remaining(lease, raft) {
                 if remaining < lease.duration() / 2 {
                     self.start(raft, timeout, None);
                 }
+                return Ok(());
             }
-            return Ok(());
         }
         let (tx, rx) = oneshot::channel();
         self.start(raft, timeout, Some(tx));
         rx.await.unwrap_or_else(|_| Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into())))
-    }
-
-    /// How long this node's lease still runs, if it leads, holds a lease for its current term,
-    /// and has applied its term's first entry (so everything committed before its term too).
-    fn lease_remaining(&self, raft: &Raft) -> Option<Duration> {
-        let lease = self.lease.as_ref()?;
-        let (term, applied_term) = {
-            let m = raft.metrics();
-            let m = m.borrow();
-            if m.state != ServerState::Leader {
-                return None;
-            }
-            (m.current_term, m.last_applied.map(|l| l.leader_id.term))
-        };
-        if applied_term != Some(term) {
-            return None;
-        }
-        lease.remaining(term, std::time::Instant::now())
     }
 
     /// Queues `waiter` (if any) and starts a check unless one is running.
@@ -424,4 +404,21 @@ impl ReadGate {
             }
         }
     }
+}
+
+/// How long this node's lease still runs, if it leads, holds a lease for its current term,
+/// and has applied its term's first entry (so everything committed before its term too).
+fn lease_remaining(lease: &Lease, raft: &Raft) -> Option<Duration> {
+    let (term, applied_term) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        if m.state != ServerState::Leader {
+            return None;
+        }
+        (m.current_term, m.last_applied.map(|l| l.leader_id.term))
+    };
+    if applied_term != Some(term) {
+        return None;
+    }
+    lease.remaining(term, std::time::Instant::now())
 }

@@ -91,13 +91,20 @@ impl Server {
                 .spawn()
                 .expect("spawn raftis");
             let mut server = Server { child, port, dir };
-            let up = wait_for_port(port, Duration::from_secs(10));
-            std::thread::sleep(Duration::from_millis(50));
-            match server.child.try_wait() {
-                Ok(None) if up => return server,
-                Ok(Some(_)) if server.log().contains("in use") => continue,
-                _ => panic!("raftis did not start on {port}:\n{}", server.log()),
+            // "starting node" is logged once this process holds the port (the port answering
+            // could be whoever took it first).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break;
+                }
+                if server.log().contains("starting node") && wait_for_port(port, Duration::from_secs(10)) {
+                    return server;
+                }
+                assert!(Instant::now() < deadline, "raftis did not start on {port}:\n{}", server.log());
+                std::thread::sleep(Duration::from_millis(20));
             }
+            assert!(server.log().contains("in use"), "raftis exited at start on {port}:\n{}", server.log());
         }
         panic!("raftis did not start: every port tried was in use");
     }
