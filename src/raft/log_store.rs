@@ -102,6 +102,8 @@ enum Waiter {
     Log(LogFlushed<TypeConfig>),
     /// A caller that awaits durability (`save_vote`, `purge`).
     Sync(oneshot::Sender<Result<(), String>>),
+    /// Nobody waits; the write just rides along with the next flush (`save_committed`).
+    Kick,
 }
 
 impl Waiter {
@@ -111,6 +113,7 @@ impl Waiter {
             Waiter::Log(callback) => callback.log_io_completed(result.clone().map_err(io::Error::other)),
             // The receiver may have given up (its task was cancelled): nothing left to tell.
             Waiter::Sync(tx) => drop(tx.send(result.clone())),
+            Waiter::Kick => {}
         }
     }
 }
@@ -597,9 +600,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         self.inner.write_meta(COMMITTED_KEY, &committed, ErrorSubject::Store)?;
-        // Not needed for safety (a lost or older committed id is found again from the log), so it
-        // is not flushed on its own: the next append's flush, or sled's periodic one, covers it.
-        // Flushing it here cost one extra flush per replication round on every node.
+        // Nobody waits, but it is flushed soon, so that a restart replays up to a recent commit
+        // (reads do not rely on it: see `Node::read_floor`).
+        let _ = self.inner.flusher.queue(Waiter::Kick);
         Ok(())
     }
 

@@ -66,6 +66,11 @@ pub struct Node {
     pub log: LogStore,
     /// The leader lease its reads use; its bus refuses votes while it runs.
     pub lease: Arc<Lease>,
+    /// The term of the vote and the last log index found at start-up: while it leads in that term,
+    /// no read is served before that index is applied. A node restarted as the leader of its old
+    /// term has no new term's first entry to wait for, and the committed index it replayed up to
+    /// may be older than what it had acknowledged.
+    pub read_floor: (u64, u64),
 }
 
 /// The bus handler: the Raft node, except that a vote request is refused (with this node's
@@ -162,6 +167,13 @@ impl Node {
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
         let state = StateStore::open(&cfg.dir)?;
         check_not_lost(&cfg.dir, &log, &state).await?;
+        let read_floor = {
+            use openraft::storage::RaftLogStorage;
+            let mut log = log.clone();
+            let term = log.read_vote().await.context("reading the vote")?.map_or(0, |v| v.leader_id.term);
+            let state = log.get_log_state().await.context("reading the log state")?;
+            (term, state.last_log_id.map_or(0, |l| l.index))
+        };
         let mut network = BusNetwork::new(cfg.id, cfg.cluster_id.clone());
         if let Ok(ip) = cfg.bind.parse::<std::net::IpAddr>() {
             network = network.with_source(ip);
@@ -198,7 +210,7 @@ impl Node {
             mark_initialized(&cfg.dir)?;
         }
         tokio::spawn(log_changes(raft.clone()));
-        Ok(Node { raft, state, log, lease })
+        Ok(Node { raft, state, log, lease, read_floor })
     }
 }
 

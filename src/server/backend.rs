@@ -96,9 +96,11 @@ impl Backend {
         }
     }
 
-    /// Serves reads under `lease` while it runs (see [`Lease`]), instead of a heartbeat round each.
-    pub fn with_lease(mut self, lease: Arc<Lease>) -> Backend {
-        self.gate = Arc::new(ReadGate { lease: Some(lease), ..ReadGate::default() });
+    /// Serves reads under `lease` while it runs (see [`Lease`]), instead of a heartbeat round each,
+    /// and, while leading in the start-up term, none before the start-up log is applied (`floor`:
+    /// that term and the last log index then; see `Node::read_floor`).
+    pub fn with_lease(mut self, lease: Arc<Lease>, floor: (u64, u64)) -> Backend {
+        self.gate = Arc::new(ReadGate { lease: Some(lease), floor, ..ReadGate::default() });
         self
     }
 
@@ -330,6 +332,8 @@ async fn propose(raft: &Raft, reqs: Vec<Request>, commit_timeout: Duration) -> R
 struct ReadGate {
     state: Mutex<GateState>,
     lease: Option<Arc<Lease>>,
+    /// While leading in this term, no read before this log index is applied (see `Node::read_floor`).
+    floor: (u64, u64),
 }
 
 #[derive(Default)]
@@ -341,7 +345,7 @@ struct GateState {
 impl ReadGate {
     async fn pass(self: &Arc<Self>, raft: &Raft, timeout: Duration) -> Result<(), BackendError> {
         if let Some(lease) = &self.lease {
-            if let Some(remaining) = lease_remaining(lease, raft) {
+            if let Some(remaining) = lease_remaining(lease, self.floor, raft) {
                 if remaining < lease.duration() / 2 {
                     self.start(raft, timeout, None);
                 }
@@ -370,6 +374,23 @@ impl ReadGate {
         }
     }
 
+    /// Waits until the start-up log has been applied (at once, past start-up).
+    async fn reach_floor(&self, raft: &Raft, timeout: Duration) -> Result<(), BackendError> {
+        let (term, applied) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            (m.current_term, m.last_applied.map_or(0, |l| l.index))
+        };
+        let (floor_term, floor) = self.floor;
+        if term != floor_term || applied >= floor {
+            return Ok(());
+        }
+        match raft.wait(Some(timeout)).applied_index_at_least(Some(floor), "start-up log applied").await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into())),
+        }
+    }
+
     async fn drive(self: Arc<Self>, raft: Raft, timeout: Duration) {
         // The first round runs even with nobody waiting (a lease renewal).
         let mut first = true;
@@ -392,7 +413,7 @@ impl ReadGate {
                     if let Some(lease) = &self.lease {
                         lease.confirm(term, since);
                     }
-                    Ok(())
+                    self.reach_floor(&raft, timeout).await
                 }
                 Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
                     Err(BackendError::NotLeader(f.leader_id))
@@ -407,17 +428,18 @@ impl ReadGate {
 }
 
 /// How long this node's lease still runs, if it leads, holds a lease for its current term,
-/// and has applied its term's first entry (so everything committed before its term too).
-fn lease_remaining(lease: &Lease, raft: &Raft) -> Option<Duration> {
-    let (term, applied_term) = {
+/// has applied its term's first entry (so everything committed before its term too) and the log
+/// it started with if it still leads in the term it started with (`floor`).
+fn lease_remaining(lease: &Lease, floor: (u64, u64), raft: &Raft) -> Option<Duration> {
+    let (term, applied) = {
         let m = raft.metrics();
         let m = m.borrow();
         if m.state != ServerState::Leader {
             return None;
         }
-        (m.current_term, m.last_applied.map(|l| l.leader_id.term))
+        (m.current_term, m.last_applied?)
     };
-    if applied_term != Some(term) {
+    if applied.leader_id.term != term || (term == floor.0 && applied.index < floor.1) {
         return None;
     }
     lease.remaining(term, std::time::Instant::now())
