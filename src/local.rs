@@ -44,6 +44,7 @@ pub async fn run(cfg: LocalConfig) -> anyhow::Result<()> {
     println!("raftis local: {} nodes, peers {peers}, data in {}", cfg.nodes, cfg.dir.display());
     println!("try: redis-cli -c -p {} set greeting hello   (Ctrl+C stops the cluster)", cfg.base_port);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (failed_tx, mut failed_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = Vec::new();
     for id in 1..=cfg.nodes {
         let port = cfg.base_port as u64 + id - 1;
@@ -61,50 +62,90 @@ pub async fn run(cfg: LocalConfig) -> anyhow::Result<()> {
         if let Some(extra) = &cfg.server_args {
             args.extend(extra.split_whitespace().map(str::to_string));
         }
-        tasks.push(tokio::spawn(supervise(exe.clone(), id, args, cfg.restart_delay, stop_rx.clone())));
+        let node = Supervised { exe: exe.clone(), id, args, delay: cfg.restart_delay, failed: failed_tx.clone() };
+        tasks.push(tokio::spawn(node.run(stop_rx.clone())));
     }
-    wait_for_signal().await;
+    let failed = tokio::select! {
+        _ = wait_for_signal() => None,
+        id = failed_rx.recv() => id,
+    };
     println!("raftis local: stopping every node");
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
     }
+    if let Some(id) = failed {
+        anyhow::bail!("node {id} could not start (its error is above); the cluster was stopped");
+    }
     println!("raftis local: stopped; run it again to resume from {}", cfg.dir.display());
     Ok(())
 }
 
-/// Runs one node, restarting it after `delay` seconds whenever it dies, until `stop`.
-async fn supervise(exe: PathBuf, id: u64, args: Vec<String>, delay: u64, mut stop: watch::Receiver<bool>) {
-    let prefix = format!("{}[node{id}]\x1b[0m", COLORS[(id as usize - 1) % COLORS.len()]);
-    loop {
-        let mut child = match spawn(&exe, &args, &prefix) {
-            Ok(child) => child,
-            Err(e) => {
-                println!("{prefix} cannot start: {e:#}");
-                return;
-            }
-        };
-        println!("{prefix} started (pid {})", child.id().unwrap_or(0));
-        tokio::select! {
-            status = child.wait() => {
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                if *stop.borrow() {
+/// A node that exits with an error this soon after its first start failed to start (a port in
+/// use, a bad flag, a data directory of another cluster): restarting it would only repeat that.
+const START_FAILURE_WINDOW: Duration = Duration::from_secs(3);
+
+/// One node of the cluster and how to run it.
+struct Supervised {
+    exe: PathBuf,
+    id: u64,
+    args: Vec<String>,
+    /// Seconds before a node that died is started again (0: never).
+    delay: u64,
+    /// Told this node's id when its first start fails.
+    failed: tokio::sync::mpsc::UnboundedSender<u64>,
+}
+
+impl Supervised {
+    /// Runs the node, restarting it after `delay` seconds whenever it dies, until `stop`.
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let Supervised { exe, id, args, delay, failed } = self;
+        let prefix = format!("{}[node{id}]\x1b[0m", COLORS[(id as usize - 1) % COLORS.len()]);
+        let mut first = true;
+        loop {
+            let mut child = match spawn(&exe, &args, &prefix) {
+                Ok(child) => child,
+                Err(e) => {
+                    println!("{prefix} cannot start: {e:#}");
+                    let _ = failed.send(id);
                     return;
                 }
-                if delay == 0 {
-                    println!("{prefix} exited ({status})");
+            };
+            println!("{prefix} started (pid {})", child.id().unwrap_or(0));
+            let started = std::time::Instant::now();
+            tokio::select! {
+                status = child.wait() => {
+                    let ok = status.as_ref().is_ok_and(|s| s.success());
+                    let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    // Ctrl+C in a terminal reaches every process of the group, the nodes too: a
+                    // node that exits on it may be seen before our own handler has set `stop`.
+                    let _ = tokio::time::timeout(Duration::from_millis(500), stop.wait_for(|s| *s)).await;
+                    if *stop.borrow() {
+                        println!("{prefix} stopped ({status})");
+                        return;
+                    }
+                    if first && !ok && started.elapsed() < START_FAILURE_WINDOW {
+                        println!("{prefix} failed to start ({status})");
+                        let _ = failed.send(id);
+                        return;
+                    }
+                    if delay == 0 {
+                        println!("{prefix} exited ({status})");
+                        return;
+                    }
+                    println!("{prefix} exited ({status}); starting it again in {delay} s");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(delay)) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+                _ = stop.changed() => {
+                    let status = terminate(&mut child).await;
+                    println!("{prefix} stopped ({status})");
                     return;
                 }
-                println!("{prefix} exited ({status}); starting it again in {delay} s");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(delay)) => {}
-                    _ = stop.changed() => return,
-                }
             }
-            _ = stop.changed() => {
-                terminate(&mut child).await;
-                return;
-            }
+            first = false;
         }
     }
 }
@@ -136,19 +177,25 @@ fn spawn(exe: &PathBuf, args: &[String], prefix: &str) -> anyhow::Result<Child> 
     Ok(child)
 }
 
-/// SIGTERM, then SIGKILL if the node has not stopped within 10 seconds.
-async fn terminate(child: &mut Child) {
+/// SIGTERM, then SIGKILL if the node has not stopped within 10 seconds; how it ended.
+async fn terminate(child: &mut Child) -> String {
     if let Some(pid) = child.id() {
         // SAFETY: sending a signal to our own child's pid has no memory-safety implications.
         unsafe {
             libc::kill(pid as libc::pid_t, libc::SIGTERM);
         }
     }
-    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
-        let _ = child.kill().await;
-    }
+    let status = match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            let _ = child.kill().await;
+            child.wait().await
+        }
+    };
+    status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())
 }
 
+/// Waits for Ctrl+C (SIGINT) or SIGTERM.
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut term) = signal(SignalKind::terminate()) else {

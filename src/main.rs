@@ -89,7 +89,9 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
             bus_ports,
         )
         .with_log(node.log.clone())
-        .with_lease(node.lease.clone(), node.read_floor),
+        .with_lease(node.lease.clone(), node.read_floor)
+        .with_catchup(node.catchup.clone())
+        .with_bus(node.bus.clone()),
     );
     let served = server::serve(cfg, listener, backend, stop_rx).await;
     if let Err(e) = node.raft.shutdown().await {

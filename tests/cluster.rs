@@ -264,6 +264,7 @@ fn leader_kill9_under_load_fails_over_loses_nothing_and_catches_up() {
     let w = Workload::start(c.addrs(), 4, Duration::from_millis(1));
     assert!(w.wait_acked(300, Duration::from_secs(30)), "writes are not being acknowledged: {}", w.acked());
     let acked_at_kill = w.acked();
+    let old_term = c.raft_field(old, "raft_term").unwrap();
     let t0 = Instant::now();
     c.kill9(old);
     let others = followers(&c, old);
@@ -286,11 +287,126 @@ fn leader_kill9_under_load_fails_over_loses_nothing_and_catches_up() {
         eprintln!("note: leadership moved from node {new} to node {leader} when node {old} came back");
     }
     c.wait_digests_equal(CONVERGE_TIMEOUT);
+    // openraft restores it as the leader of its old term for a moment: it must not say it leads.
+    let log = c.log(old);
+    let since_restart = &log[log.rfind("===== test harness: start").unwrap()..];
+    assert!(
+        !since_restart.contains(&format!("this node is now the leader term={old_term}")),
+        "the restarted node {old} claimed the leadership of its old term {old_term}:\n{}",
+        c.log_tail(old, 20)
+    );
+    assert!(
+        since_restart.contains(&format!("resuming as the leader of term {old_term} restored from disk")),
+        "the restarted node {old} did not say it resumes its old term {old_term}:\n{}",
+        c.log_tail(old, 20)
+    );
     let mut oc = c.client(old);
     assert!(oc.must(&["READONLY"]).is_ok());
     let last = logs.iter().find(|l| !l.set_acked.is_empty()).expect("some SET acknowledged");
     let i = *last.set_acked.last().unwrap();
     assert_eq!(oc.must(&["GET", &common::cluster::WriterLog::key(last.thread, i)]), Resp::Bulk(i.to_string().into()));
+    c.assert_no_panics();
+}
+
+/// The numbers in a catch-up log line after `label`: `applied A / leader commit C` and, when
+/// present, `N entries behind`.
+fn catchup_numbers(line: &str) -> (u64, u64) {
+    let num = |after: &str| -> u64 {
+        let rest = &line[line.find(after).unwrap_or_else(|| panic!("no {after:?} in {line}")) + after.len()..];
+        rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    (num("applied "), num("leader commit "))
+}
+
+/// Seconds of the day of a log line's timestamp (`2026-12-02T17:50:48.888980Z ...`).
+fn log_secs(line: &str) -> f64 {
+    let t = line.split_whitespace().next().and_then(|w| w.split('T').nth(1)).expect("a timestamp");
+    let t = t.trim_end_matches('Z');
+    let mut parts = t.split(':').map(|p| p.parse::<f64>().unwrap());
+    parts.next().unwrap() * 3600.0 + parts.next().unwrap() * 60.0 + parts.next().unwrap()
+}
+
+#[test]
+fn a_restarted_follower_shows_its_catch_up_in_logs_and_info() {
+    if !require("catch-up test", &[("redis-benchmark", runs_ok("redis-benchmark", &["--version"]))]) {
+        return;
+    }
+    let mut c = Cluster::start_with(Options { proxy: true, ..Options::default() });
+    let leader = c.leader(LEADER_TIMEOUT);
+    let f = followers(&c, leader)[0];
+    c.kill9(f);
+    // 50 connections, one write each at a time: a few thousand log entries for f to catch up.
+    let (host, port) = c.addr(leader).rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).unwrap();
+    let (ok, out, errs) = run_tool(
+        "redis-benchmark",
+        &["-h", &host, "-p", &port, "-t", "set", "-n", "60000", "-c", "50", "-r", "100000", "-q"],
+        "",
+        Duration::from_secs(120),
+    );
+    assert!(ok && !out.contains("ERR"), "redis-benchmark failed: {out} {errs}");
+    let commit = c.raft_field(leader, "raft_commit_index").unwrap();
+    let info = c.info_raft(leader).unwrap();
+    let line = info.values().find(|v| v.starts_with(&format!("id={f},"))).expect("a raft_followerN line for f");
+    assert!(line.contains(",state=unreachable,"), "node {f} is down, yet the leader says: {line}");
+    let lag: u64 = line.split(",lag=").nth(1).and_then(|r| r.split(',').next()?.parse().ok()).expect("lag=");
+    assert!(lag > 1000, "the leader should see node {f} far behind: {line} (commit {commit})");
+
+    // A slower link from the leader, so that catching up takes a few seconds (progress lines).
+    c.proxy().delay(leader, f, Duration::from_millis(25));
+    c.restart(f);
+    let behind = poll(Duration::from_secs(30), || {
+        let i = c.info_raft(f)?;
+        let behind = i.get("raft_entries_behind")?.parse::<u64>().ok()?;
+        (i.get("raft_catchup_state")? == "catching_up" && behind > 0).then_some(behind)
+    });
+    assert!(behind.is_some_and(|b| b > 0), "INFO raft on node {f} never showed it behind:\n{}", c.log_tail(f, 30));
+    let caught = poll(Duration::from_secs(60), || c.log(f).contains("caught up with the leader").then_some(()));
+    assert!(caught.is_some(), "node {f} never logged that it caught up:\n{}", c.log_tail(f, 30));
+    c.proxy().heal();
+
+    let log = c.log(f);
+    let since_restart = &log[log.rfind("===== test harness: start").unwrap()..];
+    let lines: Vec<&str> = since_restart.lines().filter(|l| l.contains("raftis::raft::catchup")).collect();
+    eprintln!("node {f} caught up, leader commit index {commit}:\n{}", lines.join("\n"));
+    let first = lines.iter().find(|l| l.contains("behind the leader:")).expect("a 'behind the leader' line");
+    let (applied, c0) = catchup_numbers(first);
+    assert_eq!(c0, commit, "{first}");
+    assert!(first.contains(&format!("{} entries to catch up", commit - applied)), "{first}");
+    let progress: Vec<&&str> = lines.iter().filter(|l| l.contains("catching up: applied")).collect();
+    assert!(!progress.is_empty(), "no progress line:\n{}", lines.join("\n"));
+    for l in &progress {
+        let (a, c1) = catchup_numbers(l);
+        assert_eq!(c1, commit, "{l}");
+        assert!(l.contains(&format!("{} entries behind, closing at ", commit - a)), "{l}");
+        assert!(l.contains(" entries/s, "), "{l}");
+    }
+    let times: Vec<f64> = progress.iter().map(|l| log_secs(l)).collect();
+    assert!(times.windows(2).all(|w| w[1] - w[0] >= 0.95), "progress lines more than once a second: {times:?}");
+    let done = lines.iter().find(|l| l.contains("caught up with the leader:")).unwrap();
+    let (a, c2) = catchup_numbers(done);
+    assert_eq!(c2, commit, "{done}");
+    assert!(a + raftis::raft::catchup::CAUGHT_UP_ENTRIES >= commit, "{done}");
+    assert!(done.contains(&format!("{} entries in ", a - applied)), "{done}");
+
+    // INFO raft agrees, on f and on the leader.
+    let settled = poll(Duration::from_secs(10), || {
+        let i = c.info_raft(f)?;
+        let l = c.info_raft(leader)?;
+        let fl = l.values().find(|v| v.starts_with(&format!("id={f},")))?.clone();
+        (i.get("raft_catchup_state")? == "caught_up"
+            && i.get("raft_entries_behind")? == "0"
+            && i.get("raft_leader_commit_index")? == &commit.to_string()
+            && i.get("raft_seconds_since_caught_up")? == "0"
+            && fl.contains(",state=online,")
+            && fl.contains(&format!(",matched={commit},lag=0,")))
+        .then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "INFO raft after catching up: node {f}: {:?}; leader: {:?}",
+        c.info_raft(f),
+        c.info_raft(leader)
+    );
     c.assert_no_panics();
 }
 

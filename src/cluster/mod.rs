@@ -114,6 +114,8 @@ pub struct NodeView {
     pub offset: u64,
     /// Whether the leader currently hears from it (always true for the node itself).
     pub connected: bool,
+    /// Milliseconds since it last answered this node over the bus, if it ever did.
+    pub last_ack_ms: Option<u64>,
 }
 
 /// A consistent picture of the cluster at one moment, from Raft's metrics and the topology.
@@ -129,6 +131,8 @@ pub struct ClusterView {
     pub snapshot_index: u64,
     /// Voters and learners, by id.
     pub nodes: Vec<NodeView>,
+    /// How far this node is behind its leader.
+    pub catchup: crate::raft::catchup::CatchupView,
 }
 
 fn split_addr(addr: &str) -> (&str, u16) {
@@ -322,6 +326,32 @@ impl ClusterView {
                 self.snapshot_index,
                 ids.join(","),
             ));
+            let s = parts.last_mut().expect("just pushed");
+            let c = &self.catchup;
+            let _ = write!(
+                s,
+                "raft_catchup_state:{}\r\nraft_leader_commit_index:{}\r\nraft_entries_behind:{}\r\n\
+                 raft_seconds_since_caught_up:{}\r\n",
+                c.state.name(),
+                c.leader_commit,
+                c.entries_behind,
+                c.secs_since_caught_up.map_or(-1, |s| s as i64),
+            );
+            if self.role == Role::Leader {
+                // Like INFO replication's slaveN lines: each follower's matched index and lag.
+                for (i, n) in self.nodes.iter().filter(|n| n.id != self.my_id).enumerate() {
+                    let state = if n.connected { "online" } else { "unreachable" };
+                    let _ = write!(
+                        s,
+                        "raft_follower{i}:id={},addr={},state={state},matched={},lag={},last_ack_ms={}\r\n",
+                        n.id,
+                        n.addr,
+                        n.offset,
+                        self.last_log_index.saturating_sub(n.offset),
+                        n.last_ack_ms.map_or(-1, |t| t as i64),
+                    );
+                }
+            }
         }
         parts
     }
@@ -358,6 +388,7 @@ mod tests {
             bus_port: port + 10000,
             offset: 5,
             connected: true,
+            last_ack_ms: Some(20),
         };
         ClusterView {
             my_id: 2,
@@ -369,7 +400,31 @@ mod tests {
             last_log_index: 5,
             snapshot_index: 0,
             nodes: vec![node(1, 7001), node(2, 7002), node(3, 7003)],
+            catchup: crate::raft::catchup::CatchupView {
+                state: crate::raft::catchup::CatchupState::CaughtUp,
+                leader_commit: 5,
+                entries_behind: 0,
+                secs_since_caught_up: Some(0),
+            },
         }
+    }
+
+    #[test]
+    fn info_raft_lists_each_followers_lag_on_the_leader() {
+        let mut v = view(Role::Leader);
+        v.my_id = 1;
+        v.last_log_index = 9;
+        let raft = v.info_sections(false, true).join("");
+        assert!(
+            raft.contains("raft_catchup_state:caught_up\r\nraft_leader_commit_index:5\r\nraft_entries_behind:0\r\n")
+        );
+        assert!(
+            raft.contains("raft_follower0:id=2,addr=127.0.0.1:7002,state=online,matched=5,lag=4,last_ack_ms=20\r\n")
+        );
+        assert!(
+            raft.contains("raft_follower1:id=3,addr=127.0.0.1:7003,state=online,matched=5,lag=4,last_ack_ms=20\r\n")
+        );
+        assert!(!view(Role::Follower).info_sections(false, true).join("").contains("raft_follower"));
     }
 
     #[test]

@@ -11,8 +11,15 @@ use crate::sm::{ExpireCond, Expiry, GetExExpiry, LcsOptions, Op, SetCond, TtlQue
 const ERR_SYNTAX: &str = "ERR syntax error";
 const ERR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 
+/// Whether `arg` is the option `word`. Redis compares options as C strings (`strcasecmp`), so
+/// the argument ends at its first NUL byte: `nx\0anything` is NX.
 fn eq(arg: &[u8], word: &str) -> bool {
-    arg.eq_ignore_ascii_case(word.as_bytes())
+    c_str(arg).eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// The argument as C code sees it: up to its first NUL byte.
+fn c_str(arg: &[u8]) -> &[u8] {
+    arg.split(|&b| b == 0).next().unwrap_or_default()
 }
 
 fn int(arg: &[u8]) -> Result<i64, Reply> {
@@ -206,12 +213,14 @@ fn expire_option(opt: &[u8]) -> Option<(bool, bool)> {
     }
 }
 
+/// GETEX checks its options' syntax here, but like Redis 7.0 (`getexCommand`) it validates the
+/// time only once the key is found: `GETEX missing PX abc` answers nil, not an error.
 fn getex(args: &[Bytes], now: u64) -> Result<Op, Reply> {
     let o = string_options(args, 2, StringCommand::GetEx)?;
     let expiry = match o.expire {
         Some((millis, relative, arg)) => match expire_millis(arg, millis, relative, now) {
             None => GetExExpiry::Invalid,
-            Some(Err(e)) => return Err(e),
+            Some(Err(_)) => GetExExpiry::NotInteger,
             Some(Ok(at)) if relative => GetExExpiry::In(at),
             Some(Ok(at)) => GetExExpiry::At(at),
         },
@@ -233,7 +242,8 @@ fn expire(name: &str, args: &[Bytes], now: u64) -> Result<Op, Reply> {
         } else if eq(opt, "lt") {
             cond.lt = true;
         } else {
-            return Err(Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(opt))));
+            // Redis formats the option with %s: it ends at the first NUL byte.
+            return Err(Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(c_str(opt)))));
         }
     }
     if cond.nx && (cond.xx || cond.gt || cond.lt) {
@@ -263,9 +273,14 @@ fn copy(args: &[Bytes]) -> Result<Op, Reply> {
         if eq(&args[j], "replace") {
             replace = true;
         } else if eq(&args[j], "db") && j + 1 < args.len() {
+            // Redis's getIntFromObjectOrReply: a long long first, then the range of an int.
             let db = int(&args[j + 1])?;
             if !(i32::MIN as i64..=i32::MAX as i64).contains(&db) {
-                return Err(Reply::err(ERR_NOT_INTEGER));
+                return Err(Reply::err(format!(
+                    "ERR value is out of range, value must between {} and {}",
+                    i32::MIN,
+                    i32::MAX
+                )));
             }
             if db != 0 {
                 return Err(Reply::err("ERR DB index is out of range"));
@@ -294,7 +309,8 @@ fn scan(args: &[Bytes]) -> Result<Op, Reply> {
         } else if eq(&args[i], "match") && more {
             pattern = Some(args[i + 1].clone());
         } else if eq(&args[i], "type") && more {
-            type_name = Some(args[i + 1].clone());
+            // Compared with the type's name by strcasecmp: up to the first NUL byte.
+            type_name = Some(args[i + 1].slice(..c_str(&args[i + 1]).len()));
         } else {
             return Err(Reply::err(ERR_SYNTAX));
         }
@@ -303,8 +319,10 @@ fn scan(args: &[Bytes]) -> Result<Op, Reply> {
     Ok(Op::Scan { cursor, pattern, count, type_name })
 }
 
-/// C's `strtoul` as Redis's SCAN uses it: optional sign, digits; "-1" wraps around.
+/// C's `strtoul` as Redis's SCAN uses it: optional sign, digits; "-1" wraps around. C sees the
+/// argument as a string, so it ends at the first NUL byte ("5\0x" is cursor 5).
 fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let arg = c_str(arg);
     if arg.is_empty() {
         return Some(0);
     }
@@ -380,10 +398,54 @@ mod tests {
     }
 
     #[test]
+    fn getex_validates_the_time_after_the_key_lookup() {
+        let getex = |line: &str| match p(line) {
+            Ok(Op::GetEx { expiry, .. }) => Ok(expiry),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(getex("getex k PX abc"), Ok(GetExExpiry::NotInteger));
+        assert_eq!(getex("getex k EX 0"), Ok(GetExExpiry::Invalid));
+        assert_eq!(getex("getex k EX 10"), Ok(GetExExpiry::In(1_010_000)));
+        // Syntax is still checked first, whatever the key.
+        assert_eq!(getex("getex k PX abc PERSIST"), Err(Reply::err(ERR_SYNTAX)));
+        assert_eq!(getex("getex k PX abc FOO"), Err(Reply::err(ERR_SYNTAX)));
+    }
+
+    #[test]
+    fn errors_quoting_or_ranging_arguments() {
+        assert_eq!(
+            p("copy a b DB 2147483648"),
+            Err(Reply::err("ERR value is out of range, value must between -2147483648 and 2147483647"))
+        );
+        assert_eq!(p("copy a b DB abc"), Err(Reply::err(ERR_NOT_INTEGER)));
+        assert_eq!(p("copy a b DB 1"), Err(Reply::err("ERR DB index is out of range")));
+        let args: Vec<Bytes> = vec!["expire".into(), "k".into(), "10".into(), Bytes::from_static(b"a\0b")];
+        assert_eq!(parse_op("expire", &args, 0), Err(Reply::err("ERR Unsupported option a")));
+    }
+
+    #[test]
+    fn options_end_at_their_first_nul_byte() {
+        let with_nul = |line: &str| {
+            let args: Vec<Bytes> = line.split(' ').map(|s| Bytes::from(s.replace("\\0", "\0"))).collect();
+            parse_op(&String::from_utf8_lossy(&args[0]), &args, 1_000_000)
+        };
+        let Ok(Op::Set { cond, expiry, .. }) = with_nul("set k v nx\\0x EX\\0 10") else { panic!() };
+        assert_eq!((cond, expiry), (SetCond::IfAbsent, Expiry::At(1_010_000)));
+        assert!(matches!(with_nul("copy a b replace\\0"), Ok(Op::Copy { replace: true, .. })));
+        let Ok(Op::Scan { type_name, .. }) = with_nul("scan 0 type\\0 string\\0x") else { panic!() };
+        assert_eq!(type_name.as_deref(), Some(&b"string"[..]));
+        assert_eq!(with_nul("expire k 10 gt\\0x"), p("expire k 10 gt"));
+    }
+
+    #[test]
     fn cursors() {
         assert_eq!(parse_cursor(b"0"), Some(0));
         assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
         assert_eq!(parse_cursor(b"1x"), None);
         assert_eq!(parse_cursor(b"99999999999999999999999"), None);
+        assert_eq!(parse_cursor(b"5\0x"), Some(5));
+        assert_eq!(parse_cursor(b"\0"), Some(0));
+        assert_eq!(parse_cursor(b" 5"), None);
     }
 }

@@ -114,6 +114,15 @@ impl BusNetwork {
     }
 }
 
+impl BusNetwork {
+    /// How long ago `target` last answered one of this node's requests (`None`: never).
+    pub fn since_last_reply(&self, target: NodeId) -> Option<Duration> {
+        let peer = self.peers.lock().unwrap_or_else(|e| e.into_inner()).get(&target).cloned()?;
+        let at = *peer.last_reply.lock().unwrap_or_else(|e| e.into_inner());
+        at.map(|t| t.elapsed())
+    }
+}
+
 #[cfg(test)]
 impl BusNetwork {
     /// How many idle connections to `target` are pooled.
@@ -140,6 +149,8 @@ struct Peer {
     idle: Mutex<Vec<Conn>>,
     /// The last failure to reach the peer, if it has not been reached since.
     failure: Mutex<Option<Failure>>,
+    /// When the peer last answered a request.
+    last_reply: Mutex<Option<Instant>>,
 }
 
 /// A failure to reach a peer, and how long to fail fast because of it.
@@ -155,7 +166,7 @@ struct Failure {
 impl Peer {
     /// A peer at `addr` with no history.
     fn new(addr: String) -> Self {
-        Self { addr, idle: Mutex::new(Vec::new()), failure: Mutex::new(None) }
+        Self { addr, idle: Mutex::new(Vec::new()), failure: Mutex::new(None), last_reply: Mutex::new(None) }
     }
 
     /// An idle connection, if any.
@@ -198,6 +209,7 @@ impl Peer {
 
     /// Records that the peer answered: no more failing fast.
     fn reached(&self) {
+        *self.last_reply.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         if self.failure.lock().unwrap_or_else(|e| e.into_inner()).take().is_some() {
             tracing::info!(addr = %self.addr, "peer reachable again");
         }

@@ -1,6 +1,7 @@
 //! openraft glue: the type configuration, the log store on sled, the state machine adapter with
 //! its snapshots, and the node that wires them to the network.
 
+pub mod catchup;
 pub mod lease;
 pub mod log_store;
 pub mod node;

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::catchup::Catchup;
 use super::lease::Lease;
 use super::log_store::LogStore;
 use super::state_machine::StateStore;
@@ -71,6 +72,10 @@ pub struct Node {
     /// term has no new term's first entry to wait for, and the committed index it replayed up to
     /// may be older than what it had acknowledged.
     pub read_floor: (u64, u64),
+    /// How far this node is behind its leader (INFO raft, progress lines).
+    pub catchup: Arc<Catchup>,
+    /// The bus client side, shared with Raft: when each peer last answered.
+    pub bus: BusNetwork,
 }
 
 /// The bus handler: the Raft node, except that a vote request is refused (with this node's
@@ -78,6 +83,7 @@ pub struct Node {
 struct RaftBus {
     raft: Raft,
     lease: Arc<Lease>,
+    catchup: Arc<Catchup>,
 }
 
 impl BusHandler for RaftBus {
@@ -88,6 +94,14 @@ impl BusHandler for RaftBus {
                 tracing::debug!(candidate = %rpc.vote, "vote refused: leader lease");
                 return RpcResponse::Vote(Ok(openraft::raft::VoteResponse::new(vote, None, false)));
             }
+        }
+        match &req {
+            RpcRequest::AppendEntries(rpc) => self.catchup.saw_append(rpc.leader_commit.map(|l| l.index)),
+            RpcRequest::InstallSnapshot(rpc) => {
+                let index = rpc.meta.last_log_id.map_or(0, |l| l.index);
+                self.catchup.saw_snapshot_chunk(index, rpc.offset + rpc.data.len() as u64, rpc.done);
+            }
+            RpcRequest::Vote(_) => {}
         }
         self.raft.handle(req).await
     }
@@ -167,29 +181,35 @@ impl Node {
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
         let state = StateStore::open(&cfg.dir)?;
         check_not_lost(&cfg.dir, &log, &state).await?;
-        let read_floor = {
+        let (read_floor, restored_leader_term) = {
             use openraft::storage::RaftLogStorage;
             let mut log = log.clone();
-            let term = log.read_vote().await.context("reading the vote")?.map_or(0, |v| v.leader_id.term);
+            let vote = log.read_vote().await.context("reading the vote")?;
+            let term = vote.map_or(0, |v| v.leader_id.term);
             let state = log.get_log_state().await.context("reading the log state")?;
-            (term, state.last_log_id.map_or(0, |l| l.index))
+            // openraft restarts a node whose stored vote is its own committed one as that term's
+            // leader at once, before any other node has confirmed it.
+            let restored = vote.filter(|v| v.is_committed() && v.leader_id.voted_for() == Some(cfg.id));
+            ((term, state.last_log_id.map_or(0, |l| l.index)), restored.map(|v| v.leader_id.term))
         };
         let mut network = BusNetwork::new(cfg.id, cfg.cluster_id.clone());
         if let Ok(ip) = cfg.bind.parse::<std::net::IpAddr>() {
             network = network.with_source(ip);
         }
         let network = network.with_topology(topology.clone());
+        let bus_client = network.clone();
         let raft = Raft::new(cfg.id, Arc::new(raft_config(cfg)?), network, log.clone(), state.clone())
             .await
             .context("starting raft")?;
         let lease = Arc::new(Lease::new(cfg.election_timeout, election_max(cfg)));
+        let catchup = Arc::new(Catchup::default());
         let mut bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
         bus_config.topology = Some(topology);
         if let Some(bus) = bus {
             tokio::spawn(net::serve(
                 bus,
                 bus_config,
-                Arc::new(RaftBus { raft: raft.clone(), lease: lease.clone() }),
+                Arc::new(RaftBus { raft: raft.clone(), lease: lease.clone(), catchup: catchup.clone() }),
                 shutdown,
             ));
         }
@@ -209,23 +229,36 @@ impl Node {
         if raft.is_initialized().await.context("reading raft state")? {
             mark_initialized(&cfg.dir)?;
         }
-        tokio::spawn(log_changes(raft.clone()));
-        Ok(Node { raft, state, log, lease, read_floor })
+        tokio::spawn(log_changes(raft.clone(), restored_leader_term));
+        tokio::spawn(catchup.clone().run(raft.clone(), cfg.id));
+        Ok(Node { raft, state, log, lease, read_floor, catchup, bus: bus_client })
     }
 }
 
-/// Logs what a person watching the cluster wants to see: elections and terms, who leads,
-/// snapshots, and how far a node has caught up. (openraft's own logs are off by default.)
-async fn log_changes(raft: Raft) {
+/// Logs what a person watching the cluster wants to see: elections and terms, who leads, and
+/// snapshots (catching up is logged by [`Catchup`]). openraft's own logs are off by default.
+///
+/// `restored_leader_term`: the term this node led when it stopped, if its stored vote says so.
+/// openraft makes it that term's leader again at start-up, before anyone confirmed it; it is
+/// logged as resuming, and as the leader only once a quorum has acknowledged it (usually the other
+/// nodes have moved on to a newer term and it just steps down).
+async fn log_changes(raft: Raft, restored_leader_term: Option<u64>) {
     let mut metrics = raft.metrics();
-    let mut last: Option<(openraft::ServerState, Option<NodeId>, u64)> = None;
+    let mut last: Option<(openraft::ServerState, Option<NodeId>, u64, bool)> = None;
     let mut last_snapshot = None;
-    let mut last_applied_logged = 0u64;
     loop {
         let m = metrics.borrow_and_update().clone();
-        let now = (m.state, m.current_leader, m.current_term);
+        let leads = m.state == openraft::ServerState::Leader;
+        let unconfirmed = leads && restored_leader_term == Some(m.current_term) && m.millis_since_quorum_ack.is_none();
+        let now = (m.state, m.current_leader, m.current_term, unconfirmed);
         if last != Some(now) {
             match (m.state, m.current_leader) {
+                _ if unconfirmed => info!(
+                    term = m.current_term,
+                    "resuming as the leader of term {} restored from disk: not serving until a quorum confirms it",
+                    m.current_term
+                ),
+                (openraft::ServerState::Shutdown, _) => info!(term = m.current_term, "raft stopped"),
                 (openraft::ServerState::Leader, _) => info!(term = m.current_term, "this node is now the leader"),
                 (openraft::ServerState::Candidate, _) => {
                     info!(term = m.current_term, "election: this node is a candidate")
@@ -240,11 +273,6 @@ async fn log_changes(raft: Raft) {
                 info!(index = s.index, term = s.leader_id.term, "snapshot now covers the log up to this index");
             }
             last_snapshot = m.snapshot;
-        }
-        let applied = m.last_applied.map_or(0, |l| l.index);
-        if applied >= last_applied_logged + 10_000 {
-            info!(applied, last_log = m.last_log_index.unwrap_or(0), "applied entries");
-            last_applied_logged = applied;
         }
         if metrics.changed().await.is_err() {
             return;

@@ -14,6 +14,7 @@ use openraft::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{ClusterView, NodeView, Role, Topology};
+use crate::raft::catchup::Catchup;
 use crate::raft::lease::Lease;
 use crate::raft::state_machine::{Applied, StateStore};
 use crate::raft::types::{Batch, NodeId, Raft};
@@ -50,6 +51,12 @@ pub struct Backend {
     /// CLUSTERDOWN (as a Redis Cluster master in the minority does) instead of leaving clients
     /// with writes that can never commit. openraft 0.9 itself never steps such a leader down.
     quorum_lost: Arc<AtomicBool>,
+    /// How far this node is behind its leader, for INFO.
+    catchup: Arc<Catchup>,
+    /// When each peer last answered this node, for INFO (none in tests without a bus).
+    bus: Option<crate::net::BusNetwork>,
+    /// A peer that has not answered for this long counts as disconnected.
+    peer_timeout: Duration,
 }
 
 /// Most requests in one log entry.
@@ -93,7 +100,22 @@ impl Backend {
             log: None,
             proposals,
             quorum_lost,
+            catchup: Arc::new(Catchup::default()),
+            bus: None,
+            peer_timeout: lease_timeout,
         }
+    }
+
+    /// Reports, for each peer, when it last answered (INFO, CLUSTER NODES).
+    pub fn with_bus(mut self, bus: crate::net::BusNetwork) -> Backend {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Reports this node's catching up (the node's own tracker) in INFO.
+    pub fn with_catchup(mut self, catchup: Arc<Catchup>) -> Backend {
+        self.catchup = catchup;
+        self
     }
 
     /// Serves reads under `lease` while it runs (see [`Lease`]), instead of a heartbeat round each,
@@ -227,10 +249,18 @@ impl Backend {
             .map(|(&id, node)| {
                 let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned().flatten());
                 let offset = if id == self.my_id { applied } else { matched.map_or(0, |l| l.index) };
-                let connected = id == self.my_id || m.replication.is_none() || matched.is_some();
+                let last_ack = self.bus.as_ref().filter(|_| id != self.my_id).and_then(|b| b.since_last_reply(id));
+                let connected = match &self.bus {
+                    // Only a leader sends to every peer all the time.
+                    Some(_) if m.replication.is_some() && id != self.my_id => {
+                        last_ack.is_some_and(|t| t < self.peer_timeout)
+                    }
+                    _ => id == self.my_id || m.replication.is_none() || matched.is_some(),
+                };
                 let addr = self.topology.addr(id).unwrap_or_else(|| node.client.clone());
                 let bus_port = self.bus_ports.get(&id).copied().unwrap_or(0);
-                NodeView { id, addr, bus_port, offset, connected }
+                let last_ack_ms = last_ack.map(|t| t.as_millis() as u64);
+                NodeView { id, addr, bus_port, offset, connected, last_ack_ms }
             })
             .collect();
         ClusterView {
@@ -243,6 +273,7 @@ impl Backend {
             last_log_index: m.last_log_index.unwrap_or(0),
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             nodes,
+            catchup: self.catchup.view(role == Role::Leader, applied),
         }
     }
 }

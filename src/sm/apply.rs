@@ -207,6 +207,7 @@ fn getex(ks: &mut KeySpace, key: &Bytes, expiry: GetExExpiry, now: u64) -> Reply
     match expiry {
         GetExExpiry::Unchanged => {}
         GetExExpiry::Invalid => return Reply::err("ERR invalid expire time in 'getex' command"),
+        GetExExpiry::NotInteger => return Reply::err(ERR_NOT_INTEGER),
         GetExExpiry::At(at) if at <= now => {
             ks.remove_slot(slot);
         }
@@ -593,6 +594,25 @@ mod tests {
         assert_eq!(ks.len(), 1, "a read never deletes");
         assert_eq!(apply(&mut ks, &Op::DeleteExpired(vec![b("k")]), late), Reply::Int(1));
         assert_eq!(ks.len(), 0);
+    }
+
+    #[test]
+    fn getex_reports_a_bad_time_only_for_an_existing_key() {
+        let mut ks = KeySpace::new();
+        for expiry in [GetExExpiry::NotInteger, GetExExpiry::Invalid] {
+            assert_eq!(run(&mut ks, Op::GetEx { key: b("k"), expiry }), Reply::Nil);
+        }
+        let set = Op::Set { key: b("k"), value: b("v"), cond: SetCond::Always, expiry: Expiry::At(5000), get: false };
+        run(&mut ks, set);
+        assert_eq!(
+            run(&mut ks, Op::GetEx { key: b("k"), expiry: GetExExpiry::NotInteger }),
+            Reply::err(ERR_NOT_INTEGER)
+        );
+        assert_eq!(
+            run(&mut ks, Op::GetEx { key: b("k"), expiry: GetExExpiry::Invalid }),
+            Reply::err("ERR invalid expire time in 'getex' command")
+        );
+        assert_eq!(ks.get(b"k", 1000).map(|e| e.expire_at), Some(5000), "the key is left alone");
     }
 
     #[test]

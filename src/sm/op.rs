@@ -33,8 +33,12 @@ pub enum GetExExpiry {
     In(u64),
     /// EXAT / PXAT: absolute; a time already past deletes the key.
     At(u64),
-    /// An invalid time: the error is only reported when the key exists, as Redis does.
+    /// An invalid time (zero, negative, overflowing): the error is only reported when the key
+    /// exists, as Redis 7.0 does (it looks the key up before validating the time).
     Invalid,
+    /// A time that is not an integer: like `Invalid`, reported only when the key exists (a
+    /// missing key answers nil). Last, so that older log entries keep their encoding.
+    NotInteger,
 }
 
 /// EXPIRE's NX / XX / GT / LT condition.
