@@ -81,8 +81,9 @@ pub async fn run(cfg: LocalConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A node that exits with an error this soon after its first start failed to start (a port in
-/// use, a bad flag, a data directory of another cluster): restarting it would only repeat that.
+/// A node that exits with an error code this soon after its first start failed to start (a
+/// port in use, a bad flag, a data directory of another cluster): restarting it would only
+/// repeat that. (A node killed by a signal is restarted, however soon.)
 const START_FAILURE_WINDOW: Duration = Duration::from_secs(3);
 
 /// One node of the cluster and how to run it.
@@ -115,7 +116,8 @@ impl Supervised {
             let started = std::time::Instant::now();
             tokio::select! {
                 status = child.wait() => {
-                    let ok = status.as_ref().is_ok_and(|s| s.success());
+                    // An exit with an error code (not a signal: that is someone's kill -9).
+                    let error_exit = status.as_ref().is_ok_and(|s| s.code().is_some_and(|c| c != 0));
                     let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                     // Ctrl+C in a terminal reaches every process of the group, the nodes too: a
                     // node that exits on it may be seen before our own handler has set `stop`.
@@ -124,7 +126,7 @@ impl Supervised {
                         println!("{prefix} stopped ({status})");
                         return;
                     }
-                    if first && !ok && started.elapsed() < START_FAILURE_WINDOW {
+                    if first && error_exit && started.elapsed() < START_FAILURE_WINDOW {
                         println!("{prefix} failed to start ({status})");
                         let _ = failed.send(id);
                         return;
