@@ -411,6 +411,45 @@ fn a_restarted_follower_shows_its_catch_up_in_logs_and_info() {
 }
 
 #[test]
+fn snapshots_under_heavy_writes_cost_no_leader_change() {
+    if !require("snapshot load test", &[("redis-benchmark", runs_ok("redis-benchmark", &["--version"]))]) {
+        return;
+    }
+    // Small snapshot intervals over a keyspace growing towards a million keys (tens of MB per
+    // snapshot): every node snapshots every few seconds while MSET P=16 from 50 connections runs.
+    let c = Cluster::start_with(Options { snapshot_every: Some(100), ..Options::default() });
+    let leader = c.leader(LEADER_TIMEOUT);
+    let terms: Vec<Option<u64>> = c.ids().iter().map(|&id| c.raft_field(id, "raft_term")).collect();
+    let (host, port) = c.addr(leader).rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).unwrap();
+    let out_path = std::env::temp_dir().join(format!("raftis-snapshot-load-{}.txt", std::process::id()));
+    let mut bench = Command::new("redis-benchmark")
+        .args(["-h", &host, "-p", &port, "-t", "mset", "-P", "16", "-c", "50", "-r", "1000000", "-n", "100000000"])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("redis-benchmark");
+    let snapshots = |id: u64| c.log(id).matches("snapshot written").count();
+    let enough = poll(Duration::from_secs(120), || c.ids().iter().all(|&id| snapshots(id) >= 3).then_some(()));
+    let _ = bench.kill();
+    let _ = bench.wait();
+    let counts: Vec<usize> = c.ids().iter().map(|&id| snapshots(id)).collect();
+    let output = std::fs::read_to_string(&out_path).unwrap_or_default().replace('\r', "\n");
+    let _ = std::fs::remove_file(&out_path);
+    let last = output.lines().rev().find(|l| l.contains("overall")).unwrap_or("").trim().to_string();
+    eprintln!("snapshots written per node: {counts:?}; redis-benchmark: {last}");
+    assert!(enough.is_some(), "not every node took 3 snapshots within 120 s: {counts:?}\n{}", c.describe());
+    let after: Vec<Option<u64>> = c.ids().iter().map(|&id| c.raft_field(id, "raft_term")).collect();
+    assert_eq!(terms, after, "a term changed under load:\n{}", c.describe());
+    for id in c.ids() {
+        let log = c.log(id);
+        assert!(!log.contains("no quorum"), "node {id} lost its quorum:\n{}", c.log_tail(id, 30));
+    }
+    let errors: Vec<&str> = output.lines().filter(|l| l.contains("Error") || l.contains("CLUSTERDOWN")).collect();
+    assert!(errors.is_empty(), "redis-benchmark saw errors: {errors:?}");
+    c.assert_no_panics();
+}
+
+#[test]
 fn node_down_past_a_snapshot_catches_up_by_snapshot() {
     let mut c = Cluster::start_with(Options { snapshot_every: Some(50), ..Options::default() });
     let leader = c.leader(LEADER_TIMEOUT);

@@ -5,5 +5,6 @@ pub mod catchup;
 pub mod lease;
 pub mod log_store;
 pub mod node;
+pub mod snapshots;
 pub mod state_machine;
 pub mod types;

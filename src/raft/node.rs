@@ -156,7 +156,8 @@ fn raft_config(cfg: &NodeConfig) -> anyhow::Result<Config> {
         election_timeout_max: election_max(cfg).as_millis() as u64,
         heartbeat_interval: cfg.heartbeat.as_millis() as u64,
         install_snapshot_timeout: 2_000,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+        // Snapshots are triggered by `snapshots::schedule`, at a phase of each node's own.
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: cfg.snapshot_every,
         purge_batch_size: 256,
         // Entries are batches of client writes: keep one AppendEntries well under a heartbeat.
@@ -231,6 +232,8 @@ impl Node {
         }
         tokio::spawn(log_changes(raft.clone(), restored_leader_term));
         tokio::spawn(catchup.clone().run(raft.clone(), cfg.id));
+        let peers = cfg.peer_ids().into_iter().collect();
+        tokio::spawn(super::snapshots::schedule(raft.clone(), cfg.snapshot_every, cfg.id, peers));
         Ok(Node { raft, state, log, lease, read_floor, catchup, bus: bus_client })
     }
 }

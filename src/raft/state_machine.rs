@@ -124,13 +124,17 @@ impl StateStore {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for StateStore {
-    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+impl StateStore {
+    /// Builds and writes a snapshot of the applied state; blocking (see `build_snapshot`).
+    #[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
+    fn build_snapshot_blocking(&self) -> Result<Snapshot, StorageError> {
+        let started = std::time::Instant::now();
         // Copy under the read lock (applying waits meanwhile), serialize and write outside it.
         let (mut image, last_applied, membership) = {
             let applied = self.read();
             (applied.sm.keyspace.to_image(), applied.last_applied, applied.membership.clone())
         };
+        let copied = started.elapsed();
         if crate::broken::is(crate::broken::Mode::LossySnapshot) {
             // Broken on purpose: leave out the five most recently changed keys.
             image.entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
@@ -147,13 +151,62 @@ impl RaftSnapshotBuilder<TypeConfig> for StateStore {
         let payload = SnapshotPayload { meta: meta.clone(), image };
         let bytes = bincode::serialize(&payload)
             .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e))?;
+        drop(payload);
+        let serialized = started.elapsed();
         let written = self.persist(&bytes, meta.last_log_id).map_err(|e| {
             StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
         })?;
         if written {
-            info!(last_log_id = ?meta.last_log_id, bytes = bytes.len(), "snapshot written");
+            info!(
+                last_log_id = ?meta.last_log_id,
+                bytes = bytes.len(),
+                copy_ms = copied.as_millis() as u64,
+                serialize_ms = (serialized - copied).as_millis() as u64,
+                write_ms = (started.elapsed() - serialized).as_millis() as u64,
+                "snapshot written"
+            );
         }
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+    }
+
+    /// Installs a snapshot received from the leader; blocking (see `install_snapshot`).
+    #[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
+    fn install_snapshot_blocking(&self, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), StorageError> {
+        let payload: SnapshotPayload = bincode::deserialize(&bytes)
+            .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e))?;
+        self.persist(&bytes, meta.last_log_id).map_err(|e| {
+            StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
+        })?;
+        let keys = payload.image.entries.len();
+        let keyspace = KeySpace::from_image(payload.image);
+        let mut applied = self.write();
+        applied.sm = StateMachine { keyspace };
+        applied.last_applied = meta.last_log_id;
+        applied.membership = meta.last_membership.clone();
+        drop(applied);
+        info!(last_log_id = ?meta.last_log_id, keys, "installed snapshot from the leader");
+        Ok(())
+    }
+}
+
+/// Runs `f` on tokio's blocking pool. Building or installing a snapshot of a large keyspace
+/// takes hundreds of milliseconds of CPU and an fsync: on a runtime worker (2 on a 2-core
+/// machine) it held up heartbeats, vote replies and client connections, so that a routine
+/// snapshot could cost the leader its quorum.
+async fn off_runtime<T: Send + 'static>(
+    what: ErrorSubject<NodeId>,
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) => Err(io_err(what, ErrorVerb::Write, e)),
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let store = self.clone();
+        off_runtime(ErrorSubject::Snapshot(None), move || store.build_snapshot_blocking()).await
     }
 }
 
@@ -201,19 +254,12 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
+        let (store, owned) = (self.clone(), meta.clone());
         let bytes = snapshot.into_inner();
-        let payload: SnapshotPayload = bincode::deserialize(&bytes)
-            .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e))?;
-        self.persist(&bytes, meta.last_log_id).map_err(|e| {
-            StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
-        })?;
-        let keys = payload.image.entries.len();
-        let mut applied = self.write();
-        applied.sm = StateMachine { keyspace: KeySpace::from_image(payload.image) };
-        applied.last_applied = meta.last_log_id;
-        applied.membership = meta.last_membership.clone();
-        info!(last_log_id = ?meta.last_log_id, keys, "installed snapshot from the leader");
-        Ok(())
+        off_runtime(ErrorSubject::Snapshot(Some(meta.signature())), move || {
+            store.install_snapshot_blocking(&owned, bytes)
+        })
+        .await
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
