@@ -407,8 +407,8 @@ fn watch_catch_up(readme: &str, roles: &BTreeMap<u64, u64>, group: &Group) {
     let out = group.output();
     let pid: i32 = out
         .lines()
-        .filter_map(|l| l.strip_prefix(&format!("[node{victim}] started (pid ")))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("[node{victim}] started (pid ")))
         .and_then(|p| p.trim_end_matches(')').parse().ok())
         .unwrap_or_else(|| panic!("raftis local did not print node {victim}'s pid:\n{out}"));
     // SAFETY: killing the node process this test's cluster started.

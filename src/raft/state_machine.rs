@@ -193,6 +193,7 @@ impl StateStore {
 /// takes hundreds of milliseconds of CPU and an fsync: on a runtime worker (2 on a 2-core
 /// machine) it held up heartbeats, vote replies and client connections, so that a routine
 /// snapshot could cost the leader its quorum.
+#[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
 async fn off_runtime<T: Send + 'static>(
     what: ErrorSubject<NodeId>,
     f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
@@ -204,6 +205,7 @@ async fn off_runtime<T: Send + 'static>(
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateStore {
+    #[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let store = self.clone();
         off_runtime(ErrorSubject::Snapshot(None), move || store.build_snapshot_blocking()).await
@@ -249,6 +251,7 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
+    #[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
