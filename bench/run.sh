@@ -11,7 +11,9 @@
 # test at P=1 / P=16), BENCH_REPS, BENCH_KEYS (memory and recovery keys), BENCH_FAILOVERS,
 # BENCH_WRK_SECONDS.
 # Exit status: 0 when every measurement ran (missed targets are reported, not failures); non-zero
-# when a benchmark could not run, returned errors, or a process crashed.
+# when a benchmark could not run, returned errors, or a process crashed, and when a raftis measurement
+# outside the failover trials saw a term change, an error reply, an election or lost quorum in a node
+# log, a node not answering INFO, or (throughput) a max latency of 1 s or more.
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,6 +82,7 @@ stop_name() { local n=$1; [ -n "${PID_OF[$n]:-}" ] && stop_pid "${PID_OF[$n]}" "
 cleanup() {
   local rc=$? n
   trap - EXIT INT TERM ERR
+  [ -z "${WATCH:-}" ] || watch_end || true  # stopped in a watched window: record what INFO still shows
   for n in "${!PID_OF[@]}"; do kill -TERM "${PID_OF[$n]}" 2>/dev/null || true; done
   for n in "${!PID_OF[@]}"; do stop_pid "${PID_OF[$n]}"; done
   if [ -n "${REPORT_PENDING:-}" ]; then  # stopped early: report what was measured
@@ -266,6 +269,53 @@ stop_cluster() {
   done
 }
 
+# ------------------------------------------------------------------ watching a measured window
+# Around every raftis measurement (each redis-benchmark test, each failover trial, each load):
+# INFO raft and INFO errorstats of every node before and after, the node log lines about elections,
+# quorum and panics written meanwhile, and the load generator's error output, in
+# raw/watch/<name>.txt; bench/lib/watch.py turns them into problems (a term change, an error reply,
+# a max latency of 1 s or more, an election or panic in a node log, a node not answering INFO).
+WATCH=
+now_iso() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+raft_state() { # prefix: "<prefix> <node> <ok|stopped|noanswer> <term> <leader> <role> <CODE=N,...|->" per node
+  local i info t l r e
+  for i in 1 2 3; do
+    if ! alive "$i"; then echo "$1 $i stopped - - - -"; continue; fi
+    info=$({ timeout 3 redis-cli -h 127.0.0.1 -p "${RPORT[$i]}" info raft errorstats 2>/dev/null || true; } | tr -d '\r')
+    t=$(awk -F: '$1=="raft_term" {print $2}' <<<"$info")
+    if [ -z "$t" ]; then echo "$1 $i noanswer - - - -"; continue; fi
+    l=$(awk -F: '$1=="raft_leader_id" {print $2}' <<<"$info")
+    r=$(awk -F: '$1=="raft_role" {print $2}' <<<"$info")
+    e=$(sed -n 's/^errorstat_\([^:]*\):count=\([0-9]*\).*/\1=\2/p' <<<"$info" | paste -sd, -)
+    echo "$1 $i ok $t ${l:--} ${r:--} ${e:--}"
+  done
+}
+watch_begin() { # name key=value...: INFO of every node and where each node's log stands
+  local i
+  mkdir -p "$RAW/watch"
+  WATCH=$RAW/watch/$1.txt
+  shift
+  {
+    printf '%s\n' "$@"
+    echo "cluster=$RAFTIS_TAG"
+    echo "start=$(now_iso)"
+    raft_state before
+    for i in 1 2 3; do echo "log $i $RDIR/node$i.log $(stat -c %s "$RDIR/node$i.log" 2>/dev/null || echo 0)"; done
+  } >"$WATCH"
+}
+watch_end() { # [rb|pipe OUTPUT...]: INFO again, then the window's problems (bench/lib/watch.py)
+  local w=$WATCH line
+  [ -n "$w" ] || return 0
+  WATCH=
+  { echo "end=$(now_iso)"; raft_state after; } >>"$w"
+  while IFS= read -r line; do
+    case "$line" in
+      problem\ *) problem "${line#problem }" ;;
+      summary\ *) log "  ${line#summary }" ;;
+    esac
+  done < <(python3 "$LIB/watch.py" finish "$RAW" "$w" "$@" 2>&1 || echo "problem bench/lib/watch.py failed on $w")
+}
+
 # ------------------------------------------------------------------ etcd
 start_etcd() {
   local ports i cl=
@@ -306,24 +356,40 @@ declare -a ECLIENT=() EPEER=()
 
 # ------------------------------------------------------------------ benchmark drivers
 RB_FAILED=0
-run_rb() { # target port P rep
-  local target=$1 port=$2 p=$3 rep=$4 n out
+RB_TESTS=(set get incr mset)
+run_rb() { # target port P rep: one redis-benchmark per test, in the order redis-benchmark itself uses;
+  # raftis (port "-"): the leader's port, found before each test, and the test watched (INFO, logs)
+  local target=$1 port=$2 p=$3 rep=$4 n out t T base rc failed=0
   n=$N1; [ "$p" = 16 ] && n=$N16
   out=$RAW/rb/$target/P$p
   mkdir -p "$out"
-  log "redis-benchmark $target P=$p run $rep/$REPS (-n $n)"
-  if ! fg timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t set,get,incr,mset -n "$n" \
-      -c "$CLIENTS" -P "$p" -r "$KEYSPACE" --csv >"$out/rep$rep.csv" 2>"$out/rep$rep.err"; then
-    problem "redis-benchmark against $target (P=$p, run $rep) failed: $(tr '\n' ' ' <"$out/rep$rep.err" | cut -c1-300)"
-    RB_FAILED=1
-    rm -f "$out/rep$rep.csv"
-    return 1
-  fi
-  if [ "$(grep -c '^"' "$out/rep$rep.csv")" -lt 5 ]; then
-    problem "redis-benchmark against $target (P=$p, run $rep) printed no results"
-    RB_FAILED=1
-    return 1
-  fi
+  log "redis-benchmark $target P=$p run $rep/$REPS (-n $n; ${RB_TESTS[*]})"
+  for t in "${RB_TESTS[@]}"; do
+    T=${t^^}
+    base=$out/rep$rep-$T
+    if [ "$target" = raftis ]; then
+      wait_settled 60 || { check_nodes "benchmark" || true; die "raftis: no settled leader before $T P=$p run $rep"; }
+      port=${RPORT[$L]}
+      watch_begin "throughput-$T-P$p-rep$rep" phase=throughput "label=raftis $T P=$p run $rep" "test=$T" "p=$p" \
+        "rep=$rep" "csv=rb/raftis/P$p/rep$rep-$T.csv" "leader_port=$port"
+    fi
+    rc=0
+    fg timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$n" \
+      -c "$CLIENTS" -P "$p" -r "$KEYSPACE" --csv >"$base.csv" 2>"$base.err" || rc=$?
+    [ "$target" != raftis ] || watch_end rb "$base.err" "$base.csv"
+    if [ "$rc" != 0 ]; then
+      problem "redis-benchmark against $target ($T P=$p, run $rep) failed (exit $rc): $(tr '\n' ' ' <"$base.err" | cut -c1-300)"
+      RB_FAILED=1
+      rm -f "$base.csv"
+      failed=1
+    elif [ "$(grep -c '^"' "$base.csv" || true)" -lt 2 ]; then
+      problem "redis-benchmark against $target ($T P=$p, run $rep) printed no results"
+      RB_FAILED=1
+      failed=1
+    fi
+    if [ "$target" = raftis ]; then check_nodes "redis-benchmark $T P=$p run $rep" || die "raftis node crashed"; fi
+  done
+  return "$failed"
 }
 run_wrk() { # op rep
   local op=$1 rep=$2 path out
@@ -378,9 +444,7 @@ for rep in $(seq "$REPS"); do
   for p in 1 16; do
     run_rb redis "$P_REDIS" "$p" "$rep" || true
     run_rb redis-fsync "$P_FSYNC" "$p" "$rep" || true
-    wait_settled 60 || { check_nodes "benchmark" || true; die "raftis: no settled leader before benchmark"; }
-    run_rb raftis "${RPORT[$L]}" "$p" "$rep" || true
-    check_nodes "redis-benchmark P=$p run $rep" || die "raftis node crashed"
+    run_rb raftis - "$p" "$rep" || true
   done
   run_wrk put "$rep" || true
   run_wrk get "$rep" || true
@@ -392,15 +456,19 @@ for i in 1 2 3; do stop_name "etcd$i"; done
 # ================================================================== phase 2: failover
 log "failover: $FAILOVERS trials (kill -9 the leader, time to the first successful write)"
 : >"$RAW/failover.txt"
-try_set() { # port value -> prints "OK", "MOVED <port>" or other
+try_set() { # port value -> prints "OK", "MOVED <port>", an error code (CLUSTERDOWN...), "noanswer" or "other"
   local r
   r=$(timeout 3 redis-cli -h 127.0.0.1 -p "$1" set bench:failover "$2" 2>&1 | tr -d '\r' | head -n 1) || true
   case "$r" in
     OK) echo OK ;;
     MOVED*) echo "MOVED ${r##*:}" ;;
-    *) echo "other" ;;
+    ""|"Could not connect"*|Error:*|*"Connection refused"*|*"Connection reset"*) echo noanswer ;;
+    [A-Z][A-Z]*) r=${r%% *}; echo "${r//[^A-Za-z_]/}" ;;
+    *) echo other ;;
   esac
 }
+declare -A FO_SEEN=()
+seen() { FO_SEEN[$1]=$(( ${FO_SEEN[$1]:-0} + 1 )); }
 survivors() { # one line on the nodes still running: role, commit and last log index
   local i
   for i in 1 2 3; do
@@ -424,6 +492,9 @@ while [ "$trial" -le "$FAILOVERS" ]; do
     continue
   fi
   sleep 0.5
+  FO_SEEN=()
+  watch_begin "failover-trial$trial" phase=failover "label=failover trial $trial ($RAFTIS_TAG cluster)" \
+    "trial=$trial" expect_election=1 "killed=$L"
   t0=$(now_ns)
   kill -KILL "${PID_OF[raftis$L]}"
   wait "${PID_OF[raftis$L]}" 2>/dev/null || true
@@ -433,16 +504,19 @@ while [ "$trial" -le "$FAILOVERS" ]; do
     for i in 1 2 3; do
       [ "$i" = "$L" ] && continue
       r=$(try_set "${RPORT[$i]}" "$trial")
+      seen "${r%% *}"
       if [ "${r%% *}" = MOVED ]; then
         tp=${r#MOVED }
         for j in 1 2 3; do
-          if [ "$j" != "$L" ] && [ "${RPORT[$j]}" = "$tp" ]; then r=$(try_set "$tp" "$trial"); break; fi
+          if [ "$j" != "$L" ] && [ "${RPORT[$j]}" = "$tp" ]; then r=$(try_set "$tp" "$trial"); seen "${r%% *}"; break; fi
         done
       fi
       if [ "$r" = OK ]; then done_ms=$(ms_since "$t0"); break 2; fi
     done
     sleep 0.01
   done
+  for k in "${!FO_SEEN[@]}"; do echo "reply $k ${FO_SEEN[$k]}"; done >>"$WATCH"
+  watch_end
   if [ -z "$done_ms" ]; then
     echo "$trial FAIL $RAFTIS_TAG" >>"$RAW/failover.txt"
     problem "failover trial $trial ($RAFTIS_TAG cluster): no write succeeded within 30 s of kill -9 of leader node $L; $(survivors)"
@@ -479,8 +553,10 @@ stop_name redis-mem
 
 start_cluster mem
 wait_settled 30 || die "raftis: no leader"
-load_keys "${RPORT[$L]}" "key:" "$KEYS" || die "loading raftis"
-wait_settled 120 || { check_nodes "memory load" || true; die "raftis: followers did not catch up after loading"; }
+watch_begin memory-load phase=memory-load "label=memory: $KEYS SETs through leader node $L (redis-cli --pipe), followers applying them"
+load_keys "${RPORT[$L]}" "key:" "$KEYS" || { watch_end pipe "$W/pipe.out"; die "loading raftis"; }
+wait_settled 120 || { check_nodes "memory load" || true; watch_end pipe "$W/pipe.out"; die "raftis: followers did not catch up after loading"; }
+watch_end pipe "$W/pipe.out"
 sleep 2
 for i in 1 2 3; do
   if [ "$i" = "$L" ]; then role=leader; else role=follower; fi
@@ -499,9 +575,12 @@ grep -q "redis_dbsize=$KEYS\$" "$RAW/memory.txt" || problem "redis-server DBSIZE
 F=$(( L % 3 + 1 ))
 log "recovery: stop follower node $F, write $KEYS keys through leader node $L, restart node $F"
 stop_name "raftis$F"
-load_keys "${RPORT[$L]}" "rec:" "$KEYS" || die "writing through the leader"
+watch_begin recovery-writes phase=recovery-writes "label=recovery: $KEYS SETs through leader node $L with follower node $F stopped"
+load_keys "${RPORT[$L]}" "rec:" "$KEYS" || { watch_end pipe "$W/pipe.out"; die "writing through the leader"; }
+watch_end pipe "$W/pipe.out"
 check_nodes "recovery writes" || die "raftis node crashed"
 LA=$(rinfo "${RPORT[$L]}" raft_applied_index)
+watch_begin recovery-catchup phase=recovery-catchup "label=recovery: restarted follower node $F catching up"
 t0=$(now_ns)
 start_node "$F"
 ping_s=
@@ -513,6 +592,7 @@ while [ "$(ms_since "$t0")" -lt $((CATCHUP_TIMEOUT * 1000)) ]; do
   alive "$F" || { check_nodes "recovery" || true; die "restarted follower exited"; }
   sleep 0.05
 done
+watch_end
 node_digests() { local i; for i in 1 2 3; do timeout 60 redis-cli -h 127.0.0.1 -p "${RPORT[$i]}" debug digest 2>&1 | tr -d '\r'; done | sort -u; }
 FA=$(rinfo "${RPORT[$F]}" raft_applied_index)
 if [ -n "$caught" ]; then

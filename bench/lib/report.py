@@ -11,6 +11,8 @@ RAW_DIR holds what run.sh recorded:
   memory.txt                    key=value: RSS after loading the keys
   recovery.txt                  key=value: restarted follower catching up
   failover.txt                  "<trial> <ms>" per line
+  watch/<window>.txt            INFO raft/errorstats before and after, node log events, load generator
+                                errors around each raftis measurement (see watch.py)
   problems.txt                  free text, one problem a line
 OUT_DIR receives report.md, chart.svg and summary.json; the report is also printed.
 """
@@ -21,6 +23,9 @@ import os
 import re
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import watch  # noqa: E402  (bench/lib/watch.py)
 
 RAW, OUT = sys.argv[1], sys.argv[2]
 TARGETS = ["redis", "redis-fsync", "raftis"]
@@ -65,16 +70,19 @@ def fnum(x):
 meta = read_kv("meta.txt")
 
 # ---------------------------------------------------------------- redis-benchmark
-samples = {}  # (target, test, P) -> list of (rps, p50, p99)
+samples = {}  # (target, test, P) -> list of (rps, p50, p99, max)
 for target in TARGETS:
     for p in PIPES:
+        # rep<r>-<TEST>.csv (one redis-benchmark per test), or rep<r>.csv (older runs: all tests in one)
         for path in sorted(glob.glob(os.path.join(RAW, "rb", target, "P%d" % p, "rep*.csv"))):
             with open(path) as f:
                 for row in csv.DictReader(f):
                     test = row["test"].split(" ")[0]  # "MSET (10 keys)" -> MSET
                     samples.setdefault((target, test, p), []).append(
-                        (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]))
+                        (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
+                         fnum(row.get("max_latency_ms")))
                     )
+windows = watch.load_all(RAW)  # name -> summary of one watched window (watch.py)
 
 
 def med(values):
@@ -91,6 +99,8 @@ def median_of(key):
         "p99": med([x[2] for x in s]),
         "runs": len(s),
         "rps_all": [x[0] for x in s],
+        "max_all": [x[3] for x in s],
+        "max": max([x[3] for x in s if x[3] is not None], default=None),
     }
 
 
@@ -231,6 +241,79 @@ add("")
 add("![throughput and p99 latency](chart.svg)")
 add("")
 
+# ---------------------------------------------------------------- raftis rows: max latency, terms, errors
+add("### raftis rows: max latency, elections, error replies")
+add("")
+add("Per row, over its %s runs (each redis-benchmark run of one test is one window): the max latency "
+    "redis-benchmark measured in each run (goal: under %.0f ms); the term changes, from `INFO raft` of "
+    "every node before and after each run (`+2 (leader 1→3)`: the term rose by 2 and node 3 leads "
+    "afterwards); the error replies the three nodes sent meanwhile (difference of `INFO errorstats`; "
+    "redis-benchmark itself stops at the first error reply, and that run then has no figures); and the "
+    "node log lines about elections, quorum, warnings or panics written during the run. A term change, an "
+    "error reply, an election, lost quorum, ERROR or panic in a node log, and a max latency of %.0f ms or "
+    "more are listed under Problems seen."
+    % (meta.get("reps", "3"), watch.MAX_LATENCY_MS, watch.MAX_LATENCY_MS))
+add("")
+add("| workload | P | max latency, ms: worst (each run) | term changes | error replies | node log events |")
+add("|---|---|---|---|---|---|")
+raftis_rows = {}
+for p in PIPES:
+    for test in TESTS:
+        ws = sorted((w for w in windows.values() if w["phase"] == "throughput" and w["test"] == test
+                     and w["p"] == str(p)), key=lambda w: int(w["rep"] or 0))
+        d = rows[(test, p)]["raftis"]
+        if ws:
+            per_run = [w["max_latency_ms"] for w in ws]
+            reps = [w["rep"] for w in ws]
+        else:  # a raw directory from before the watch: the CSVs' max latencies only
+            per_run = d["max_all"] if d else []
+            reps = [str(i + 1) for i in range(len(per_run))]
+        known = [x for x in per_run if x is not None]
+        worst = max(known) if known else None
+        if per_run:
+            lat = "%s (%s)" % (f_ms(worst) if worst is not None else "—",
+                               " / ".join(f_ms(x) if x is not None else "no result" for x in per_run))
+            if worst is not None and worst >= watch.MAX_LATENCY_MS:
+                lat = "**%s**" % lat
+        else:
+            lat = "—"
+        if ws:
+            changed = ["run %s: %s" % (w["rep"], watch.fmt_terms(w)) for w in ws if watch.fmt_terms(w) != "0"]
+            terms = "; ".join(changed) if changed else "0"
+            errs = {}
+            for w in ws:
+                for k, v in w["server_errors"].items():
+                    errs[k] = errs.get(k, 0) + v
+            cerrs = {}
+            for w in ws:
+                for k, v in w["client_errors"].items():
+                    cerrs[k] = cerrs.get(k, 0) + v
+            ecell = watch.fmt_counts(errs)
+            if cerrs:
+                ecell += "; redis-benchmark stopped by: " + watch.fmt_counts(cerrs)
+            nev = sum(w["events_total"] for w in ws)
+            kinds = {}
+            for w in ws:
+                for _, t in w["events"]:
+                    k = ("panic" if "panicked" in t else "no quorum" if "no quorum" in t else
+                         "election" if "election: " in t else "new leader" if "now the leader" in t else
+                         "ERROR" if re.search(r"\sERROR\s", t) else "WARN" if re.search(r"\sWARN\s", t) else
+                         "follower state")
+                    kinds[k] = kinds.get(k, 0) + 1
+            ev = "0" if not nev else "%d (%s)" % (nev, ", ".join("%s ×%d" % kv for kv in sorted(kinds.items())))
+        else:
+            terms = ecell = ev = "not recorded"
+            errs, cerrs, nev, changed = {}, {}, None, []
+        raftis_rows["%s P=%d" % (test, p)] = {
+            "max_latency_ms": worst, "max_latency_ms_runs": dict(zip(reps, per_run)),
+            "term_changes": sum(w["term_changes"] or 0 for w in ws) if ws else None,
+            "leader_changes": sum(w["leader_changes"] for w in ws) if ws else None,
+            "terms": terms, "server_errors": errs, "client_errors": cerrs, "node_log_events": nev,
+            "unanswered_info": sorted({n for w in ws for n in w["unanswered"]}),
+        }
+        add("| %s | %d | %s | %s | %s | %s |" % (test if test != "MSET" else "MSET (10 keys)", p, lat, terms, ecell, ev))
+add("")
+
 # ---------------------------------------------------------------- memory
 mem = read_kv("memory.txt")
 add("## Memory")
@@ -332,6 +415,19 @@ if fo or fo_failed:
                  "fresh, empty one for the remaining trials, whose times are therefore a best case (see Problems seen)." % ", ".join(fo_failed))
     text += (" The first trials run on the cluster that has just served the throughput benchmarks; the killed "
              "node is restarted from its directory before the next trial.")
+    fws = sorted((w for w in windows.values() if w["phase"] == "failover"),
+                 key=lambda w: int(re.sub(r"\D", "", w["label"].split("(")[0]) or 0))
+    if fws:
+        replies = {}
+        for w in fws:
+            for k, v in w["replies"].items():
+                replies[k] = replies.get(k, 0) + v
+        text += (" Term changes per trial (`INFO raft` before the kill and after the first successful write): %s. "
+                 "Replies the writer got while waiting, all trials: %s."
+                 % (", ".join(watch.fmt_terms(w) for w in fws),
+                    ", ".join("%s %d" % kv for kv in sorted(replies.items(), key=lambda kv: -kv[1])) or "none"))
+        failover["trials_watch"] = [{"label": w["label"], "terms": watch.fmt_terms(w), "term_changes": w["term_changes"],
+                                     "replies": w["replies"], "server_errors": w["server_errors"]} for w in fws]
     add(text)
     if fo_failed:
         worst = "no write within 30 s"
@@ -344,6 +440,64 @@ else:
     add("Not measured.")
     verdicts.append(("failover, worst", "not measured", "≤ 1500 ms", "MISS"))
 add("")
+
+# ---------------------------------------------------------------- phases
+PHASES = [
+    ("throughput", "throughput (raftis rows, every run)"),
+    ("failover", "failover (leader killed on purpose: elections and errors expected)"),
+    ("memory-load", "memory: loading the keys"),
+    ("recovery-writes", "recovery: writes with a follower stopped"),
+    ("recovery-catchup", "recovery: the restarted follower catching up"),
+]
+add("## Elections and error replies by phase")
+add("")
+phases = {}
+if windows:
+    add("From `INFO raft` and `INFO errorstats` of every node before and after each measured window, the load "
+        "generator's error output (redis-benchmark, `redis-cli --pipe`) and the node logs. Outside the failover "
+        "trials, every non-zero figure is also listed under Problems seen.")
+    add("")
+    add("| phase | windows | term changes | leader changes | error replies sent by the nodes | load generator errors | node log events |")
+    add("|---|---|---|---|---|---|---|")
+    for ph, label in PHASES:
+        ws = [w for w in windows.values() if w["phase"] == ph]
+        if not ws:
+            continue
+        tc = [w["term_changes"] for w in ws]
+        errs, cerrs = {}, {}
+        for w in ws:
+            for k, v in w["server_errors"].items():
+                errs[k] = errs.get(k, 0) + v
+            for k, v in w["client_errors"].items():
+                cerrs[k] = cerrs.get(k, 0) + v
+        nev = sum(w["events_total"] for w in ws)
+        unanswered = sum(1 for w in ws if w["unanswered"])
+        phases[ph] = {"windows": len(ws), "term_changes": sum(x or 0 for x in tc),
+                      "term_unknown_windows": sum(1 for x in tc if x is None),
+                      "leader_changes": sum(w["leader_changes"] for w in ws), "server_errors": errs,
+                      "client_errors": cerrs, "node_log_events": nev, "windows_with_unanswered_info": unanswered}
+        add("| %s | %d | %s%s | %d | %s | %s | %d |"
+            % (label, len(ws), ("+%d" % phases[ph]["term_changes"]) if phases[ph]["term_changes"] else "0",
+               " (%d window(s) without an INFO answer)" % unanswered if unanswered else "",
+               phases[ph]["leader_changes"], watch.fmt_counts(errs), watch.fmt_counts(cerrs), nev))
+    add("")
+    shown = [(w, n, t) for w in sorted(windows.values(), key=lambda w: w["start"] or "")
+             if w["phase"] != "failover" for n, t in sorted(w["events"], key=lambda e: e[1])]
+    if shown:
+        add("Node log lines about elections, quorum, warnings and panics outside the failover trials "
+            "(UTC; all of them in `raw/watch/`):")
+        add("")
+        for w, n, t in shown[:40]:
+            add("- %s: %s" % (w["label"], watch.short_event(n, t)))
+        if len(shown) > 40:
+            add("- … and %d more" % (len(shown) - 40))
+        add("")
+    else:
+        add("No node logged an election, a lost quorum, a warning or a panic outside the failover trials.")
+        add("")
+else:
+    add("Not recorded (this raw directory predates `raw/watch/`).")
+    add("")
 
 # ---------------------------------------------------------------- targets
 add("## Targets")
@@ -361,15 +515,31 @@ problems = []
 path = os.path.join(RAW, "problems.txt")
 if os.path.exists(path):
     problems = [l.rstrip() for l in open(path) if l.strip()]
+for w in sorted(windows.values(), key=lambda w: w["start"] or ""):
+    # run.sh recorded these as it went; a report regenerated from raw/ derives them again
+    line = watch.problem_line(w)
+    if line and line not in problems:
+        problems.append(line)
+if not any(w["phase"] == "throughput" for w in windows.values()):
+    # a raw directory from before the watch (run.sh now records these itself): the CSVs' max latencies
+    for (target, test, p), smp in sorted(samples.items()):
+        if target == "raftis":
+            for i, x in enumerate(smp):
+                if x[3] is not None and x[3] >= watch.MAX_LATENCY_MS:
+                    problems.append("raftis %s P=%d (result %d of %d): max latency %.0f ms ≥ %.0f ms"
+                                    % (test, p, i + 1, len(smp), x[3], watch.MAX_LATENCY_MS))
 add("## Problems seen")
 add("")
 if problems:
     for p in problems:
         add("- " + p)
 else:
-    add("None: every benchmark ran without error replies, no node crashed or logged a panic.")
+    add("None: every benchmark ran without error replies, no term changed outside the failover trials, "
+        "every raftis max latency stayed under %.0f ms, no node crashed or logged a panic or an election."
+        % watch.MAX_LATENCY_MS)
 add("")
-add("Raw data (redis-benchmark CSVs, wrk outputs, memory/recovery/failover records): `raw/`; raftis node logs: `raw/logs/`.")
+add("Raw data (redis-benchmark CSVs, wrk outputs, memory/recovery/failover records, INFO and log events "
+    "around each raftis measurement in `raw/watch/`): `raw/`; raftis node logs: `raw/logs/`.")
 add("")
 
 report = "\n".join(lines)
@@ -382,9 +552,16 @@ print(report)
 summary = {
     "meta": meta,
     "throughput": {
-        "%s P=%d" % k: {t: (v[t] and {x: v[t][x] for x in ("rps", "p50", "p99", "rps_all")}) for t in v}
+        "%s P=%d" % k: {t: (v[t] and {x: v[t][x] for x in ("rps", "p50", "p99", "rps_all", "max", "max_all")
+                                      if x in v[t]}) for t in v}
         for k, v in rows.items()
     },
+    "raftis_rows": raftis_rows,
+    "phases": phases,
+    "windows": {k: {x: v[x] for x in ("label", "phase", "start", "end", "term_before", "term_after", "term_changes",
+                                      "leader_before", "leader_after", "leader_changes", "server_errors",
+                                      "client_errors", "replies", "events_total", "unanswered", "max_latency_ms")}
+                for k, v in windows.items()},
     "memory": mem,
     "recovery": rec,
     "failover": failover,
