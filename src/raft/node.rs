@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use openraft::{Config, SnapshotPolicy};
+use openraft::{Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -234,6 +234,14 @@ impl Node {
         tokio::spawn(catchup.clone().run(raft.clone(), cfg.id));
         let peers = cfg.peer_ids().into_iter().collect();
         tokio::spawn(super::snapshots::schedule(raft.clone(), cfg.snapshot_every, cfg.id, peers));
+        if cfg.peers.len() == 1 {
+            // A single-node cluster is always its own leader, a tick after start: wait for it, so
+            // that its first clients are not told CLUSTERDOWN.
+            let wait = raft.wait(Some(std::time::Duration::from_secs(5)));
+            if let Err(e) = wait.state(ServerState::Leader, "single node").await {
+                warn!(error = %e, "this single-node cluster did not become its own leader yet");
+            }
+        }
         Ok(Node { raft, state, log, lease, read_floor, catchup, bus: bus_client })
     }
 }
