@@ -456,19 +456,6 @@ for i in 1 2 3; do stop_name "etcd$i"; done
 # ================================================================== phase 2: failover
 log "failover: $FAILOVERS trials (kill -9 the leader, time to the first successful write)"
 : >"$RAW/failover.txt"
-try_set() { # port value -> prints "OK", "MOVED <port>", an error code (CLUSTERDOWN...), "noanswer" or "other"
-  local r
-  r=$(timeout 3 redis-cli -h 127.0.0.1 -p "$1" set bench:failover "$2" 2>&1 | tr -d '\r' | head -n 1) || true
-  case "$r" in
-    OK) echo OK ;;
-    MOVED*) echo "MOVED ${r##*:}" ;;
-    ""|"Could not connect"*|Error:*|*"Connection refused"*|*"Connection reset"*) echo noanswer ;;
-    [A-Z][A-Z]*) r=${r%% *}; echo "${r//[^A-Za-z_]/}" ;;
-    *) echo other ;;
-  esac
-}
-declare -A FO_SEEN=()
-seen() { FO_SEEN[$1]=$(( ${FO_SEEN[$1]:-0} + 1 )); }
 survivors() { # one line on the nodes still running: role, commit and last log index
   local i
   for i in 1 2 3; do
@@ -492,30 +479,18 @@ while [ "$trial" -le "$FAILOVERS" ]; do
     continue
   fi
   sleep 0.5
-  FO_SEEN=()
   watch_begin "failover-trial$trial" phase=failover "label=failover trial $trial ($RAFTIS_TAG cluster)" \
     "trial=$trial" expect_election=1 "killed=$L"
   t0=$(now_ns)
   kill -KILL "${PID_OF[raftis$L]}"
   wait "${PID_OF[raftis$L]}" 2>/dev/null || true
   unset "PID_OF[raftis$L]"
-  done_ms=
-  while [ "$(ms_since "$t0")" -lt 30000 ]; do
-    for i in 1 2 3; do
-      [ "$i" = "$L" ] && continue
-      r=$(try_set "${RPORT[$i]}" "$trial")
-      seen "${r%% *}"
-      if [ "${r%% *}" = MOVED ]; then
-        tp=${r#MOVED }
-        for j in 1 2 3; do
-          if [ "$j" != "$L" ] && [ "${RPORT[$j]}" = "$tp" ]; then r=$(try_set "$tp" "$trial"); seen "${r%% *}"; break; fi
-        done
-      fi
-      if [ "$r" = OK ]; then done_ms=$(ms_since "$t0"); break 2; fi
-    done
-    sleep 0.01
-  done
-  for k in "${!FO_SEEN[@]}"; do echo "reply $k ${FO_SEEN[$k]}"; done >>"$WATCH"
+  survivors_ports=
+  for i in 1 2 3; do [ "$i" = "$L" ] || survivors_ports+="${survivors_ports:+,}${RPORT[$i]}"; done
+  fo_out=$(python3 "$LIB/failover_writer.py" --since-ns "$t0" --value "$trial" --ports "$survivors_ports" \
+    --timeout-s 30) || true
+  done_ms=$(awk '$1 == "done_ms" && $2 != "FAIL" { print $2 }' <<<"$fo_out")
+  grep '^reply ' <<<"$fo_out" >>"$WATCH" || true
   watch_end
   if [ -z "$done_ms" ]; then
     echo "$trial FAIL $RAFTIS_TAG" >>"$RAW/failover.txt"

@@ -298,7 +298,10 @@ fn leader_kill9_under_load_fails_over_loses_nothing_and_catches_up() {
     // Whether it logs the resuming at all depends on whether it heard of the newer term before
     // its first metrics were looked at.
     let resumed = since_restart.contains(&format!("resuming as the leader of term {old_term} restored from disk"));
-    eprintln!("restarted node {old} {} that it resumed term {old_term}", if resumed { "logged" } else { "did not log" });
+    eprintln!(
+        "restarted node {old} {} that it resumed term {old_term}",
+        if resumed { "logged" } else { "did not log" }
+    );
     let mut oc = c.client(old);
     assert!(oc.must(&["READONLY"]).is_ok());
     let last = logs.iter().find(|l| !l.set_acked.is_empty()).expect("some SET acknowledged");

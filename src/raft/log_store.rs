@@ -245,23 +245,25 @@ impl Purger {
     }
 }
 
-/// Deletes the entries of `logs` with index <= `index`, a bounded batch at a time, by key: the
-/// indexes are contiguous, so no value is read.
+/// Deletes the entries of `logs` with index <= `index`, one key at a time: the indexes are
+/// contiguous, so no value is read. Not as a `sled::Batch`: sled applies a batch under its global
+/// write lock, so every append and every read of the log (the leader's replication, heartbeats
+/// queued behind it) waited for thousands of deletions at once; right after a leader's
+/// snapshot its followers went without a heartbeat for long enough to elect another leader
+/// (bench/, SET P=1). Atomicity is not needed: the purged id is durable before the first
+/// deletion, and `open` finishes whatever a crash interrupted.
 fn delete_through(logs: &sled::Tree, index: u64) -> Result<(), StorageError> {
     let read_err = |e| storage_err(ErrorSubject::Logs, ErrorVerb::Read, e);
     let Some((first, _)) = logs.first().map_err(read_err)? else { return Ok(()) };
-    let mut next = index_of(&first)?;
-    while next <= index {
-        let end = index.min(next.saturating_add(4095));
-        let mut batch = sled::Batch::default();
-        for i in next..=end {
-            batch.remove(&key(i));
+    let first = index_of(&first)?;
+    let Some((last, _)) = logs.last().map_err(read_err)? else { return Ok(()) };
+    let index = index.min(index_of(&last)?);
+    for (n, i) in (first..=index).enumerate() {
+        logs.remove(key(i)).map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
+        if n % 256 == 255 {
+            // Leave the CPU to the appends and the replication now and then.
+            std::thread::yield_now();
         }
-        logs.apply_batch(batch).map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Delete, e))?;
-        if end == u64::MAX {
-            break;
-        }
-        next = end + 1;
     }
     Ok(())
 }

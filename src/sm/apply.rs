@@ -36,7 +36,7 @@ pub fn apply(ks: &mut KeySpace, op: &Op, ctx: Ctx) -> Reply {
         },
         Op::Upd { key, value } => set(ks, key, value, SetCond::IfPresent, Expiry::Clear, false, now),
         Op::GetDel(key) => match ks.live_slot(key, now) {
-            Some(slot) => Reply::Bulk(ks.remove_slot(slot).value.into_vec().into()),
+            Some(slot) => Reply::Bulk(ks.remove_slot(slot).value.into()),
             None => Reply::Nil,
         },
         Op::GetEx { key, expiry } => getex(ks, key, *expiry, now),
@@ -64,7 +64,7 @@ pub fn apply(ks: &mut KeySpace, op: &Op, ctx: Ctx) -> Reply {
                     return Reply::err(ERR_TOO_BIG);
                 }
                 Reply::Int(ks.update(slot, |e| {
-                    e.value.make_mut().extend_from_slice(value);
+                    e.value.extend_from_slice(value);
                     e.value.len()
                 }) as i64)
             }
@@ -235,7 +235,7 @@ fn incr_by(ks: &mut KeySpace, key: &Bytes, by: i64, now: u64) -> Reply {
     };
     let text = next.to_string().into_bytes();
     match slot {
-        Some(slot) => ks.update(slot, |e| e.value = text.into()),
+        Some(slot) => ks.update(slot, |e| e.value = text),
         None => {
             ks.set(key, text, 0);
         }
@@ -278,7 +278,7 @@ fn incr_by_float(ks: &mut KeySpace, key: &Bytes, by: &Bytes, now: u64) -> Reply 
             out.truncate(n as usize);
             let reply = Reply::bulk(&out);
             match slot {
-                Some(slot) => ks.update(slot, |e| e.value = out.into()),
+                Some(slot) => ks.update(slot, |e| e.value = out),
                 None => {
                     ks.set(key, out, 0);
                 }
@@ -306,7 +306,7 @@ fn setrange(ks: &mut KeySpace, key: &Bytes, offset: u64, value: &Bytes, now: u64
         v.len()
     };
     let len = match slot {
-        Some(slot) => ks.update(slot, |e| write(e.value.make_mut())),
+        Some(slot) => ks.update(slot, |e| write(&mut e.value)),
         None => {
             let mut v = Vec::new();
             let len = write(&mut v);

@@ -11,95 +11,14 @@ use serde::{Deserialize, Serialize};
 /// them fail safe (EXEC aborts) rather than miss a change.
 const TOMBSTONES_KEPT: usize = 65_536;
 
-/// A string value. Shared, so that copying the keyspace for a snapshot costs a reference count
-/// per key rather than a copy of every value (a million keys took 250-680 ms to copy, with
-/// applying and, behind it, every read waiting); a value is copied on write only while a
-/// snapshot still holds it. Serialized exactly as the bytes it holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Value(#[serde(with = "shared_bytes")] std::sync::Arc<Vec<u8>>);
-
-/// Serde for shared byte strings as byte strings: bincode writes them exactly as it writes a
-/// `Vec<u8>` (a length, then the bytes), but in one copy instead of a call per byte.
-mod shared_bytes {
-    use std::sync::Arc;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Arc<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<u8>>, D::Error> {
-        Ok(Arc::new(serde_bytes::ByteBuf::deserialize(d)?.into_vec()))
-    }
-
-    /// The same for a key (`Arc<[u8]>`).
-    pub mod key {
-        use std::sync::Arc;
-
-        use serde::{Deserialize, Deserializer, Serializer};
-
-        pub fn serialize<S: Serializer>(v: &Arc<[u8]>, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_bytes(v)
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[u8]>, D::Error> {
-            Ok(Arc::from(serde_bytes::ByteBuf::deserialize(d)?.into_vec()))
-        }
-    }
-}
-
-impl Value {
-    /// The bytes, to change in place (copied first if a snapshot shares them).
-    pub fn make_mut(&mut self) -> &mut Vec<u8> {
-        std::sync::Arc::make_mut(&mut self.0)
-    }
-
-    /// The bytes, owned (copied only if a snapshot shares them).
-    pub fn into_vec(self) -> Vec<u8> {
-        std::sync::Arc::unwrap_or_clone(self.0)
-    }
-}
-
-impl std::ops::Deref for Value {
-    type Target = Vec<u8>;
-    fn deref(&self) -> &Vec<u8> {
-        &self.0
-    }
-}
-
-impl AsRef<[u8]> for Value {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<Vec<u8>> for Value {
-    fn from(v: Vec<u8>) -> Value {
-        Value(std::sync::Arc::new(v))
-    }
-}
-
-impl PartialEq<[u8]> for Value {
-    fn eq(&self, other: &[u8]) -> bool {
-        self.0[..] == *other
-    }
-}
-
-impl<const N: usize> PartialEq<&[u8; N]> for Value {
-    fn eq(&self, other: &&[u8; N]) -> bool {
-        self.0[..] == other[..]
-    }
-}
-
-/// One key and its value.
+/// One key and its value. Keys and values serialize as byte strings: bincode writes them exactly
+/// as a sequence of bytes (a length, then the bytes), but in one copy instead of a call per byte.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Shared for the same reason as [`Value`].
-    #[serde(with = "shared_bytes::key")]
-    pub key: std::sync::Arc<[u8]>,
-    pub value: Value,
+    #[serde(with = "serde_bytes")]
+    pub key: Box<[u8]>,
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
     /// Absolute expiry in Unix milliseconds; 0 means no expiry.
     pub expire_at: u64,
     /// The keyspace's modification counter when this entry was last changed (for WATCH).
@@ -229,8 +148,7 @@ impl KeySpace {
     }
 
     /// Inserts or replaces `key` with `value` and `expire_at` (0: none).
-    pub fn set(&mut self, key: &[u8], value: impl Into<Value>, expire_at: u64) -> u32 {
-        let value = value.into();
+    pub fn set(&mut self, key: &[u8], value: Vec<u8>, expire_at: u64) -> u32 {
         match self.slot_of(key) {
             Some(slot) => {
                 self.update(slot, |e| e.value = value);
@@ -241,7 +159,7 @@ impl KeySpace {
         }
     }
 
-    fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) -> u32 {
+    fn insert(&mut self, key: &[u8], value: Vec<u8>, expire_at: u64) -> u32 {
         let seq = self.next_seq();
         let entry = Entry { key: key.into(), value, expire_at, seq };
         let slot = match self.free.pop() {
@@ -325,7 +243,7 @@ impl KeySpace {
     pub fn clear(&mut self) {
         let horizon = self.tombstone_horizon;
         let young: Vec<(Box<[u8]>, u64)> =
-            self.slots.iter().flatten().filter(|e| e.seq > horizon).map(|e| (Box::from(&e.key[..]), e.seq)).collect();
+            self.slots.iter().flatten().filter(|e| e.seq > horizon).map(|e| (e.key.clone(), e.seq)).collect();
         self.slots.clear();
         self.free.clear();
         self.index.clear();
@@ -366,7 +284,7 @@ impl KeySpace {
         self.expires
             .range(..=(now, u32::MAX))
             .take(limit)
-            .filter_map(|&(_, slot)| self.at(slot).map(|e| Box::from(&e.key[..])))
+            .filter_map(|&(_, slot)| self.at(slot).map(|e| e.key.clone()))
             .collect()
     }
 
@@ -391,18 +309,56 @@ impl KeySpace {
     }
 
     /// The keyspace as a serializable image.
+    /// The keyspace serialized exactly as its [`KeySpaceImage`] would be (bincode), written
+    /// straight from the live entries: a snapshot holds the state lock only for this (no copy
+    /// of a million keys first), and `prefix` (the snapshot's metadata) comes first.
+    pub fn serialize_image<P: Serialize>(&self, prefix: &P) -> bincode::Result<Vec<u8>> {
+        /// The live entries as a sequence of [`Entry`].
+        struct Entries<'a>(&'a KeySpace);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(self.0.len))?;
+                for e in self.0.entries() {
+                    seq.serialize_element(e)?;
+                }
+                seq.end()
+            }
+        }
+        #[derive(Serialize)]
+        struct ImageRef<'a> {
+            entries: Entries<'a>,
+            seq: u64,
+            tombstones: Vec<(u64, u64, &'a [u8])>,
+            tombstone_horizon: u64,
+        }
+        let image = ImageRef {
+            entries: Entries(self),
+            seq: self.seq,
+            tombstones: self.live_tombstones().collect(),
+            tombstone_horizon: self.tombstone_horizon,
+        };
+        let size = bincode::serialized_size(prefix)? + bincode::serialized_size(&image)?;
+        let mut out = Vec::with_capacity(size as usize);
+        bincode::serialize_into(&mut out, prefix)?;
+        bincode::serialize_into(&mut out, &image)?;
+        Ok(out)
+    }
+
+    /// The remembered deletions, oldest first: (deleted, entry seq, key).
+    fn live_tombstones(&self) -> impl Iterator<Item = (u64, u64, &[u8])> + '_ {
+        self.tombstone_order.iter().filter_map(|(deleted, key)| {
+            let t = self.tombstones.get(key)?;
+            (t.deleted == *deleted).then_some((t.deleted, t.entry_seq, &key[..]))
+        })
+    }
+
+    /// A copy of the keyspace, as a snapshot holds it.
     pub fn to_image(&self) -> KeySpaceImage {
         KeySpaceImage {
             entries: self.entries().cloned().collect(),
             seq: self.seq,
-            tombstones: self
-                .tombstone_order
-                .iter()
-                .filter_map(|(deleted, key)| {
-                    let t = self.tombstones.get(key)?;
-                    (t.deleted == *deleted).then(|| (t.deleted, t.entry_seq, key.clone()))
-                })
-                .collect(),
+            tombstones: self.live_tombstones().map(|(d, s, k)| (d, s, Box::from(k))).collect(),
             tombstone_horizon: self.tombstone_horizon,
         }
     }
@@ -430,21 +386,22 @@ mod tests {
     use bytes::Bytes;
 
     #[test]
-    fn entries_encode_exactly_as_plain_bytes_did() {
-        // Snapshots written before keys and values were shared must still load, and vice versa.
-        #[derive(Serialize, Deserialize, PartialEq, Debug)]
-        struct Plain {
-            key: Box<[u8]>,
-            value: Vec<u8>,
-            expire_at: u64,
-            seq: u64,
+    fn serialize_image_writes_what_the_image_would() {
+        let mut ks = KeySpace::new();
+        for i in 0..50u32 {
+            ks.set(format!("k{i}").as_bytes(), vec![i as u8; i as usize], if i % 3 == 0 { 1000 + i as u64 } else { 0 });
         }
-        let plain = Plain { key: Box::from(&b"k\x00y"[..]), value: b"v\xff1".to_vec(), expire_at: 7, seq: 9 };
-        let entry =
-            Entry { key: std::sync::Arc::from(&b"k\x00y"[..]), value: b"v\xff1".to_vec().into(), expire_at: 7, seq: 9 };
-        let bytes = bincode::serialize(&plain).unwrap();
-        assert_eq!(bincode::serialize(&entry).unwrap(), bytes);
-        assert_eq!(bincode::deserialize::<Entry>(&bytes).unwrap(), entry);
+        for i in 0..10u32 {
+            let slot = ks.slot_of(format!("k{i}").as_bytes()).unwrap();
+            ks.remove_slot(slot);
+        }
+        let prefix = (7u64, "meta".to_string());
+        let expected = bincode::serialize(&(prefix.clone(), ks.to_image())).unwrap();
+        assert_eq!(ks.serialize_image(&prefix).unwrap(), expected);
+        let (_, image): ((u64, String), KeySpaceImage) = bincode::deserialize(&expected).unwrap();
+        let back = KeySpace::from_image(image);
+        assert_eq!(back.len(), 40);
+        assert_eq!(back.tombstones, ks.tombstones);
     }
 
     #[test]
