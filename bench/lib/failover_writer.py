@@ -24,12 +24,12 @@ class Node:
 
     def set(self, value):
         """One SET: its reply's first line, or None when the node does not answer."""
+        args = [b"SET", b"bench:failover", value.encode()]
         try:
             if self.sock is None:
                 self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=1.0)
                 self.buf = b""
-            v = value.encode()
-            self.sock.sendall(b"*3\r\n$3\r\nSET\r\n$13\r\nbench:failover\r\n$%d\r\n%s\r\n" % (len(v), v))
+            self.sock.sendall(b"".join([b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a), a) for a in args]))
             while b"\r\n" not in self.buf:
                 chunk = self.sock.recv(4096)
                 if not chunk:
