@@ -26,7 +26,7 @@ pub mod defaults {
     /// sled's page cache, MiB.
     pub const SLED_CACHE_MB: u64 = 64;
     /// Election timeout (the minimum; the maximum is 1.5 × it), ms.
-    pub const ELECTION_TIMEOUT_MS: u64 = 300;
+    pub const ELECTION_TIMEOUT_MS: u64 = 250;
     /// Leader heartbeat period, ms. openraft also uses it as the AppendEntries timeout, so it
     /// must cover a follower's append and flush under load.
     pub const HEARTBEAT_MS: u64 = 100;

@@ -31,11 +31,16 @@ const CLUSTER: &str = "test-cluster";
 const SERVER: NodeId = 2;
 
 /// Answers every RPC by echoing the request's vote; the first `slow` calls sleep for a second.
+/// As a follower it holds the log up to index `holds` (0: nothing): an AppendEntries whose
+/// `prev_log_id` is beyond that conflicts, any other succeeds (and extends what it holds).
 #[derive(Default)]
 struct Fake {
     calls: AtomicUsize,
     slow: AtomicUsize,
     fail_votes: bool,
+    holds: std::sync::atomic::AtomicU64,
+    /// How many entries each AppendEntries carried, in order.
+    appends: std::sync::Mutex<Vec<usize>>,
 }
 
 impl BusHandler for Fake {
@@ -50,11 +55,17 @@ impl BusHandler for Fake {
             RpcRequest::Vote(r) => {
                 RpcResponse::Vote(Ok(VoteResponse { vote: r.vote, vote_granted: true, last_log_id: r.last_log_id }))
             }
-            RpcRequest::AppendEntries(r) => RpcResponse::AppendEntries(Ok(if r.entries.is_empty() {
-                AppendEntriesResponse::HigherVote(r.vote)
-            } else {
-                AppendEntriesResponse::Success
-            })),
+            RpcRequest::AppendEntries(r) => {
+                self.appends.lock().unwrap().push(r.entries.len());
+                let prev = r.prev_log_id.map_or(0, |l| l.index);
+                RpcResponse::AppendEntries(Ok(if prev > self.holds.load(Ordering::SeqCst) {
+                    AppendEntriesResponse::Conflict
+                } else {
+                    let last = r.entries.last().map_or(prev, |e| e.log_id.index);
+                    self.holds.fetch_max(last, Ordering::SeqCst);
+                    AppendEntriesResponse::Success
+                }))
+            }
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(Ok(InstallSnapshotResponse { vote: r.vote }))
             }
@@ -134,8 +145,10 @@ async fn request_response_over_one_persistent_connection() {
     assert!(resp.vote_granted);
     assert_eq!(resp.last_log_id, vote_req(5).last_log_id);
 
+    handler.holds.store(1, Ordering::SeqCst);
     let resp = c.append_entries(append_req(), opt(1000)).await.unwrap();
     assert_eq!(resp, AppendEntriesResponse::Success);
+    assert_eq!(*handler.appends.lock().unwrap(), [0, 2], "a probe without the entries, then the entries");
 
     let snap = InstallSnapshotRequest {
         vote: Vote::new_committed(4, 1),
@@ -151,13 +164,53 @@ async fn request_response_over_one_persistent_connection() {
     let resp = c.install_snapshot(snap, opt(1000)).await.unwrap();
     assert_eq!(resp.vote, Vote::new_committed(4, 1));
 
-    assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 4);
     assert_eq!(network.idle_conns(SERVER), 1, "one connection, reused");
 
     // A second client of the same network (openraft makes one per election) reuses it too.
     let mut c2 = network.client(SERVER, &node(server.addr));
     c2.vote(vote_req(6), opt(1000)).await.unwrap();
     assert_eq!(network.idle_conns(SERVER), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_stream_probes_before_sending_entries_the_follower_already_holds() {
+    let handler = Arc::new(Fake::default());
+    let server = Server::start("127.0.0.1:0", handler.clone()).await;
+    let network = BusNetwork::new(1, CLUSTER);
+    let appends = || handler.appends.lock().unwrap().clone();
+
+    // A follower in step with the new leader: the probe (no entries, prev = the last of them)
+    // is accepted, and its answer stands for the request; the entries are never sent.
+    handler.holds.store(3, Ordering::SeqCst);
+    let mut c = network.client(SERVER, &node(server.addr));
+    assert_eq!(c.append_entries(append_req(), opt(1000)).await.unwrap(), AppendEntriesResponse::Success);
+    assert_eq!(c.append_entries(append_req(), opt(1000)).await.unwrap(), AppendEntriesResponse::Success);
+    assert_eq!(appends(), [0, 0]);
+
+    // A follower that lacks them: the probe conflicts, the full request follows and its answer is
+    // returned; from then on this stream sends requests as they are.
+    handler.appends.lock().unwrap().clear();
+    handler.holds.store(1, Ordering::SeqCst);
+    let mut c = network.client(SERVER, &node(server.addr));
+    assert_eq!(c.append_entries(append_req(), opt(1000)).await.unwrap(), AppendEntriesResponse::Success);
+    assert_eq!(appends(), [0, 2]);
+    assert_eq!(c.append_entries(append_req(), opt(1000)).await.unwrap(), AppendEntriesResponse::Success);
+    assert_eq!(appends(), [0, 2, 2], "no more probes on this stream");
+
+    // The full request's own answer is what openraft sees (here a conflict at its prev_log_id).
+    handler.appends.lock().unwrap().clear();
+    handler.holds.store(0, Ordering::SeqCst);
+    let mut c = network.client(SERVER, &node(server.addr));
+    assert_eq!(c.append_entries(append_req(), opt(1000)).await.unwrap(), AppendEntriesResponse::Conflict);
+    assert_eq!(appends(), [0, 2]);
+    // A heartbeat (no entries) is never probed.
+    let mut c = network.client(SERVER, &node(server.addr));
+    let heartbeat = AppendEntriesRequest { entries: vec![], ..append_req() };
+    handler.appends.lock().unwrap().clear();
+    c.append_entries(heartbeat, opt(1000)).await.unwrap();
+    assert_eq!(appends(), [0]);
     server.stop().await;
 }
 
