@@ -36,14 +36,12 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
         "echo" => Reply::Bulk(args[1].clone()),
         "hello" => hello(s, args),
         "select" => match parse_i64(&args[1]) {
-            Some(db) if (i32::MIN as i64..=i32::MAX as i64).contains(&db) => {
-                if db == 0 {
-                    Reply::Ok
-                } else {
-                    Reply::err("ERR DB index is out of range")
-                }
+            Some(0) => Reply::Ok,
+            Some(db) if (i32::MIN as i64..=i32::MAX as i64).contains(&db) => Reply::err("ERR DB index is out of range"),
+            Some(_) => {
+                Reply::err(format!("ERR value is out of range, value must between {} and {}", i32::MIN, i32::MAX))
             }
-            _ => Reply::err("ERR value is not an integer or out of range"),
+            None => Reply::err("ERR value is not an integer or out of range"),
         },
         "auth" => match args.len() {
             2 => Reply::err(
@@ -134,7 +132,7 @@ pub(super) async fn command(s: &mut Session, name: &str, args: &[Bytes]) -> Repl
         ]),
         "command" => Reply::Array(COMMANDS.iter().map(command_info).collect()),
         "command|count" => Reply::Int(COMMANDS.len() as i64),
-        "command|list" => Reply::Array(COMMANDS.iter().map(|c| Reply::bulk(c.name)).collect()),
+        "command|list" => command_list(args),
         "command|info" => {
             if args.len() == 2 {
                 return Reply::Array(COMMANDS.iter().map(command_info).collect());
@@ -231,31 +229,28 @@ fn client_setinfo(s: &Session, attr: &[u8], value: &[u8]) -> Reply {
 }
 
 fn client_list(s: &Session, args: &[Bytes]) -> Reply {
+    // As Redis 7.0: `TYPE t` alone, or `ID id...` (any integer; ids no client has match
+    // nothing), or no filter at all.
     let mut ids: Option<Vec<u64>> = None;
-    let mut i = 2;
-    while i < args.len() {
-        if eq(&args[i], "type") && i + 1 < args.len() {
-            let t = &args[i + 1];
-            if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq(t, n)) {
-                return Reply::err(format!("ERR Unknown client type '{}'", text(t)));
-            }
-            if !eq(t, "normal") {
-                return Reply::Verbatim(String::new());
-            }
-            i += 2;
-        } else if eq(&args[i], "id") && i + 1 < args.len() {
-            let mut list = Vec::new();
-            for a in &args[i + 1..] {
-                match parse_i64(a) {
-                    Some(id) if id > 0 => list.push(id as u64),
-                    _ => return Reply::err("ERR Invalid client ID"),
-                }
-            }
-            ids = Some(list);
-            i = args.len();
-        } else {
-            return Reply::err("ERR syntax error");
+    if args.len() == 4 && eq(&args[2], "type") {
+        let t = &args[3];
+        if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq(t, n)) {
+            return Reply::err(format!("ERR Unknown client type '{}'", text(t)));
         }
+        if !eq(t, "normal") {
+            return Reply::Verbatim(String::new());
+        }
+    } else if args.len() > 3 && eq(&args[2], "id") {
+        let mut list = Vec::new();
+        for a in &args[3..] {
+            match parse_i64(a) {
+                Some(id) => list.extend(u64::try_from(id).ok()),
+                None => return Reply::err("ERR Invalid client ID"),
+            }
+        }
+        ids = Some(list);
+    } else if args.len() != 2 {
+        return Reply::err("ERR syntax error");
     }
     let now = Instant::now();
     let mut out = String::new();
@@ -266,6 +261,44 @@ fn client_list(s: &Session, args: &[Bytes]) -> Reply {
         }
     }
     Reply::Verbatim(out)
+}
+
+/// The number `strtod` reads at the start of `arg` (after blanks): its longest prefix that
+/// parses as a float, or 0.
+fn float_prefix(arg: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(arg);
+    let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    (1..=text.len())
+        .rev()
+        .filter(|&n| text.is_char_boundary(n))
+        .find_map(|n| text[..n].parse::<f64>().ok())
+        .filter(|v| !v.is_nan())
+        .unwrap_or(0.0)
+}
+
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`.
+fn command_list(args: &[Bytes]) -> Reply {
+    let names = |keep: &dyn Fn(&CommandSpec) -> bool| {
+        Reply::Array(COMMANDS.iter().filter(|c| keep(c)).map(|c| Reply::bulk(c.name)).collect())
+    };
+    match args.len() {
+        2 => names(&|_| true),
+        5 if eq(&args[2], "filterby") => {
+            let value = &args[4];
+            if eq(&args[3], "module") {
+                Reply::Array(vec![])
+            } else if eq(&args[3], "aclcat") {
+                let cat = format!("@{}", text(value).to_ascii_lowercase());
+                names(&|c| c.acl.contains(&cat.as_str()))
+            } else if eq(&args[3], "pattern") {
+                let lower = value.to_ascii_lowercase();
+                names(&|c| glob_matches(&lower, c.name.as_bytes()))
+            } else {
+                Reply::err("ERR syntax error")
+            }
+        }
+        _ => Reply::err("ERR syntax error"),
+    }
 }
 
 fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
@@ -279,31 +312,28 @@ fn hello(s: &mut Session, args: &[Bytes]) -> Reply {
         }
         next = 2;
     }
-    let mut user = None;
+    // Each option is checked as it is read, as Redis 7.0 does: a bad credential or client name
+    // answers before a syntax error further on.
     let mut name = None;
     let mut j = next;
     while j < args.len() {
         let more = args.len() - 1 - j;
         if eq(&args[j], "auth") && more >= 2 {
-            user = Some(args[j + 1].clone());
+            let r = auth(&args[j + 1]);
+            if r.is_error() {
+                return r;
+            }
             j += 3;
         } else if eq(&args[j], "setname") && more >= 1 {
-            name = Some(args[j + 1].clone());
+            match valid_name(&args[j + 1]) {
+                Ok(n) => name = Some(n),
+                Err(e) => return e,
+            }
             j += 2;
         } else {
             return Reply::err(format!("ERR Syntax error in HELLO option '{}'", text(&args[j])));
         }
     }
-    if let Some(user) = user {
-        let r = auth(&user);
-        if r.is_error() {
-            return r;
-        }
-    }
-    let name = match name.map(|n| valid_name(&n)).transpose() {
-        Ok(name) => name,
-        Err(e) => return e,
-    };
     let mut info = lock(&s.client);
     if let Some(name) = name {
         info.name = name;
@@ -456,13 +486,13 @@ async fn debug(s: &mut Session, args: &[Bytes]) -> Reply {
                 .inspect(|a| keys.iter().map(|k| Reply::Status(crate::sm::digest_value(&a.sm.keyspace, k))).collect()),
         )
     } else if eq(sub, "sleep") && args.len() == 3 {
-        match std::str::from_utf8(&args[2]).ok().and_then(|t| t.parse::<f64>().ok()) {
-            Some(secs) if secs.is_finite() && secs >= 0.0 => {
-                tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
-                Reply::Ok
-            }
-            _ => Reply::err("ERR value is not a valid float"),
+        // Redis reads the time with `strtod` and no check: the longest number at the start
+        // counts, anything else is 0, and a negative time does not sleep.
+        let secs = float_prefix(&args[2]);
+        if secs > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
         }
+        Reply::Ok
     } else if eq(sub, "help") {
         help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -623,4 +653,21 @@ fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{v:.2}{}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::float_prefix;
+
+    #[test]
+    fn float_prefix_reads_like_strtod() {
+        assert_eq!(float_prefix(b"1.5"), 1.5);
+        assert_eq!(float_prefix(b"  0.25s"), 0.25);
+        assert_eq!(float_prefix(b"2e-3x"), 0.002);
+        assert_eq!(float_prefix(b"-1"), -1.0);
+        assert_eq!(float_prefix(b"abc"), 0.0);
+        assert_eq!(float_prefix(b""), 0.0);
+        assert_eq!(float_prefix(b"nan"), 0.0);
+        assert_eq!(float_prefix(b"\xff1"), 0.0);
+    }
 }
