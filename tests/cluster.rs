@@ -24,10 +24,10 @@ use common::{require, runs_ok};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a killed leader's successor may take ("a few seconds"). With --election-timeout-ms
-/// 300 openraft 0.9 waits lease (600 ms) + timeout (300-600 ms) before a follower campaigns, plus
-/// 1200 ms for a node that saw a longer log: about 1 s typically, 2.5-4 s when an election round
-/// is lost.
+/// How long a killed leader's successor may take ("a few seconds"). With the tests'
+/// --election-timeout-ms 300, openraft 0.9 waits lease (450 ms) + timeout (300-450 ms) before a
+/// follower campaigns, plus 900 ms for a node that saw a longer log: about 1 s typically, 2.5-4 s
+/// when an election round is lost.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(6);
 
 fn followers(c: &Cluster, leader: u64) -> Vec<u64> {
