@@ -482,7 +482,7 @@ impl Cluster {
         let addr: SocketAddr = self.addr(id).parse().unwrap();
         let deadline = Instant::now() + timeout;
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if crate::common::answers_ping(&addr) {
                 return;
             }
             let n = self.node_mut(id);
