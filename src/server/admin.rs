@@ -263,17 +263,35 @@ fn client_list(s: &Session, args: &[Bytes]) -> Reply {
     Reply::Verbatim(out)
 }
 
-/// The number `strtod` reads at the start of `arg` (after blanks): its longest prefix that
-/// parses as a float, or 0.
+/// The number `strtod` reads at the start of `arg` after blanks (sign, digits, a fraction, an
+/// exponent, or `inf`/`infinity`), or 0 when there is none. One pass over the argument, however
+/// long. A hexadecimal float reads as its leading `0` (strtod would read it whole).
 fn float_prefix(arg: &[u8]) -> f64 {
-    let text = String::from_utf8_lossy(arg);
-    let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    (1..=text.len())
-        .rev()
-        .filter(|&n| text.is_char_boundary(n))
-        .find_map(|n| text[..n].parse::<f64>().ok())
-        .filter(|v| !v.is_nan())
-        .unwrap_or(0.0)
+    let start = arg.iter().position(|b| !b" \t\n\r\x0b\x0c".contains(b)).unwrap_or(arg.len());
+    let s = &arg[start..];
+    let digits = |from: usize| s.get(from..).map_or(0, |t| t.iter().take_while(|b| b.is_ascii_digit()).count());
+    let mut end = usize::from(matches!(s.first(), Some(b'+' | b'-')));
+    if let Some(word) = ["infinity", "inf"]
+        .iter()
+        .find(|w| s.get(end..end + w.len()).is_some_and(|t| t.eq_ignore_ascii_case(w.as_bytes())))
+    {
+        end += word.len();
+    } else {
+        let int = digits(end);
+        let frac = if s.get(end + int) == Some(&b'.') { digits(end + int + 1) } else { 0 };
+        if int + frac == 0 {
+            return 0.0;
+        }
+        end += int + if s.get(end + int) == Some(&b'.') { 1 + frac } else { 0 };
+        if matches!(s.get(end), Some(b'e' | b'E')) {
+            let sign = usize::from(matches!(s.get(end + 1), Some(b'+' | b'-')));
+            let exp = digits(end + 1 + sign);
+            if exp > 0 {
+                end += 1 + sign + exp;
+            }
+        }
+    }
+    std::str::from_utf8(&s[..end]).ok().and_then(|t| t.parse().ok()).unwrap_or(0.0)
 }
 
 /// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`.
@@ -669,5 +687,12 @@ mod tests {
         assert_eq!(float_prefix(b""), 0.0);
         assert_eq!(float_prefix(b"nan"), 0.0);
         assert_eq!(float_prefix(b"\xff1"), 0.0);
+        assert_eq!(float_prefix(b"5."), 5.0);
+        assert_eq!(float_prefix(b".5e"), 0.5);
+        assert_eq!(float_prefix(b"1e1e1"), 10.0);
+        assert_eq!(float_prefix(b"-Infinity"), f64::NEG_INFINITY);
+        assert_eq!(float_prefix(b"+."), 0.0);
+        // One pass: a long argument costs no more than reading it.
+        assert_eq!(float_prefix(&b"1e".repeat(1 << 20)), 10.0);
     }
 }
