@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
-use crate::raft::types::NodeId;
+use crate::base::NodeId;
 
 /// Tunables with their defaults in one place.
 pub mod defaults {

@@ -6,8 +6,10 @@
 //! - [`sm`]: the deterministic state machine: the keyspace and `apply(Request) -> Reply`.
 //! - [`server`]: the listener, connections (pipelining, MULTI/WATCH) and the backend that
 //!   requests are submitted to.
+//! - [`base`]: node ids and addresses, and the clock: the vocabulary every layer shares.
 //! - [`config`]: flags and environment variables.
 
+pub mod base;
 pub mod broken;
 pub mod cluster;
 pub mod cmd;

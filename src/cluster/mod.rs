@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::RwLock;
 
-use crate::raft::types::NodeId;
+use crate::base::NodeId;
 use crate::resp::Reply;
 
 /// Number of hash slots.

@@ -23,7 +23,8 @@ use tokio::time::{timeout_at, Instant};
 use super::codec::{encode_frame, read_frame, FrameError};
 use super::defaults;
 use super::message::{Envelope, Refusal, Reply, RpcRequest, RpcResponse};
-use crate::raft::types::{NodeAddr, NodeId, TypeConfig};
+use crate::base::{NodeAddr, NodeId};
+use crate::raft::types::TypeConfig;
 
 /// An open bus connection to a peer.
 type Conn = BufReader<TcpStream>;

@@ -7,7 +7,8 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::raft::types::{NodeId, TypeConfig};
+use crate::base::NodeId;
+use crate::raft::types::TypeConfig;
 
 /// One request frame: who sends it, to whom, in which cluster, and the Raft RPC itself.
 ///

@@ -22,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::raft::types::NodeId;
+use crate::base::NodeId;
 
 mod client;
 pub mod codec;

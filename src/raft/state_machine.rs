@@ -131,7 +131,7 @@ impl StateStore {
         let started = std::time::Instant::now();
         let n = self.inner.snapshots_built.fetch_add(1, Ordering::Relaxed);
         // Unique across restarts too: the build counter plus the wall clock.
-        let stamp = crate::server::unix_millis();
+        let stamp = crate::base::unix_millis();
         // Serialized straight from the live keyspace under the read lock (applying waits
         // meanwhile: tens of milliseconds for a million keys, where copying them first took up
         // to 680 ms), written outside it.

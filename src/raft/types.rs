@@ -1,7 +1,6 @@
 //! The types openraft is instantiated with: what a log entry carries, what applying it returns,
 //! and what the cluster knows about each node.
 
-use std::fmt;
 use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
@@ -9,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::resp::Reply;
 use crate::sm::Request;
 
-/// A node's id (`--id`).
-pub type NodeId = u64;
+pub use crate::base::{NodeAddr, NodeId};
 
 /// One log entry's payload: the requests proposed together (a batch of client writes, or one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,22 +17,6 @@ pub struct Batch(pub Vec<Request>);
 /// The replies of a batch's requests, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BatchReply(pub Vec<Reply>);
-
-/// Where a node is reached: its client address (as announced to clients, for MOVED and CLUSTER
-/// replies) and its bus address (node-to-node Raft traffic).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct NodeAddr {
-    /// `host:port` clients are told to use.
-    pub client: String,
-    /// `host:port` of the node's bus listener.
-    pub bus: String,
-}
-
-impl fmt::Display for NodeAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.client, self.bus)
-    }
-}
 
 openraft::declare_raft_types!(
     /// raftis's openraft type configuration.

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::clients::lock;
-use super::conn::{unix_millis, Session};
+use super::conn::Session;
+use crate::base::unix_millis;
 use crate::cluster;
 use crate::cmd::{self, CommandSpec, COMMANDS};
 use crate::resp::{parse_i64, Protocol, Reply};

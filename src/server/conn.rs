@@ -2,7 +2,6 @@
 //! that was in the read buffer with one write (pipelining), and keeps the MULTI/WATCH state.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,6 +13,7 @@ use super::admin;
 use super::backend::BackendError;
 use super::clients::{lock, ClientHandle};
 use super::Shared;
+use crate::base::unix_millis;
 use crate::cluster;
 use crate::cmd::{self, CommandSpec, Exec};
 use crate::resp::{parse_request, Protocol, Reply};
@@ -23,11 +23,6 @@ use crate::sm::{Body, Ctx, Request, Watch};
 const MAX_QUERY_BUFFER: usize = 1024 * 1024 * 1024;
 /// Most commands taken from the read buffer in one round (their replies go out in one write).
 const MAX_PIPELINE: usize = 1024;
-
-/// Unix time in milliseconds: the `now` stamped on requests.
-pub fn unix_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 /// What one connection remembers between commands.
 pub(super) struct Session {

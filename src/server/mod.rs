@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 pub use admin::{resident_bytes, REDIS_VERSION};
 pub use backend::{Backend, BackendError};
-pub use conn::unix_millis;
+pub use crate::base::unix_millis;
 
 use crate::config::NodeConfig;
 use crate::sm::{Body, Op, Request};
