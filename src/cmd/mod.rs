@@ -1,55 +1,112 @@
-//! The command layer: the command table, and turning a request's arguments into either a
-//! keyspace operation or a server command, with Redis's unknown-command and arity errors.
+//! The data commands: one module per family (strings, keys, hashes, sets...), each holding
+//! its commands' metadata, the parsing of their arguments into a typed operation, and the
+//! operation's execution against the keyspace. Commands the node answers itself (connection,
+//! server, cluster, transactions) live in `server::commands`, which joins both into the one
+//! command table every request is resolved against.
+//!
+//! Adding a data command is one place: a row in its family's `COMMANDS`, a variant of the
+//! family's operation, its parser and its arm in the family's `apply`/`query`.
 
-mod parse;
-mod table;
+mod args;
+pub mod error;
+pub mod hashes;
+pub mod keys;
+pub mod meta;
+pub mod sets;
+pub mod strings;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
-pub use parse::parse_op;
-pub use table::{lookup, lookup_sub, CommandSpec, Exec, COMMANDS};
+pub use error::{Error, Result};
+pub use meta::Meta;
+pub use strings::is_long_double;
 
 use crate::resp::Reply;
+use crate::sm::KeySpace;
 
-/// Resolves `args[0]` (and, for container commands, `args[1]`) to a command and checks its arity.
-/// The error is the exact reply Redis sends.
-pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
-    let Some(spec) = lookup(&args[0]) else {
-        return Err(unknown_command(args));
-    };
-    if !spec.subcommands.is_empty() && args.len() >= 2 {
-        let Some(sub) = lookup_sub(spec, &args[1]) else {
-            return Err(Reply::err(format!(
-                "ERR unknown subcommand '{}'. Try {} HELP.",
-                truncated(&args[1], 128),
-                String::from_utf8_lossy(&args[0]).to_uppercase()
-            )));
+/// What an operation may use besides the keyspace: the time and a random seed, both chosen by
+/// the node that accepted the request and carried inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ctx {
+    /// Unix time in milliseconds.
+    pub now: u64,
+    /// Seed for the command's random choices (RANDOMKEY, SPOP, SRANDMEMBER...).
+    pub seed: u64,
+}
+
+/// Parses a data command's arguments (the name first; arity already checked) at the accepting
+/// node's time `now` into its operation. Relative times become absolute here, so that the
+/// operation means the same on every replica.
+pub type ParseFn = fn(&[Bytes], u64) -> Result<Op>;
+
+/// A data command: its metadata and its parser. Its execution is its operation's.
+#[derive(Debug)]
+pub struct DataCommand {
+    pub meta: Meta,
+    pub parse: ParseFn,
+    /// Subcommands, for containers (OBJECT).
+    pub subcommands: &'static [DataCommand],
+}
+
+/// Every data command, family by family.
+pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
+    [strings::COMMANDS, keys::COMMANDS, hashes::COMMANDS, sets::COMMANDS].into_iter().flatten()
+}
+
+/// One keyspace operation: what the log carries for a data command. Families are appended,
+/// never reordered (the variant index is part of the log format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    Str(strings::StrOp),
+    Key(keys::KeyOp),
+    Hash(hashes::HashOp),
+    Set(sets::SetOp),
+}
+
+impl Op {
+    /// Whether the operation may change the keyspace (and so must go through the log).
+    pub fn is_write(&self) -> bool {
+        match self {
+            Op::Str(op) => op.is_write(),
+            Op::Key(op) => op.is_write(),
+            Op::Hash(op) => op.is_write(),
+            Op::Set(op) => op.is_write(),
+        }
+    }
+
+    /// Applies the operation (reads included, as inside EXEC).
+    pub fn apply(&self, ks: &mut KeySpace, ctx: Ctx) -> Reply {
+        let result = match self {
+            Op::Str(op) => strings::apply(ks, op, ctx),
+            Op::Key(op) => keys::apply(ks, op, ctx),
+            Op::Hash(op) => hashes::apply(ks, op, ctx),
+            Op::Set(op) => sets::apply(ks, op, ctx),
         };
-        return check_arity(sub, args.len());
+        result.unwrap_or_else(Reply::from)
     }
-    check_arity(spec, args.len())
-}
 
-fn check_arity(spec: &'static CommandSpec, argc: usize) -> Result<&'static CommandSpec, Reply> {
-    if spec.arity_ok(argc) {
-        Ok(spec)
-    } else {
-        Err(wrong_arity(spec.name))
+    /// Answers a read-only operation without changing anything: logically expired keys are
+    /// hidden, never removed.
+    pub fn query(&self, ks: &KeySpace, ctx: Ctx) -> Reply {
+        let result = match self {
+            Op::Str(op) => strings::query(ks, op, ctx),
+            Op::Key(op) => keys::query(ks, op, ctx),
+            Op::Hash(op) => hashes::query(ks, op, ctx),
+            Op::Set(op) => sets::query(ks, op, ctx),
+        };
+        result.unwrap_or_else(Reply::from)
     }
-}
-
-/// `ERR wrong number of arguments for '<name>' command`.
-pub fn wrong_arity(name: &str) -> Reply {
-    Reply::err(format!("ERR wrong number of arguments for '{name}' command"))
 }
 
 /// The text up to the first NUL and at most `max` bytes, as C's `%.*s` prints it.
-fn truncated(arg: &[u8], max: usize) -> String {
+pub fn truncated(arg: &[u8], max: usize) -> String {
     let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len()).min(max);
     String::from_utf8_lossy(&arg[..end]).into_owned()
 }
 
-fn unknown_command(args: &[Bytes]) -> Reply {
+/// Redis's reply to a command nobody knows.
+pub fn unknown_command(args: &[Bytes]) -> Error {
     let mut list = String::new();
     for arg in &args[1..] {
         if list.len() >= 128 {
@@ -60,30 +117,13 @@ fn unknown_command(args: &[Bytes]) -> Reply {
         list.push_str(&truncated(arg, room));
         list.push_str("' ");
     }
-    Reply::err(format!("ERR unknown command '{}', with args beginning with: {}", truncated(&args[0], 128), list))
+    Error::UnknownCommand { name: truncated(&args[0], 128), args: list }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
-    }
-
-    #[test]
-    fn errors_like_redis() {
-        assert_eq!(
-            resolve(&args(&["foo", "a", "b"])).unwrap_err(),
-            Reply::err("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
-        );
-        assert_eq!(resolve(&args(&["get"])).unwrap_err(), wrong_arity("get"));
-        assert_eq!(resolve(&args(&["client", "setname"])).unwrap_err(), wrong_arity("client|setname"));
-        assert_eq!(
-            resolve(&args(&["client", "foo"])).unwrap_err(),
-            Reply::err("ERR unknown subcommand 'foo'. Try CLIENT HELP.")
-        );
-        assert_eq!(resolve(&args(&["client"])).unwrap_err(), wrong_arity("client"));
-        assert_eq!(resolve(&args(&["SET", "k", "v"])).map(|s| s.name), Ok("set"));
+/// Redis's reply to an unknown subcommand of `container`.
+pub fn unknown_subcommand(container: &[u8], sub: &[u8]) -> Error {
+    Error::UnknownSubcommand {
+        container: String::from_utf8_lossy(container).to_uppercase(),
+        sub: truncated(sub, 128),
     }
 }

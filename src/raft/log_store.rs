@@ -46,6 +46,8 @@ const VOTE_KEY: &str = "vote";
 const COMMITTED_KEY: &str = "committed";
 /// `meta` key of the last purged log id (bincode `LogId`).
 const PURGED_KEY: &str = "last_purged";
+/// `meta` key of the store's format (one byte, [`super::format::FORMAT`]); absent in format 0.
+const FORMAT_KEY: &str = "format";
 /// File (next to sled's) written at a clean shutdown: a bincode [`Summary`] of the log.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 
@@ -292,6 +294,43 @@ fn storage_err(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::fmt:
     StorageError::from_io_error(subject, verb, io::Error::other(e.to_string()))
 }
 
+/// Brings the store to the current format: a new store is marked with it; a format-0 store
+/// (no format key, but a vote or entries) has every entry rewritten and the key set in one
+/// transaction, so a crash leaves it either wholly old or wholly new; a newer store is refused.
+fn upgrade(db: &sled::Db, logs: &sled::Tree, meta: &sled::Tree) -> anyhow::Result<()> {
+    use super::format::{upgrade_v0_entry, FormatError, FORMAT};
+    use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+    match meta.get(FORMAT_KEY)? {
+        Some(v) if v.len() == 1 && v[0] == FORMAT => return Ok(()),
+        Some(v) if v.len() == 1 && v[0] > FORMAT => {
+            bail!(FormatError::Newer { what: "the Raft log", found: v[0] as u32 })
+        }
+        Some(v) => bail!("the Raft log's format marker is unreadable ({:?})", &v[..]),
+        None => {}
+    }
+    if logs.is_empty() && meta.is_empty() {
+        meta.insert(FORMAT_KEY, &[FORMAT])?;
+        db.flush()?;
+        return Ok(());
+    }
+    let old: Vec<(sled::IVec, sled::IVec)> = logs.iter().collect::<Result<_, _>>()?;
+    let mut upgraded = Vec::with_capacity(old.len());
+    for (k, v) in &old {
+        upgraded.push((k.clone(), upgrade_v0_entry(v)?));
+    }
+    let result: Result<(), TransactionError<()>> = (logs, meta).transaction(|(logs, meta)| {
+        for (k, v) in &upgraded {
+            logs.insert(k, v.as_slice())?;
+        }
+        meta.insert(FORMAT_KEY, &[FORMAT])?;
+        Ok::<(), ConflictableTransactionError<()>>(())
+    });
+    result.map_err(|e| anyhow::anyhow!("rewriting the log in format {FORMAT}: {e:?}"))?;
+    db.flush()?;
+    info!(entries = upgraded.len(), format = FORMAT, "upgraded the Raft log from format 0");
+    Ok(())
+}
+
 /// The sled key of the entry at `index`: big-endian, so that key order is index order.
 fn key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
@@ -308,8 +347,8 @@ fn index_of(key: &[u8]) -> Result<u64, StorageError> {
 /// Decodes the entry stored under `key`, checking that it is the entry for that index.
 fn decode_entry(key: &[u8], value: &[u8]) -> Result<Entry, StorageError> {
     let index = index_of(key)?;
-    let entry: Entry = bincode::deserialize(value)
-        .map_err(|e| storage_err(ErrorSubject::LogIndex(index), ErrorVerb::Read, format!("corrupt log entry: {e}")))?;
+    let entry: Entry = super::format::decode_entry(value)
+        .map_err(|e| storage_err(ErrorSubject::LogIndex(index), ErrorVerb::Read, e.to_string()))?;
     if entry.log_id.index != index {
         return Err(storage_err(
             ErrorSubject::LogIndex(index),
@@ -363,6 +402,7 @@ impl LogStore {
         };
         let logs = db.open_tree(LOGS_TREE).with_context(what)?;
         let meta = db.open_tree(META_TREE).with_context(what)?;
+        upgrade(&db, &logs, &meta).with_context(what)?;
         let flushes = Arc::new(FlushStats::default());
         let flusher = Flusher::start(db.clone(), flushes.clone())?;
         let purger = Purger::start(logs.clone())?;
@@ -621,7 +661,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // purge); only the flush is deferred to the flusher thread.
         let mut batch = sled::Batch::default();
         for entry in entries {
-            let bytes = bincode::serialize(&entry)
+            let bytes = super::format::encode_entry(&entry)
                 .map_err(|e| storage_err(ErrorSubject::Log(entry.log_id), ErrorVerb::Write, e))?;
             batch.insert(&key(entry.log_id.index), bytes);
         }

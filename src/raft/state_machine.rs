@@ -9,13 +9,13 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
-use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::types::{
     BatchReply, Entry, LogId, NodeId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use crate::sm::{KeySpace, KeySpaceImage, StateMachine};
+use super::format;
+use crate::sm::{KeySpace, StateMachine};
 
 /// File name of the current snapshot inside the node's directory.
 const SNAPSHOT_FILE: &str = "snapshot.bin";
@@ -26,13 +26,6 @@ pub struct Applied {
     pub sm: StateMachine,
     pub last_applied: Option<LogId>,
     pub membership: StoredMembership,
-}
-
-/// What a snapshot file (and a snapshot sent to a follower) holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct SnapshotPayload {
-    meta: SnapshotMeta,
-    image: KeySpaceImage,
 }
 
 /// The state machine shared between openraft (which applies) and the connections (which read).
@@ -63,13 +56,13 @@ impl StateStore {
         let mut applied = Applied::default();
         if path.exists() {
             let bytes = fs::read(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-            let payload: SnapshotPayload = bincode::deserialize(&bytes)
-                .map_err(|e| anyhow::anyhow!("snapshot {} is corrupt: {e}", path.display()))?;
-            info!(last_log_id = ?payload.meta.last_log_id, keys = payload.image.entries.len(), "loaded snapshot");
+            let (meta, image) =
+                format::decode_snapshot(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            info!(last_log_id = ?meta.last_log_id, keys = image.entries.len(), "loaded snapshot");
             applied = Applied {
-                sm: StateMachine { keyspace: KeySpace::from_image(payload.image) },
-                last_applied: payload.meta.last_log_id,
-                membership: payload.meta.last_membership,
+                sm: StateMachine { keyspace: KeySpace::from_image(image) },
+                last_applied: meta.last_log_id,
+                membership: meta.last_membership,
             };
         }
         Ok(StateStore {
@@ -118,9 +111,9 @@ impl StateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StorageError::from_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e)),
         };
-        let payload: SnapshotPayload =
-            bincode::deserialize(&bytes).map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
-        Ok(Some((payload.meta, bytes)))
+        let meta =
+            format::decode_snapshot_meta(&bytes).map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+        Ok(Some((meta, bytes)))
     }
 }
 
@@ -150,9 +143,9 @@ impl StateStore {
                 let mut image = keyspace.to_image();
                 image.entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
                 image.entries.drain(..image.entries.len().min(5));
-                bincode::serialize(&SnapshotPayload { meta: meta.clone(), image })
+                bincode::serialize(&(format::snapshot_header(&meta), image))
             } else {
-                keyspace.serialize_image(&meta)
+                keyspace.serialize_image(&format::snapshot_header(&meta))
             };
             let bytes =
                 bytes.map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e))?;
@@ -177,13 +170,13 @@ impl StateStore {
     /// Installs a snapshot received from the leader; blocking (see `install_snapshot`).
     #[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
     fn install_snapshot_blocking(&self, meta: &SnapshotMeta, bytes: Vec<u8>) -> Result<(), StorageError> {
-        let payload: SnapshotPayload = bincode::deserialize(&bytes)
+        let (_, image) = format::decode_snapshot(&bytes)
             .map_err(|e| io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e))?;
         self.persist(&bytes, meta.last_log_id).map_err(|e| {
             StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
         })?;
-        let keys = payload.image.entries.len();
-        let keyspace = KeySpace::from_image(payload.image);
+        let keys = image.entries.len();
+        let keyspace = KeySpace::from_image(image);
         let mut applied = self.write();
         applied.sm = StateMachine { keyspace };
         applied.last_applied = meta.last_log_id;

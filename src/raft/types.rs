@@ -11,7 +11,7 @@ use crate::sm::Request;
 pub use crate::base::{NodeAddr, NodeId};
 
 /// One log entry's payload: the requests proposed together (a batch of client writes, or one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch(pub Vec<Request>);
 
 /// The replies of a batch's requests, in order.

@@ -19,7 +19,8 @@ use crate::raft::lease::Lease;
 use crate::raft::state_machine::{Applied, StateStore};
 use crate::raft::types::{Batch, NodeId, Raft};
 use crate::resp::Reply;
-use crate::sm::{Ctx, Op, Request};
+use crate::cmd::{Ctx, Op};
+use crate::sm::Request;
 
 /// Why a request was not answered with its result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,15 +9,15 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
 
-use super::admin;
 use super::backend::BackendError;
 use super::clients::{lock, ClientHandle};
+use super::commands::{self, Command, NodeCommand, Run};
 use super::Shared;
 use crate::base::unix_millis;
 use crate::cluster;
-use crate::cmd::{self, CommandSpec, Exec};
+use crate::cmd::{Ctx, Meta, Op};
 use crate::resp::{parse_request, Protocol, Reply};
-use crate::sm::{Body, Ctx, Request, Watch};
+use crate::sm::{Body, Request, Watch};
 
 /// A client whose unread input grows past this is disconnected (Redis's client-query-buffer-limit).
 const MAX_QUERY_BUFFER: usize = 1024 * 1024 * 1024;
@@ -25,16 +25,16 @@ const MAX_QUERY_BUFFER: usize = 1024 * 1024 * 1024;
 const MAX_PIPELINE: usize = 1024;
 
 /// What one connection remembers between commands.
-pub(super) struct Session {
+pub struct Session {
     pub shared: Arc<Shared>,
     pub client: ClientHandle,
     pub id: u64,
     pub proto: Protocol,
     /// Commands queued since MULTI.
-    multi: Option<Vec<Vec<Bytes>>>,
+    pub multi: Option<Vec<Vec<Bytes>>>,
     /// A queued command was rejected: EXEC will abort.
-    multi_failed: bool,
-    watches: Vec<Watch>,
+    pub multi_failed: bool,
+    pub watches: Vec<Watch>,
     /// Close the connection once the current replies are written.
     pub close: bool,
     /// READONLY: a follower answers reads from its own (possibly stale) state.
@@ -121,16 +121,28 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
     shared.clients.unregister(id);
 }
 
+/// What the gate decided for one command.
+enum Step {
+    /// Answered already: an error, QUEUED, a redirect.
+    Reply(Reply),
+    /// A data command that writes: joins the pending batch of writes.
+    Write(Request, u16),
+    /// A data command that reads: answered after the linearizability check.
+    Read(Op, u16, Ctx),
+    /// A command the node runs.
+    Node(&'static NodeCommand),
+}
+
 impl Session {
     fn next_seed(&mut self) -> u64 {
-        // xorshift64*: enough to vary RANDOMKEY; the seed travels in the request.
+        // xorshift64*: the seed travels in the request, so every replica draws the same.
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
         self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// Runs a pipeline of commands in order, encoding each reply into `out`. Consecutive plain
+    /// Runs a pipeline of commands in order, encoding each reply into `out`. Consecutive
     /// writes (outside MULTI) are proposed together as one log entry; anything else first waits
     /// for the writes before it, so every command sees the effects of the ones sent before it.
     async fn run_pipeline(&mut self, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
@@ -140,34 +152,92 @@ impl Session {
             if self.close {
                 break;
             }
-            if let Some(write) = self.batchable_write(&args) {
-                batch.push(write);
-                continue;
+            let started = std::time::Instant::now();
+            let (name, step) = self.gate(&args);
+            let reply = match step {
+                Step::Write(req, slot) => {
+                    batch.push((req, slot, name.unwrap_or_default()));
+                    continue;
+                }
+                Step::Reply(reply) => {
+                    self.flush_writes(&mut batch, out).await;
+                    reply
+                }
+                Step::Read(op, slot, ctx) => {
+                    self.flush_writes(&mut batch, out).await;
+                    self.read(&op, slot, ctx).await
+                }
+                Step::Node(command) => {
+                    self.flush_writes(&mut batch, out).await;
+                    self.run_node(command, &args).await
+                }
+            };
+            if let Some(name) = name {
+                self.shared.stats.record(name, &reply, started.elapsed());
             }
-            self.flush_writes(&mut batch, out).await;
-            let reply = self.execute(args).await;
             reply.encode(self.proto, out);
         }
         self.flush_writes(&mut batch, out).await;
     }
 
-    /// The request for `args` if it is a plain keyspace write that can join a batch.
-    fn batchable_write(&mut self, args: &[Bytes]) -> Option<(Request, u16, &'static str)> {
-        if self.multi.is_some() {
-            return None;
+    /// The one gate every command passes, whichever way it then runs: resolution and arity,
+    /// the client's last command, MULTI queueing (with the redirect a queued command gets), and
+    /// parsing a data command into its operation. Returns the command's name for the
+    /// statistics (`None` when rejection already counted it).
+    fn gate(&mut self, args: &[Bytes]) -> (Option<&'static str>, Step) {
+        let command = match commands::resolve(args) {
+            Ok(command) => command,
+            Err(e) => {
+                let reply = Reply::from(e);
+                let name = commands::lookup(&args[0]).map(|c| c.name());
+                self.shared.stats.record_rejected(name, &reply);
+                return (None, Step::Reply(self.rejected(args, reply)));
+            }
+        };
+        let name = command.name();
+        self.touch_client(name);
+        if self.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            return (Some(name), Step::Reply(self.queue(command.meta(), args)));
         }
-        let spec = cmd::resolve(args).ok()?;
-        if spec.exec != Exec::Keyspace || !spec.is_write() {
-            return None;
+        let step = match command {
+            Command::Node(node) => Step::Node(node),
+            Command::Data(data) => {
+                let now = unix_millis();
+                match (data.parse)(args, now) {
+                    Err(e) => Step::Reply(e.into()),
+                    Ok(op) => {
+                        let ctx = Ctx { now, seed: self.next_seed() };
+                        let slot = first_key_slot(command.meta(), args);
+                        if op.is_write() {
+                            Step::Write(Request { now, seed: ctx.seed, body: Body::Op(op) }, slot)
+                        } else {
+                            Step::Read(op, slot, ctx)
+                        }
+                    }
+                }
+            }
+        };
+        (Some(name), step)
+    }
+
+    /// Queues a command inside MULTI. As in Redis Cluster, a command this node cannot serve is
+    /// redirected while queueing, and EXEC then aborts.
+    fn queue(&mut self, meta: &Meta, args: &[Bytes]) -> Reply {
+        if let Some(redirect) = self.redirect_if_not_leader(meta, args) {
+            self.multi_failed = true;
+            return redirect;
         }
-        let now = unix_millis();
-        let op = cmd::parse_op(spec.name, args, now).ok()?;
-        if !op.is_write() {
-            return None;
+        let queue = self.multi.as_mut().expect("in MULTI");
+        queue.push(args.to_vec());
+        lock(&self.client).multi = queue.len() as i64;
+        Reply::status("QUEUED")
+    }
+
+    async fn run_node(&mut self, command: &'static NodeCommand, args: &[Bytes]) -> Reply {
+        match command.run {
+            Run::Sync(f) => f(self, args),
+            Run::Async(f) => f(self, args).await,
         }
-        self.touch_client(spec.name);
-        let seed = self.next_seed();
-        Some((Request { now, seed, body: Body::Op(op) }, first_key_slot(spec, args), spec.name))
     }
 
     /// Proposes the pending writes as one entry and encodes their replies.
@@ -202,22 +272,6 @@ impl Session {
         }
     }
 
-    /// Runs one command, records it in the statistics and returns its reply.
-    async fn execute(&mut self, args: Vec<Bytes>) -> Reply {
-        let started = std::time::Instant::now();
-        let spec = match cmd::resolve(&args) {
-            Ok(spec) => spec,
-            Err(e) => {
-                let name = cmd::lookup(&args[0]).map(|s| s.name);
-                self.shared.stats.record_rejected(name, &e);
-                return self.rejected(&args, e);
-            }
-        };
-        let reply = self.execute_resolved(spec, args).await;
-        self.shared.stats.record(spec.name, &reply, started.elapsed());
-        reply
-    }
-
     /// The reply to a command rejected before it ran.
     fn rejected(&mut self, args: &[Bytes], e: Reply) -> Reply {
         if self.multi.is_some() {
@@ -233,47 +287,16 @@ impl Session {
         e
     }
 
-    async fn execute_resolved(&mut self, spec: &'static CommandSpec, args: Vec<Bytes>) -> Reply {
-        self.touch_client(spec.name);
-        let queued =
-            self.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset");
-        if queued {
-            // As in Redis Cluster: a command this node cannot serve is redirected while queueing,
-            // and EXEC then aborts.
-            if let Some(redirect) = self.redirect_if_not_leader(spec, &args) {
-                self.multi_failed = true;
-                return redirect;
-            }
-            let queue = self.multi.as_mut().expect("in MULTI");
-            queue.push(args);
-            lock(&self.client).multi = queue.len() as i64;
-            return Reply::status("QUEUED");
-        }
-        match spec.exec {
-            Exec::Keyspace => self.keyspace(spec, &args).await,
-            Exec::Server => self.server(spec.name, &args).await,
-        }
-    }
-
-    async fn keyspace(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
-        let now = unix_millis();
-        let op = match cmd::parse_op(spec.name, args, now) {
-            Ok(op) => op,
-            Err(e) => return e,
-        };
-        let seed = self.next_seed();
-        let slot = first_key_slot(spec, args);
-        if op.is_write() {
-            return self.submit(Request { now, seed, body: Body::Op(op) }, slot).await;
-        }
+    /// Answers a read: from the local state once it is known to be current (the leader, after
+    /// the linearizability check), or as it is after READONLY on a follower.
+    async fn read(&mut self, op: &Op, slot: u16, ctx: Ctx) -> Reply {
         let stale_reads = crate::broken::is(crate::broken::Mode::StaleReads);
-        // After READONLY a follower answers from its own state, possibly stale.
         if !stale_reads && (!self.readonly || self.shared.backend.is_leader()) {
             if let Err(e) = self.linearize().await {
                 return self.error_reply(e, slot);
             }
         }
-        self.shared.backend.read_local(&op, Ctx { now, seed })
+        self.shared.backend.read_local(op, ctx)
     }
 
     async fn submit(&self, req: Request, slot: u16) -> Reply {
@@ -307,81 +330,34 @@ impl Session {
         }
     }
 
-    /// MOVED (or CLUSTERDOWN) when `spec` must run on the leader and this node is not it.
-    fn redirect_if_not_leader(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Option<Reply> {
-        let needs_leader = spec.exec == Exec::Keyspace || spec.first_key > 0;
+    /// MOVED (or CLUSTERDOWN) when the command must run on the leader and this node is not it:
+    /// data commands, and node commands with keys (WATCH).
+    fn redirect_if_not_leader(&self, meta: &Meta, args: &[Bytes]) -> Option<Reply> {
+        let is_data = commands::lookup(&args[0]).is_some_and(|c| matches!(c, Command::Data(_)));
+        let needs_leader = is_data || meta.first_key > 0;
         let readonly = self.readonly || crate::broken::is(crate::broken::Mode::StaleReads);
-        if !needs_leader || (readonly && !spec.is_write()) {
+        if !needs_leader || (readonly && !meta.is_write()) {
             return None;
         }
         let backend = &self.shared.backend;
         if backend.is_leader() {
             return None;
         }
-        Some(self.error_reply(BackendError::NotLeader(backend.leader()), first_key_slot(spec, args)))
-    }
-
-    async fn server(&mut self, name: &str, args: &[Bytes]) -> Reply {
-        match name {
-            "multi" => {
-                if self.multi.is_some() {
-                    return Reply::err("ERR MULTI calls can not be nested");
-                }
-                self.multi = Some(Vec::new());
-                self.multi_failed = false;
-                lock(&self.client).multi = 0;
-                Reply::Ok
-            }
-            "exec" => self.exec().await,
-            "discard" => {
-                if self.multi.is_none() {
-                    return Reply::err("ERR DISCARD without MULTI");
-                }
-                self.end_multi();
-                Reply::Ok
-            }
-            "watch" => self.watch(args).await,
-            "unwatch" => {
-                self.watches.clear();
-                Reply::Ok
-            }
-            "readonly" => {
-                self.readonly = true;
-                Reply::Ok
-            }
-            "readwrite" => {
-                self.readonly = false;
-                Reply::Ok
-            }
-            "quit" => {
-                self.close = true;
-                Reply::Ok
-            }
-            "reset" => {
-                self.end_multi();
-                self.readonly = false;
-                self.proto = Protocol::Resp2;
-                let mut info = lock(&self.client);
-                info.name.clear();
-                info.resp = 2;
-                Reply::status("RESET")
-            }
-            _ => admin::command(self, name, args).await,
-        }
+        Some(self.error_reply(BackendError::NotLeader(backend.leader()), first_key_slot(meta, args)))
     }
 
     /// WATCH records what the keys look like in a linearizable view of the state; EXEC's
     /// request carries the records and the state machine checks them when it applies.
-    async fn watch(&mut self, args: &[Bytes]) -> Reply {
+    pub(crate) async fn watch(&mut self, args: &[Bytes]) -> Reply {
         if self.multi.is_some() {
             return Reply::err("ERR WATCH inside MULTI is not allowed");
         }
-        let spec = cmd::lookup(b"watch").expect("WATCH is in the command table");
-        if let Some(redirect) = self.redirect_if_not_leader(spec, args) {
+        let meta = commands::lookup(b"watch").expect("WATCH is in the command table").meta();
+        if let Some(redirect) = self.redirect_if_not_leader(meta, args) {
             return redirect;
         }
         if let Err(e) = self.linearize().await {
-            return self.error_reply(e, first_key_slot(spec, args));
+            return self.error_reply(e, first_key_slot(meta, args));
         }
         let now = unix_millis();
         let keys = &args[1..];
@@ -396,15 +372,15 @@ impl Session {
         Reply::Ok
     }
 
-    fn end_multi(&mut self) {
+    pub(crate) fn end_multi(&mut self) {
         self.multi = None;
         self.multi_failed = false;
         self.watches.clear();
         lock(&self.client).multi = -1;
     }
 
-    /// EXEC: every queued keyspace command goes into one request, applied atomically.
-    async fn exec(&mut self) -> Reply {
+    /// EXEC: every queued data command goes into one request, applied atomically.
+    pub(crate) async fn exec(&mut self) -> Reply {
         let Some(queue) = self.multi.take() else {
             return Reply::err("ERR EXEC without MULTI");
         };
@@ -415,31 +391,31 @@ impl Session {
             return Reply::err("EXECABORT Transaction discarded because of previous errors.");
         }
         let now = unix_millis();
-        // Each queued command's reply: known now (errors, server commands) or the index of
-        // its operation in the request.
+        // Each queued command's reply: known now (errors, node commands) or the index of its
+        // operation in the request.
         let mut slots: Vec<Result<usize, Reply>> = Vec::with_capacity(queue.len());
         let mut ops = Vec::new();
         let mut first_slot = None;
         for args in &queue {
-            let spec = match cmd::resolve(args) {
-                Ok(spec) => spec,
+            let command = match commands::resolve(args) {
+                Ok(command) => command,
                 Err(e) => {
-                    slots.push(Err(e));
+                    slots.push(Err(e.into()));
                     continue;
                 }
             };
-            match spec.exec {
-                Exec::Keyspace => match cmd::parse_op(spec.name, args, now) {
+            match command {
+                Command::Data(data) => match (data.parse)(args, now) {
                     Ok(op) => {
-                        if spec.first_key > 0 && first_slot.is_none() {
-                            first_slot = Some(first_key_slot(spec, args));
+                        if data.meta.first_key > 0 && first_slot.is_none() {
+                            first_slot = Some(first_key_slot(&data.meta, args));
                         }
                         ops.push(op);
                         slots.push(Ok(ops.len() - 1));
                     }
-                    Err(e) => slots.push(Err(e)),
+                    Err(e) => slots.push(Err(e.into())),
                 },
-                Exec::Server => slots.push(Err(Box::pin(self.server(spec.name, args)).await)),
+                Command::Node(node) => slots.push(Err(Box::pin(self.run_node(node, args)).await)),
             }
         }
         let mut results = if ops.is_empty() && watches.is_empty() {
@@ -464,8 +440,8 @@ impl Session {
 }
 
 /// The hash slot of a command's first key, or 0 for a command without keys.
-fn first_key_slot(spec: &CommandSpec, args: &[Bytes]) -> u16 {
-    match usize::try_from(spec.first_key) {
+fn first_key_slot(meta: &Meta, args: &[Bytes]) -> u16 {
+    match usize::try_from(meta.first_key) {
         Ok(i) if i > 0 && i < args.len() => cluster::key_slot(&args[i]),
         _ => 0,
     }

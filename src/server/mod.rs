@@ -1,8 +1,8 @@
 //! The RESP server: the listener, the client limit, the expiry cycle and graceful shutdown.
 
-mod admin;
 mod backend;
 mod clients;
+pub mod commands;
 mod conn;
 mod stats;
 
@@ -16,12 +16,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-pub use admin::{resident_bytes, REDIS_VERSION};
+pub use commands::{resident_bytes, REDIS_VERSION};
 pub use backend::{Backend, BackendError};
 pub use crate::base::unix_millis;
 
 use crate::config::NodeConfig;
-use crate::sm::{Body, Op, Request};
+use crate::cmd::keys::KeyOp;
+use crate::cmd::Op;
+use crate::sm::{Body, Request};
 use clients::Clients;
 pub use stats::Stats;
 
@@ -113,7 +115,7 @@ async fn expiry_cycle(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
                 break;
             }
             let full = keys.len() == EXPIRY_BATCH;
-            let op = Op::DeleteExpired(keys.into_iter().map(|k| bytes::Bytes::from(k.into_vec())).collect());
+            let op = Op::Key(KeyOp::DeleteExpired(keys.into_iter().map(|k| bytes::Bytes::from(k.into_vec())).collect()));
             match shared.backend.write(Request { now, seed: 0, body: Body::Op(op) }).await {
                 Ok(crate::resp::Reply::Int(n)) => {
                     shared.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::cmd::COMMANDS;
+use super::commands;
 use crate::resp::Reply;
 
 /// One command's counters.
@@ -32,10 +32,10 @@ pub struct Stats {
 
 impl Default for Stats {
     fn default() -> Stats {
-        let per_command = COMMANDS
+        let per_command = commands::all()
             .iter()
-            .flat_map(|c| std::iter::once(c).chain(c.subcommands.iter()))
-            .map(|c| (c.name, CommandCounters::default()))
+            .flat_map(|c| std::iter::once(*c).chain(c.subcommands()))
+            .map(|c| (c.name(), CommandCounters::default()))
             .collect();
         Stats {
             commands: AtomicU64::new(0),

@@ -2,6 +2,7 @@
 //! order (each entry's SHA-1 is XORed in), so equal datasets on two replicas give equal digests.
 
 use super::keyspace::{Entry, KeySpace};
+use super::value::Value;
 
 /// The digest of the whole keyspace; forty zeros when it is empty, as in Redis.
 pub fn digest(ks: &KeySpace) -> String {
@@ -23,10 +24,46 @@ fn entry_digest(e: &Entry) -> [u8; 20] {
     let mut h = sha1_smol::Sha1::new();
     h.update(&(e.key.len() as u64).to_be_bytes());
     h.update(&e.key);
-    h.update(&(e.value.len() as u64).to_be_bytes());
-    h.update(&e.value);
+    value_digest(&mut h, &e.value);
     h.update(&e.expire_at.to_be_bytes());
     h.digest().bytes()
+}
+
+/// Feeds a value to the digest. A string is its length and bytes (as before other types
+/// existed, so that string-only datasets keep their digests); a collection is a type tag, its
+/// size and its elements in iteration order, so two replicas only agree if they hold the same
+/// elements in the same order.
+fn value_digest(h: &mut sha1_smol::Sha1, value: &Value) {
+    fn bytes(h: &mut sha1_smol::Sha1, b: &[u8]) {
+        h.update(&(b.len() as u64).to_be_bytes());
+        h.update(b);
+    }
+    match value {
+        Value::Str(s) => bytes(h, s),
+        Value::Hash(d) => {
+            h.update(&[0xff, b'h']);
+            h.update(&(d.len() as u64).to_be_bytes());
+            for (f, v) in d.iter() {
+                bytes(h, f);
+                bytes(h, v);
+            }
+        }
+        Value::Set(d) => {
+            h.update(&[0xff, b's']);
+            h.update(&(d.len() as u64).to_be_bytes());
+            for (m, _) in d.iter() {
+                bytes(h, m);
+            }
+        }
+        Value::ZSet(z) => {
+            h.update(&[0xff, b'z']);
+            h.update(&(z.len() as u64).to_be_bytes());
+            for (m, score) in z.members.iter() {
+                bytes(h, m);
+                h.update(&score.to_bits().to_be_bytes());
+            }
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -42,12 +79,12 @@ mod tests {
         let mut a = KeySpace::new();
         let mut b = KeySpace::new();
         assert_eq!(digest(&a), "0".repeat(40));
-        a.set(b"x", b"1".to_vec(), 0);
-        a.set(b"y", b"2".to_vec(), 5);
-        b.set(b"y", b"2".to_vec(), 5);
-        b.set(b"x", b"1".to_vec(), 0);
+        a.set(b"x", Value::Str(b"1".to_vec()), 0);
+        a.set(b"y", Value::Str(b"2".to_vec()), 5);
+        b.set(b"y", Value::Str(b"2".to_vec()), 5);
+        b.set(b"x", Value::Str(b"1".to_vec()), 0);
         assert_eq!(digest(&a), digest(&b));
-        b.set(b"x", b"1".to_vec(), 7);
+        b.set(b"x", Value::Str(b"1".to_vec()), 7);
         assert_ne!(digest(&a), digest(&b));
     }
 }

@@ -7,18 +7,19 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
+use super::value::Value;
+
 /// How many recent deletions are remembered for WATCH; older ones make a WATCH that predates
 /// them fail safe (EXEC aborts) rather than miss a change.
 const TOMBSTONES_KEPT: usize = 65_536;
 
-/// One key and its value. Keys and values serialize as byte strings: bincode writes them exactly
-/// as a sequence of bytes (a length, then the bytes), but in one copy instead of a call per byte.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One key and its value. Keys serialize as byte strings: bincode writes them exactly as a
+/// sequence of bytes (a length, then the bytes), but in one copy instead of a call per byte.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     #[serde(with = "serde_bytes")]
     pub key: Box<[u8]>,
-    #[serde(with = "serde_bytes")]
-    pub value: Vec<u8>,
+    pub value: Value,
     /// Absolute expiry in Unix milliseconds; 0 means no expiry.
     pub expire_at: u64,
     /// The keyspace's modification counter when this entry was last changed (for WATCH).
@@ -148,7 +149,7 @@ impl KeySpace {
     }
 
     /// Inserts or replaces `key` with `value` and `expire_at` (0: none).
-    pub fn set(&mut self, key: &[u8], value: Vec<u8>, expire_at: u64) -> u32 {
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) -> u32 {
         match self.slot_of(key) {
             Some(slot) => {
                 self.update(slot, |e| e.value = value);
@@ -159,7 +160,7 @@ impl KeySpace {
         }
     }
 
-    fn insert(&mut self, key: &[u8], value: Vec<u8>, expire_at: u64) -> u32 {
+    fn insert(&mut self, key: &[u8], value: Value, expire_at: u64) -> u32 {
         let seq = self.next_seq();
         let entry = Entry { key: key.into(), value, expire_at, seq };
         let slot = match self.free.pop() {
@@ -389,7 +390,7 @@ mod tests {
     fn serialize_image_writes_what_the_image_would() {
         let mut ks = KeySpace::new();
         for i in 0..50u32 {
-            ks.set(format!("k{i}").as_bytes(), vec![i as u8; i as usize], if i % 3 == 0 { 1000 + i as u64 } else { 0 });
+            ks.set(format!("k{i}").as_bytes(), Value::Str(vec![i as u8; i as usize]), if i % 3 == 0 { 1000 + i as u64 } else { 0 });
         }
         for i in 0..10u32 {
             let slot = ks.slot_of(format!("k{i}").as_bytes()).unwrap();
@@ -407,16 +408,16 @@ mod tests {
     #[test]
     fn set_get_remove() {
         let mut ks = KeySpace::new();
-        ks.set(b"a", b"1".to_vec(), 0);
-        ks.set(b"b", b"2".to_vec(), 100);
-        assert_eq!(ks.get(b"a", 50).unwrap().value, b"1");
+        ks.set(b"a", Value::Str(b"1".to_vec()), 0);
+        ks.set(b"b", Value::Str(b"2".to_vec()), 100);
+        assert_eq!(ks.get(b"a", 50).unwrap().value, Value::Str(b"1".to_vec()));
         assert!(ks.get(b"b", 100).is_none());
         assert_eq!(ks.live_len(99), 2);
         assert_eq!(ks.live_len(100), 1);
         assert_eq!(ks.expired_keys(100, 10), vec![Box::from(&b"b"[..])]);
         ks.remove(b"a");
         assert!(ks.get_raw(b"a").is_none());
-        let slot = ks.set(b"c", vec![], 0);
+        let slot = ks.set(b"c", Value::Str(vec![]), 0);
         assert_eq!(slot, 0, "freed slots are reused");
     }
 
@@ -427,19 +428,19 @@ mod tests {
         // Absent key: set then deleted again breaks the watch.
         let w = ks.watch(k.clone(), 0);
         assert!(!ks.watch_broken(&w, 0));
-        ks.set(b"k", vec![], 0);
+        ks.set(b"k", Value::Str(vec![]), 0);
         assert!(ks.watch_broken(&w, 0));
         ks.remove(b"k");
         assert!(ks.watch_broken(&w, 0));
         // A write to another key does not.
         let w = ks.watch(k.clone(), 0);
-        ks.set(b"other", vec![], 0);
+        ks.set(b"other", Value::Str(vec![]), 0);
         assert!(!ks.watch_broken(&w, 0));
         // A FLUSHALL when the key did not exist does not.
         ks.clear();
         assert!(!ks.watch_broken(&w, 0));
         // Expiry after WATCH does.
-        ks.set(b"k", vec![], 10);
+        ks.set(b"k", Value::Str(vec![]), 10);
         let w = ks.watch(k.clone(), 5);
         assert!(!ks.watch_broken(&w, 9));
         assert!(ks.watch_broken(&w, 10));
@@ -452,8 +453,8 @@ mod tests {
     #[test]
     fn image_round_trip() {
         let mut ks = KeySpace::new();
-        ks.set(b"a", b"1".to_vec(), 0);
-        ks.set(b"b", b"2".to_vec(), 7);
+        ks.set(b"a", Value::Str(b"1".to_vec()), 0);
+        ks.set(b"b", Value::Str(b"2".to_vec()), 7);
         ks.remove(b"a");
         let back = KeySpace::from_image(ks.to_image());
         assert_eq!(back.get_raw(b"b"), ks.get_raw(b"b"));

@@ -1,37 +1,38 @@
-//! The deterministic state machine: the keyspace and the requests that change it.
+//! The deterministic state machine: the keyspace, the values keys hold, and the requests that
+//! change them.
 //!
 //! A [`Request`] is what a node proposes: one operation, or a whole EXEC, stamped with the
 //! accepting node's clock and a random seed. [`StateMachine::apply`] is a pure function of the
-//! state and the request, so every replica that applies the same sequence ends identical.
+//! state and the request, so every replica that applies the same sequence ends identical. What
+//! each operation does is the command layer's (`crate::cmd`): the state machine only runs it.
 
-mod apply;
 mod digest;
 mod glob;
 mod keyspace;
-mod op;
+mod value;
 
 use serde::{Deserialize, Serialize};
 
-pub use apply::{is_long_double, query, Ctx};
 pub use digest::{digest, digest_value};
 pub use glob::matches as glob_matches;
 pub use keyspace::{Entry, KeySpace, KeySpaceImage, Watch};
-pub use op::{ExpireCond, Expiry, GetExExpiry, LcsOptions, Op, SetCond, TtlQuery};
+pub use value::{element_hash, Dict, Kind, Score, Value, WrongType, ZSet};
 
+use crate::cmd::{Ctx, Op};
 use crate::resp::Reply;
 
 /// One unit of the replicated log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// The accepting node's Unix time in milliseconds: the "now" of every operation inside.
     pub now: u64,
-    /// Randomness for the operations inside (RANDOMKEY), chosen by the accepting node.
+    /// Randomness for the operations inside (RANDOMKEY, SPOP...), chosen by the accepting node.
     pub seed: u64,
     pub body: Body,
 }
 
 /// What a request does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Body {
     /// One command.
     Op(Op),
@@ -56,7 +57,7 @@ impl StateMachine {
     pub fn apply(&mut self, req: &Request) -> Reply {
         let ctx = Ctx { now: req.now, seed: req.seed };
         match &req.body {
-            Body::Op(op) => guarded(|| apply::apply(&mut self.keyspace, op, ctx)),
+            Body::Op(op) => guarded(|| op.apply(&mut self.keyspace, ctx)),
             Body::Exec { watches, ops } => {
                 if watches.iter().any(|w| self.keyspace.watch_broken(w, req.now)) {
                     return Reply::NilArray;
@@ -64,7 +65,7 @@ impl StateMachine {
                 let mut replies = Vec::with_capacity(ops.len());
                 for (i, op) in ops.iter().enumerate() {
                     let seed = req.seed.wrapping_add(i as u64);
-                    replies.push(guarded(|| apply::apply(&mut self.keyspace, op, Ctx { seed, ..ctx })));
+                    replies.push(guarded(|| op.apply(&mut self.keyspace, Ctx { seed, ..ctx })));
                 }
                 Reply::Array(replies)
             }
@@ -73,7 +74,7 @@ impl StateMachine {
 
     /// Answers a read-only operation at `ctx.now` without changing anything.
     pub fn query(&self, op: &Op, ctx: Ctx) -> Reply {
-        apply::query(&self.keyspace, op, ctx)
+        op.query(&self.keyspace, ctx)
     }
 }
 

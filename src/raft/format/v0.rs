@@ -1,8 +1,81 @@
-//! The operations the state machine applies: one per keyspace command, already parsed and
-//! validated, with every relative time turned into an absolute one by the node that accepted it.
+//! Format 0: the log and snapshot types of the releases before format versions (up to commit
+//! a701ce4), frozen here so that their data directories can still be read, and converted to the
+//! current types. Never change these types: their bincode layout is what those releases wrote.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use crate::raft::types::{NodeAddr, NodeId};
+
+openraft::declare_raft_types!(
+    /// The type configuration whose log entries format 0 stored.
+    pub Config:
+        D = Batch,
+        R = (),
+        NodeId = NodeId,
+        Node = NodeAddr,
+        Entry = openraft::Entry<Config>,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// A log entry as format 0 stored it: bincode, no version byte.
+pub type Entry = openraft::Entry<Config>;
+
+/// A log entry's payload: the requests proposed together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch(pub Vec<Request>);
+
+/// One request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub now: u64,
+    pub seed: u64,
+    pub body: Body,
+}
+
+/// One command, or a whole EXEC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    Op(Op),
+    Exec { watches: Vec<Watch>, ops: Vec<Op> },
+}
+
+/// What WATCH saw of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    pub key: Bytes,
+    pub entry_seq: u64,
+    pub live: bool,
+    pub seen: u64,
+}
+
+/// A snapshot file (and a snapshot sent to a follower): bincode, no header.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SnapshotPayload {
+    pub meta: openraft::SnapshotMeta<NodeId, NodeAddr>,
+    pub image: KeySpaceImage,
+}
+
+/// The keyspace of a snapshot: string values only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KeySpaceImage {
+    pub entries: Vec<KeyEntry>,
+    pub seq: u64,
+    pub tombstones: Vec<(u64, u64, Box<[u8]>)>,
+    pub tombstone_horizon: u64,
+}
+
+/// One key of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    #[serde(with = "serde_bytes")]
+    pub key: Box<[u8]>,
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
+    pub expire_at: u64,
+    pub seq: u64,
+}
 
 /// SET's NX / XX condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,28 +233,4 @@ pub enum Op {
     FlushAll,
     /// Deletes the keys that have expired by the request's time (the leader's expiry cycle).
     DeleteExpired(Vec<Bytes>),
-}
-
-impl Op {
-    /// Whether the operation may change the keyspace (and so must go through the log).
-    pub fn is_write(&self) -> bool {
-        !matches!(
-            self,
-            Op::Get(_)
-                | Op::MGet(_)
-                | Op::StrLen(_)
-                | Op::GetRange { .. }
-                | Op::Lcs { .. }
-                | Op::Exists(_)
-                | Op::Type(_)
-                | Op::Ttl { .. }
-                | Op::Keys(_)
-                | Op::Scan { .. }
-                | Op::RandomKey
-                | Op::Touch(_)
-                | Op::DbSize
-                | Op::Digest
-                | Op::GetEx { expiry: GetExExpiry::Unchanged, .. }
-        )
-    }
 }

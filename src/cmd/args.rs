@@ -1,0 +1,188 @@
+//! Reading command arguments the way Redis's C code reads them: options compared as C strings,
+//! integers and floats with Redis's rules, cursors with `strtoul`.
+
+use bytes::Bytes;
+
+use super::error::{Error, Result};
+
+/// Whether `arg` is the option `word`. Redis compares options as C strings (`strcasecmp`), so
+/// the argument ends at its first NUL byte: `nx\0anything` is NX.
+pub fn eq(arg: &[u8], word: &str) -> bool {
+    c_str(arg).eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// The argument as C code sees it: up to its first NUL byte.
+pub fn c_str(arg: &[u8]) -> &[u8] {
+    arg.split(|&b| b == 0).next().unwrap_or_default()
+}
+
+/// A 64-bit integer as Redis's `string2ll` reads it.
+pub fn int(arg: &[u8]) -> Result<i64> {
+    crate::resp::parse_i64(arg).ok_or(Error::NotInteger)
+}
+
+/// A float as Redis's `getDoubleFromObject` reads it (`strtod` of the whole argument, no
+/// spaces, NaN refused): `Error::NotFloat` otherwise.
+pub fn float(arg: &[u8]) -> Result<f64> {
+    parse_f64(arg).ok_or(Error::NotFloat)
+}
+
+/// `strtod` of the whole argument as Redis accepts it: no leading space, not NaN; "inf",
+/// "-inf", "+inf" and "infinity" in any case are accepted.
+pub fn parse_f64(arg: &[u8]) -> Option<f64> {
+    if arg.is_empty() || arg[0].is_ascii_whitespace() || arg.len() > 5000 {
+        return None;
+    }
+    let s = std::str::from_utf8(arg).ok()?;
+    if s.ends_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let lower = s.to_ascii_lowercase();
+    let body = lower.trim_start_matches(['+', '-']);
+    let v: f64 = if body == "inf" || body == "infinity" {
+        if lower.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        }
+    } else {
+        // Rust's parser accepts what strtod does for decimal input, except hex floats; it
+        // rejects "nan" only as a word we then refuse anyway.
+        if body.starts_with("0x") || body.contains("nan") || lower.matches(['+', '-']).count() > 2 {
+            return None;
+        }
+        s.parse().ok()?
+    };
+    (!v.is_nan()).then_some(v)
+}
+
+/// The number of keys a `numkeys` argument announces, with the errors of Redis's commands that
+/// take one (`what` names it in the message).
+pub fn numkeys(arg: &[u8]) -> Result<usize> {
+    match crate::resp::parse_i64(arg) {
+        Some(n) if n > 0 => Ok(n as usize),
+        _ => Err(Error::msg("ERR numkeys should be greater than 0")),
+    }
+}
+
+/// C's `strtoul` as Redis's SCAN uses it: optional sign, digits; "-1" wraps around. C sees the
+/// argument as a string, so it ends at the first NUL byte ("5\0x" is cursor 5).
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let arg = c_str(arg);
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match arg[0] {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// The options of HSCAN, SSCAN and ZSCAN after the key: the cursor, MATCH and COUNT.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanArgs {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: u64,
+}
+
+/// Parses `<cursor> [MATCH pattern] [COUNT count]` starting at `args[from]`.
+pub fn scan_args(args: &[Bytes], from: usize) -> Result<ScanArgs> {
+    let cursor = parse_cursor(&args[from]).ok_or(Error::InvalidCursor)?;
+    let (mut pattern, mut count) = (None, 10u64);
+    let mut i = from + 1;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        if eq(&args[i], "count") && more {
+            let c = int(&args[i + 1])?;
+            if c < 1 {
+                return Err(Error::Syntax);
+            }
+            count = c as u64;
+        } else if eq(&args[i], "match") && more {
+            pattern = Some(args[i + 1].clone());
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 2;
+    }
+    Ok(ScanArgs { cursor, pattern, count })
+}
+
+/// Turns an EX/PX-style argument into absolute milliseconds. The outer `None` is an invalid
+/// time (Redis's "invalid expire time"); the inner error is a non-integer.
+pub fn expire_millis(arg: &[u8], millis: bool, relative: bool, now: u64) -> Option<Result<u64>> {
+    let v = match int(arg) {
+        Ok(v) => v,
+        Err(e) => return Some(Err(e)),
+    };
+    if v <= 0 || (!millis && v > i64::MAX / 1000) {
+        return None;
+    }
+    let ms = if millis { v } else { v * 1000 };
+    let at = if relative { ms.checked_add(now as i64)? } else { ms };
+    (at > 0).then_some(Ok(at as u64))
+}
+
+/// A pseudo-random sequence from a request's seed (SplitMix64): the same on every replica.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// The sequence for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"1x"), None);
+        assert_eq!(parse_cursor(b"99999999999999999999999"), None);
+        assert_eq!(parse_cursor(b"5\0x"), Some(5));
+        assert_eq!(parse_cursor(b"\0"), Some(0));
+        assert_eq!(parse_cursor(b" 5"), None);
+    }
+
+    #[test]
+    fn floats_as_redis_reads_them() {
+        assert_eq!(parse_f64(b"1.5"), Some(1.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"nan"), None);
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"1 "), None);
+        assert_eq!(parse_f64(b""), None);
+        assert_eq!(parse_f64(b"abc"), None);
+    }
+}

@@ -1,0 +1,496 @@
+//! The generic key commands: existence, type, expiry, renaming and copying, deletion, and the
+//! keyspace-wide ones (KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL, OBJECT).
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::args::{c_str, eq, int, parse_cursor, Rng};
+use super::meta::*;
+use super::{Ctx, DataCommand, Error, Op, Result};
+use crate::data;
+use crate::resp::Reply;
+use crate::sm::{glob_matches, KeySpace};
+
+const NONDET: &[&str] = &["@keyspace", "@read", "@slow"];
+
+/// OBJECT's subcommands.
+const OBJECT_SUBS: &[DataCommand] = &[
+    data!("object|encoding", 3, RS, 2, 2, 1, NONDET, "generic", "2.2.3", parse::object_encoding, "Returns the internal encoding of a Redis object"),
+    data!("object|help", 2, &["loading", "stale"], 0, 0, 0, &["@keyspace", "@slow"], "generic", "6.2.0", parse::object_help, "Returns helpful text about the different subcommands"),
+];
+
+/// The key commands, sorted by name.
+pub const COMMANDS: &[DataCommand] = &[
+    data!("copy", -3, W, 1, 2, 1, KWS, "generic", "6.2.0", parse::copy, "Copies the value of a key to a new key"),
+    data!("dbsize", 1, R, 0, 0, 0, KR, "server", "1.0.0", parse::dbsize, "Returns the number of keys in the database"),
+    data!("del", -2, WS, 1, -1, 1, KWS, "generic", "1.0.0", parse::del, "Deletes one or more keys"),
+    data!("exists", -2, R, 1, -1, 1, KR, "generic", "1.0.0", parse::exists, "Determines whether one or more keys exist"),
+    data!("expire", -3, WD, 1, 1, 1, KW, "generic", "1.0.0", parse::expire, "Sets the expiration time of a key in seconds"),
+    data!("expireat", -3, WD, 1, 1, 1, KW, "generic", "1.2.0", parse::expireat, "Sets the expiration time of a key to a Unix timestamp"),
+    data!("expiretime", 2, R, 1, 1, 1, KR, "generic", "7.0.0", parse::expiretime, "Returns the expiration time of a key as a Unix timestamp"),
+    data!("flushall", -1, WS, 0, 0, 0, KWD, "server", "1.0.0", parse::flushall, "Removes all keys from all databases"),
+    data!("flushdb", -1, WS, 0, 0, 0, KWD, "server", "1.0.0", parse::flushdb, "Remove all keys from the current database"),
+    data!("keys", 2, RS, 0, 0, 0, KRS, "generic", "1.0.0", parse::keys, "Returns all key names that match a pattern"),
+    data!("object", -2, &[], 0, 0, 0, &["@slow"], "generic", "2.2.3", parse::object, "A container for object introspection commands", OBJECT_SUBS),
+    data!("persist", 2, WD, 1, 1, 1, KW, "generic", "2.2.0", parse::persist, "Removes the expiration time of a key"),
+    data!("pexpire", -3, WD, 1, 1, 1, KW, "generic", "2.6.0", parse::pexpire, "Sets the expiration time of a key in milliseconds"),
+    data!("pexpireat", -3, WD, 1, 1, 1, KW, "generic", "2.6.0", parse::pexpireat, "Sets the expiration time of a key to a Unix milliseconds timestamp"),
+    data!("pexpiretime", 2, R, 1, 1, 1, KR, "generic", "7.0.0", parse::pexpiretime, "Returns the expiration time of a key as a Unix milliseconds timestamp"),
+    data!("pttl", 2, R, 1, 1, 1, KR, "generic", "2.6.0", parse::pttl, "Returns the expiration time in milliseconds of a key"),
+    data!("randomkey", 1, RS, 0, 0, 0, &["@keyspace", "@read", "@slow"], "generic", "1.0.0", parse::randomkey, "Returns a random key name from the database"),
+    data!("rename", 3, WS, 1, 2, 1, KWS, "generic", "1.0.0", parse::rename, "Renames a key and overwrites the destination"),
+    data!("renamenx", 3, WD, 1, 2, 1, KW, "generic", "1.0.0", parse::renamenx, "Renames a key only when the target key name doesn't exist"),
+    data!("scan", -2, RS, 0, 0, 0, &["@keyspace", "@read", "@slow"], "generic", "2.8.0", parse::scan, "Iterates over the key names in the database"),
+    data!("touch", -2, R, 1, -1, 1, KR, "generic", "3.2.1", parse::touch, "Returns the number of existing keys out of those specified after updating the time they were last accessed"),
+    data!("ttl", 2, R, 1, 1, 1, KR, "generic", "1.0.0", parse::ttl, "Returns the expiration time in seconds of a key"),
+    data!("type", 2, R, 1, 1, 1, KR, "generic", "1.0.0", parse::type_, "Determines the type of value stored at a key"),
+    data!("unlink", -2, WD, 1, -1, 1, KW, "generic", "4.0.0", parse::unlink, "Asynchronously deletes one or more keys"),
+];
+
+/// EXPIRE's NX / XX / GT / LT condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ExpireCond {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+/// Which of TTL, PTTL, EXPIRETIME, PEXPIRETIME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtlQuery {
+    pub millis: bool,
+    pub absolute: bool,
+}
+
+/// One key operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyOp {
+    // Reads.
+    Exists(Vec<Bytes>),
+    Touch(Vec<Bytes>),
+    Type(Bytes),
+    Ttl { key: Bytes, query: TtlQuery },
+    Keys(Bytes),
+    Scan { cursor: u64, pattern: Option<Bytes>, count: u64, type_name: Option<Bytes> },
+    RandomKey,
+    DbSize,
+    ObjectEncoding(Bytes),
+    ObjectHelp,
+    // Writes.
+    Del(Vec<Bytes>),
+    Expire { key: Bytes, at: i64, cond: ExpireCond },
+    Persist(Bytes),
+    Rename { from: Bytes, to: Bytes, nx: bool },
+    Copy { from: Bytes, to: Bytes, replace: bool },
+    FlushAll,
+    /// Deletes the keys that have expired by the request's time (the leader's expiry cycle).
+    DeleteExpired(Vec<Bytes>),
+}
+
+impl KeyOp {
+    /// Whether the operation may change the keyspace.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            KeyOp::Del(_)
+                | KeyOp::Expire { .. }
+                | KeyOp::Persist(_)
+                | KeyOp::Rename { .. }
+                | KeyOp::Copy { .. }
+                | KeyOp::FlushAll
+                | KeyOp::DeleteExpired(_)
+        )
+    }
+}
+
+/// The argument parsers, one per command, named after it.
+mod parse {
+    use super::*;
+
+    fn op(op: KeyOp) -> Result<Op> {
+        Ok(Op::Key(op))
+    }
+
+    fn ttl_query(args: &[Bytes], millis: bool, absolute: bool) -> Result<Op> {
+        op(KeyOp::Ttl { key: args[1].clone(), query: TtlQuery { millis, absolute } })
+    }
+
+    pub fn exists(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Exists(args[1..].to_vec()))
+    }
+
+    pub fn touch(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Touch(args[1..].to_vec()))
+    }
+
+    pub fn type_(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Type(args[1].clone()))
+    }
+
+    pub fn ttl(args: &[Bytes], _: u64) -> Result<Op> {
+        ttl_query(args, false, false)
+    }
+
+    pub fn pttl(args: &[Bytes], _: u64) -> Result<Op> {
+        ttl_query(args, true, false)
+    }
+
+    pub fn expiretime(args: &[Bytes], _: u64) -> Result<Op> {
+        ttl_query(args, false, true)
+    }
+
+    pub fn pexpiretime(args: &[Bytes], _: u64) -> Result<Op> {
+        ttl_query(args, true, true)
+    }
+
+    pub fn keys(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Keys(args[1].clone()))
+    }
+
+    pub fn scan(args: &[Bytes], _: u64) -> Result<Op> {
+        let cursor = parse_cursor(&args[1]).ok_or(Error::InvalidCursor)?;
+        let (mut pattern, mut count, mut type_name) = (None, 10u64, None);
+        let mut i = 2;
+        while i < args.len() {
+            let more = i + 1 < args.len();
+            if eq(&args[i], "count") && more {
+                let c = int(&args[i + 1])?;
+                if c < 1 {
+                    return Err(Error::Syntax);
+                }
+                count = c as u64;
+            } else if eq(&args[i], "match") && more {
+                pattern = Some(args[i + 1].clone());
+            } else if eq(&args[i], "type") && more {
+                // Compared with the type's name by strcasecmp: up to the first NUL byte.
+                type_name = Some(args[i + 1].slice(..c_str(&args[i + 1]).len()));
+            } else {
+                return Err(Error::Syntax);
+            }
+            i += 2;
+        }
+        op(KeyOp::Scan { cursor, pattern, count, type_name })
+    }
+
+    pub fn randomkey(_: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::RandomKey)
+    }
+
+    pub fn dbsize(_: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::DbSize)
+    }
+
+    pub fn object(args: &[Bytes], _: u64) -> Result<Op> {
+        // Only reached without a subcommand (the table resolves `OBJECT <sub>`).
+        Err(Error::WrongArity(String::from_utf8_lossy(&args[0]).to_lowercase()))
+    }
+
+    pub fn object_encoding(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::ObjectEncoding(args[2].clone()))
+    }
+
+    pub fn object_help(_: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::ObjectHelp)
+    }
+
+    pub fn del(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Del(args[1..].to_vec()))
+    }
+
+    pub fn unlink(args: &[Bytes], now: u64) -> Result<Op> {
+        del(args, now)
+    }
+
+    pub fn expire(args: &[Bytes], now: u64) -> Result<Op> {
+        expire_command("expire", args, now)
+    }
+
+    pub fn pexpire(args: &[Bytes], now: u64) -> Result<Op> {
+        expire_command("pexpire", args, now)
+    }
+
+    pub fn expireat(args: &[Bytes], now: u64) -> Result<Op> {
+        expire_command("expireat", args, now)
+    }
+
+    pub fn pexpireat(args: &[Bytes], now: u64) -> Result<Op> {
+        expire_command("pexpireat", args, now)
+    }
+
+    fn expire_command(name: &str, args: &[Bytes], now: u64) -> Result<Op> {
+        let mut cond = ExpireCond::default();
+        for opt in &args[3..] {
+            if eq(opt, "nx") {
+                cond.nx = true;
+            } else if eq(opt, "xx") {
+                cond.xx = true;
+            } else if eq(opt, "gt") {
+                cond.gt = true;
+            } else if eq(opt, "lt") {
+                cond.lt = true;
+            } else {
+                // Redis formats the option with %s: it ends at the first NUL byte.
+                return Err(Error::msg(format!("ERR Unsupported option {}", String::from_utf8_lossy(c_str(opt)))));
+            }
+        }
+        if cond.nx && (cond.xx || cond.gt || cond.lt) {
+            return Err(Error::msg("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        }
+        if cond.gt && cond.lt {
+            return Err(Error::msg("ERR GT and LT options at the same time are not compatible"));
+        }
+        let mut when = int(&args[2])?;
+        if !name.starts_with('p') {
+            if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
+                return Err(Error::InvalidExpire(name.into()));
+            }
+            when *= 1000;
+        }
+        let base = if name.ends_with("at") { 0 } else { now as i64 };
+        if when > i64::MAX - base {
+            return Err(Error::InvalidExpire(name.into()));
+        }
+        op(KeyOp::Expire { key: args[1].clone(), at: when + base, cond })
+    }
+
+    pub fn persist(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Persist(args[1].clone()))
+    }
+
+    pub fn rename(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Rename { from: args[1].clone(), to: args[2].clone(), nx: false })
+    }
+
+    pub fn renamenx(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::Rename { from: args[1].clone(), to: args[2].clone(), nx: true })
+    }
+
+    pub fn copy(args: &[Bytes], _: u64) -> Result<Op> {
+        let mut replace = false;
+        let mut j = 3;
+        while j < args.len() {
+            if eq(&args[j], "replace") {
+                replace = true;
+            } else if eq(&args[j], "db") && j + 1 < args.len() {
+                // Redis's getIntFromObjectOrReply: a long long first, then the range of an int.
+                let db = int(&args[j + 1])?;
+                if !(i32::MIN as i64..=i32::MAX as i64).contains(&db) {
+                    return Err(Error::msg(format!(
+                        "ERR value is out of range, value must between {} and {}",
+                        i32::MIN,
+                        i32::MAX
+                    )));
+                }
+                if db != 0 {
+                    return Err(Error::msg("ERR DB index is out of range"));
+                }
+                j += 1;
+            } else {
+                return Err(Error::Syntax);
+            }
+            j += 1;
+        }
+        op(KeyOp::Copy { from: args[1].clone(), to: args[2].clone(), replace })
+    }
+
+    pub fn flushall(args: &[Bytes], _: u64) -> Result<Op> {
+        match args.len() {
+            1 => {}
+            2 if eq(&args[1], "sync") || eq(&args[1], "async") => {}
+            _ => return Err(Error::Syntax),
+        }
+        op(KeyOp::FlushAll)
+    }
+
+    pub fn flushdb(args: &[Bytes], now: u64) -> Result<Op> {
+        flushall(args, now)
+    }
+}
+
+/// Applies a key operation (reads included, as inside EXEC).
+pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
+    let now = ctx.now;
+    Ok(match op {
+        KeyOp::Del(keys) => {
+            let mut n = 0;
+            for k in keys {
+                if ks.live_slot(k, now).is_some() {
+                    ks.remove(k);
+                    n += 1;
+                }
+            }
+            Reply::Int(n)
+        }
+        KeyOp::Expire { key, at, cond } => expire(ks, key, *at, *cond, now),
+        KeyOp::Persist(key) => match ks.live_slot(key, now) {
+            Some(slot) if ks.at(slot).is_some_and(|e| e.expire_at != 0) => {
+                ks.set_expire(slot, 0);
+                Reply::Int(1)
+            }
+            _ => Reply::Int(0),
+        },
+        KeyOp::Rename { from, to, nx } => rename(ks, from, to, *nx, now)?,
+        KeyOp::Copy { from, to, replace } => {
+            if from == to {
+                return Err(Error::msg("ERR source and destination objects are the same"));
+            }
+            let Some(src) = ks.get(from, now).cloned() else {
+                return Ok(Reply::Int(0));
+            };
+            if ks.live_slot(to, now).is_some() && !replace {
+                return Ok(Reply::Int(0));
+            }
+            ks.remove(to);
+            ks.set(to, src.value, src.expire_at);
+            Reply::Int(1)
+        }
+        KeyOp::FlushAll => {
+            ks.clear();
+            Reply::Ok
+        }
+        KeyOp::DeleteExpired(keys) => {
+            let mut n = 0;
+            for k in keys {
+                if ks.get_raw(k).is_some_and(|e| e.is_expired(now)) {
+                    ks.remove(k);
+                    n += 1;
+                }
+            }
+            Reply::Int(n)
+        }
+        read => query(ks, read, ctx)?,
+    })
+}
+
+/// Answers a read-only key operation.
+pub fn query(ks: &KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
+    let now = ctx.now;
+    Ok(match op {
+        KeyOp::Exists(keys) | KeyOp::Touch(keys) => {
+            Reply::Int(keys.iter().filter(|k| ks.get(k, now).is_some()).count() as i64)
+        }
+        KeyOp::Type(key) => Reply::status(ks.get(key, now).map_or("none", |e| e.value.kind().name())),
+        KeyOp::Ttl { key, query } => ttl(ks, key, *query, now),
+        KeyOp::Keys(pattern) => {
+            let all = &pattern[..] == b"*";
+            Reply::Array(
+                ks.entries()
+                    .filter(|e| !e.is_expired(now) && (all || glob_matches(pattern, &e.key)))
+                    .map(|e| Reply::bulk(&e.key))
+                    .collect(),
+            )
+        }
+        KeyOp::Scan { cursor, pattern, count, type_name } => {
+            scan(ks, *cursor, pattern.as_deref(), *count, type_name.as_deref(), now)
+        }
+        KeyOp::RandomKey => random_key(ks, ctx),
+        KeyOp::DbSize => Reply::Int(ks.live_len(now) as i64),
+        KeyOp::ObjectEncoding(key) => match ks.get(key, now) {
+            Some(e) => Reply::bulk(e.value.encoding()),
+            None => Reply::Nil,
+        },
+        KeyOp::ObjectHelp => Reply::Array(
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Reply::status(*l))
+            .collect(),
+        ),
+        write => unreachable!("query of a write operation {write:?}"),
+    })
+}
+
+fn expire(ks: &mut KeySpace, key: &Bytes, at: i64, cond: ExpireCond, now: u64) -> Reply {
+    let Some(slot) = ks.live_slot(key, now) else {
+        return Reply::Int(0);
+    };
+    let current = ks.at(slot).map_or(0, |e| e.expire_at);
+    let current = if current == 0 { -1 } else { current as i64 };
+    let refused = (cond.nx && current != -1)
+        || (cond.xx && current == -1)
+        || (cond.gt && (at <= current || current == -1))
+        || (cond.lt && current != -1 && at >= current);
+    if refused {
+        return Reply::Int(0);
+    }
+    if at <= now as i64 {
+        ks.remove_slot(slot);
+    } else {
+        ks.set_expire(slot, at as u64);
+    }
+    Reply::Int(1)
+}
+
+fn rename(ks: &mut KeySpace, from: &Bytes, to: &Bytes, nx: bool, now: u64) -> Result {
+    let Some(slot) = ks.live_slot(from, now) else {
+        return Err(Error::NoSuchKey);
+    };
+    if from == to {
+        return Ok(if nx { Reply::Int(0) } else { Reply::Ok });
+    }
+    if ks.live_slot(to, now).is_some() {
+        if nx {
+            return Ok(Reply::Int(0));
+        }
+        ks.remove(to);
+    }
+    let entry = ks.remove_slot(slot);
+    ks.set(to, entry.value, entry.expire_at);
+    Ok(if nx { Reply::Int(1) } else { Reply::Ok })
+}
+
+fn ttl(ks: &KeySpace, key: &[u8], q: TtlQuery, now: u64) -> Reply {
+    let Some(e) = ks.get(key, now) else {
+        return Reply::Int(-2);
+    };
+    if e.expire_at == 0 {
+        return Reply::Int(-1);
+    }
+    let ms = if q.absolute { e.expire_at as i64 } else { (e.expire_at as i64 - now as i64).max(0) };
+    Reply::Int(if q.millis { ms } else { (ms + 500) / 1000 })
+}
+
+fn scan(ks: &KeySpace, cursor: u64, pattern: Option<&[u8]>, count: u64, type_name: Option<&[u8]>, now: u64) -> Reply {
+    let start = usize::try_from(cursor).unwrap_or(usize::MAX);
+    let mut keys = Vec::new();
+    let mut next = 0u64;
+    for (visited, (slot, e)) in ks.iter_from(start).enumerate() {
+        if visited as u64 == count {
+            next = slot as u64;
+            break;
+        }
+        let wanted = !e.is_expired(now)
+            && pattern.is_none_or(|p| p == b"*" || glob_matches(p, &e.key))
+            && type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.value.kind().name().as_bytes()));
+        if wanted {
+            keys.push(Reply::bulk(&e.key));
+        }
+    }
+    Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(keys)])
+}
+
+fn random_key(ks: &KeySpace, ctx: Ctx) -> Reply {
+    if ks.live_len(ctx.now) == 0 {
+        return Reply::Nil;
+    }
+    let slots = ks.slot_count();
+    let mut rng = Rng::new(ctx.seed);
+    for _ in 0..64 {
+        if let Some(e) = ks.at(rng.below(slots) as u32).filter(|e| !e.is_expired(ctx.now)) {
+            return Reply::bulk(&e.key);
+        }
+    }
+    // Sparse slab: walk from a random point instead.
+    let start = rng.below(slots);
+    ks.iter_from(start)
+        .chain(ks.iter_from(0))
+        .find(|(_, e)| !e.is_expired(ctx.now))
+        .map_or(Reply::Nil, |(_, e)| Reply::bulk(&e.key))
+}
