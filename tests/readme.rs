@@ -292,7 +292,7 @@ fn readme_lists_exactly_the_supported_commands() {
         .filter(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase()))
         .map(str::to_lowercase)
         .collect();
-    let table: BTreeSet<String> = raftis::cmd::COMMANDS.iter().map(|c| c.name.to_string()).collect();
+    let table: BTreeSet<String> = raftis::server::commands::all().iter().map(|c| c.name().to_string()).collect();
     let missing: Vec<_> = table.difference(&listed).collect();
     let extra: Vec<_> = listed.difference(&table).collect();
     assert!(missing.is_empty() && extra.is_empty(), "README misses {missing:?}; lists unknown {extra:?}");

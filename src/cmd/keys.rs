@@ -494,3 +494,72 @@ fn random_key(ks: &KeySpace, ctx: Ctx) -> Reply {
         .find(|(_, e)| !e.is_expired(ctx.now))
         .map_or(Reply::Nil, |(_, e)| Reply::bulk(&e.key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sm::Value;
+
+    fn p(line: &str) -> Result<Op> {
+        let args: Vec<Bytes> = line.split(' ').map(|s| Bytes::from(s.replace("\\0", "\0"))).collect();
+        let name = String::from_utf8_lossy(&args[0]).to_lowercase();
+        let command = COMMANDS.iter().find(|c| c.meta.name == name).expect("a key command");
+        (command.parse)(&args, 1_000_000)
+    }
+
+    #[test]
+    fn expire_arithmetic() {
+        assert_eq!(
+            p("expire k 10"),
+            Ok(Op::Key(KeyOp::Expire { key: Bytes::from_static(b"k"), at: 1_010_000, cond: ExpireCond::default() }))
+        );
+        assert_eq!(p("expire k 9223372036854775807"), Err(Error::InvalidExpire("expire".into())));
+        assert!(p("expire k 10 NX XX").is_err());
+        assert_eq!(p("expire k 10 foo"), Err(Error::msg("ERR Unsupported option foo")));
+        assert_eq!(p("expire k 10 a\\0b"), Err(Error::msg("ERR Unsupported option a")));
+        assert_eq!(p("expire k 10 gt\\0x"), p("expire k 10 gt"));
+    }
+
+    #[test]
+    fn errors_quoting_or_ranging_arguments() {
+        assert_eq!(
+            p("copy a b DB 2147483648"),
+            Err(Error::msg("ERR value is out of range, value must between -2147483648 and 2147483647"))
+        );
+        assert_eq!(p("copy a b DB abc"), Err(Error::NotInteger));
+        assert_eq!(p("copy a b DB 1"), Err(Error::msg("ERR DB index is out of range")));
+        assert!(matches!(p("copy a b replace\\0"), Ok(Op::Key(KeyOp::Copy { replace: true, .. }))));
+        let Ok(Op::Key(KeyOp::Scan { type_name, .. })) = p("scan 0 type\\0 string\\0x") else { panic!() };
+        assert_eq!(type_name.as_deref(), Some(&b"string"[..]));
+    }
+
+    #[test]
+    fn expired_keys_are_hidden_then_deleted_by_request() {
+        let mut ks = KeySpace::new();
+        ks.set(b"k", Value::Str(b"v".to_vec()), 1500);
+        let late = Ctx { now: 2000, seed: 0 };
+        assert_eq!(Op::Key(KeyOp::Exists(vec!["k".into()])).query(&ks, late), Reply::Int(0));
+        assert_eq!(ks.len(), 1, "a read never deletes");
+        assert_eq!(Op::Key(KeyOp::DeleteExpired(vec!["k".into()])).apply(&mut ks, late), Reply::Int(1));
+        assert_eq!(ks.len(), 0);
+    }
+
+    #[test]
+    fn type_rename_and_copy_keep_the_value_type() {
+        let mut ks = KeySpace::new();
+        let ctx = Ctx { now: 1000, seed: 0 };
+        let mut set = crate::sm::Dict::new();
+        set.insert(b"1", ());
+        ks.set(b"s", Value::Set(set), 5000);
+        assert_eq!(Op::Key(KeyOp::Type("s".into())).query(&ks, ctx), Reply::status("set"));
+        let copy = Op::Key(KeyOp::Copy { from: "s".into(), to: "t".into(), replace: false });
+        assert_eq!(copy.apply(&mut ks, ctx), Reply::Int(1));
+        let rename = Op::Key(KeyOp::Rename { from: "t".into(), to: "u".into(), nx: false });
+        assert_eq!(rename.apply(&mut ks, ctx), Reply::Ok);
+        assert_eq!(ks.get(b"u", 1000).map(|e| (e.value.kind(), e.expire_at)), Some((crate::sm::Kind::Set, 5000)));
+        let scan = Op::Key(KeyOp::Scan { cursor: 0, pattern: None, count: 10, type_name: Some("set".into()) });
+        let Reply::Array(parts) = scan.query(&ks, ctx) else { panic!() };
+        assert_eq!(parts[1], Reply::Array(vec![Reply::bulk("s"), Reply::bulk("u")]));
+        assert_eq!(Op::Key(KeyOp::ObjectEncoding("s".into())).query(&ks, ctx), Reply::bulk("intset"));
+    }
+}

@@ -708,3 +708,152 @@ fn lcs(a: &[u8], b: &[u8], opts: LcsOptions) -> Result {
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(ks: &mut KeySpace, op: StrOp) -> Reply {
+        Op::Str(op).apply(ks, Ctx { now: 1000, seed: 1 })
+    }
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn p(line: &str) -> Result<Op> {
+        let args: Vec<Bytes> = line.split(' ').map(|s| Bytes::from(s.replace("\\0", "\0"))).collect();
+        let name = String::from_utf8_lossy(&args[0]).to_lowercase();
+        let command = COMMANDS.iter().find(|c| c.meta.name == name).expect("a string command");
+        (command.parse)(&args, 1_000_000)
+    }
+
+    fn set_op(key: &str, value: &str, expiry: Expiry) -> StrOp {
+        StrOp::Set { key: b(key), value: b(value), cond: SetCond::Always, expiry, get: false }
+    }
+
+    #[test]
+    fn incr_and_overflow() {
+        let mut ks = KeySpace::new();
+        assert_eq!(run(&mut ks, StrOp::IncrBy { key: b("n"), by: 5 }), Reply::Int(5));
+        assert_eq!(run(&mut ks, StrOp::IncrBy { key: b("n"), by: i64::MAX }), Error::Overflow.into());
+        assert_eq!(run(&mut ks, StrOp::Get(b("n"))), Reply::bulk("5"));
+    }
+
+    #[test]
+    fn incr_by_float_uses_long_double() {
+        let mut ks = KeySpace::new();
+        run(&mut ks, set_op("f", "1.1", Expiry::Clear));
+        assert_eq!(run(&mut ks, StrOp::IncrByFloat { key: b("f"), by: b("2.2") }), Reply::bulk("3.3"));
+        assert_eq!(
+            run(&mut ks, StrOp::IncrByFloat { key: b("f"), by: b("5.0e3") }),
+            Reply::bulk("5003.29999999999999982"),
+            "as Redis prints it"
+        );
+        assert!(run(&mut ks, StrOp::IncrByFloat { key: b("f"), by: b("x") }).is_error());
+    }
+
+    #[test]
+    fn string_commands_on_another_type_are_wrongtype() {
+        let mut ks = KeySpace::new();
+        let mut h = crate::sm::Dict::new();
+        h.insert(b"f", Box::from(&b"v"[..]));
+        ks.set(b"h", Value::Hash(h), 0);
+        let wrong: Reply = Error::WrongType.into();
+        for op in [
+            StrOp::Get(b("h")),
+            StrOp::StrLen(b("h")),
+            StrOp::Append { key: b("h"), value: b("x") },
+            StrOp::IncrBy { key: b("h"), by: 1 },
+            StrOp::IncrByFloat { key: b("h"), by: b("1") },
+            StrOp::SetRange { key: b("h"), offset: 0, value: b("x") },
+            StrOp::GetDel(b("h")),
+            StrOp::GetRange { key: b("h"), start: 0, end: -1 },
+        ] {
+            assert_eq!(run(&mut ks, op.clone()), wrong, "{op:?}");
+        }
+        assert_eq!(run(&mut ks, StrOp::MGet(vec![b("h")])), Reply::Array(vec![Reply::Nil]));
+        assert_eq!(run(&mut ks, set_op("h", "s", Expiry::Clear)), Reply::Ok, "SET replaces any type");
+    }
+
+    #[test]
+    fn lcs_like_redis() {
+        let opts = LcsOptions { idx: true, with_match_len: true, ..Default::default() };
+        let r = lcs(b"ohmytext", b"mynewtext", opts).unwrap();
+        let expect = Reply::Map(vec![
+            (
+                Reply::bulk("matches"),
+                Reply::Array(vec![
+                    Reply::Array(vec![
+                        Reply::Array(vec![Reply::Int(4), Reply::Int(7)]),
+                        Reply::Array(vec![Reply::Int(5), Reply::Int(8)]),
+                        Reply::Int(4),
+                    ]),
+                    Reply::Array(vec![
+                        Reply::Array(vec![Reply::Int(2), Reply::Int(3)]),
+                        Reply::Array(vec![Reply::Int(0), Reply::Int(1)]),
+                        Reply::Int(2),
+                    ]),
+                ]),
+            ),
+            (Reply::bulk("len"), Reply::Int(6)),
+        ]);
+        assert_eq!(r, expect);
+        assert_eq!(lcs(b"ohmytext", b"mynewtext", LcsOptions::default()).unwrap(), Reply::bulk("mytext"));
+    }
+
+    #[test]
+    fn getex_reports_a_bad_time_only_for_an_existing_key() {
+        let mut ks = KeySpace::new();
+        for expiry in [GetExExpiry::NotInteger, GetExExpiry::Invalid] {
+            assert_eq!(run(&mut ks, StrOp::GetEx { key: b("k"), expiry }), Reply::Nil);
+        }
+        run(&mut ks, set_op("k", "v", Expiry::At(5000)));
+        assert_eq!(run(&mut ks, StrOp::GetEx { key: b("k"), expiry: GetExExpiry::NotInteger }), Error::NotInteger.into());
+        assert_eq!(
+            run(&mut ks, StrOp::GetEx { key: b("k"), expiry: GetExExpiry::Invalid }),
+            Reply::err("ERR invalid expire time in 'getex' command")
+        );
+        assert_eq!(ks.get(b"k", 1000).map(|e| e.expire_at), Some(5000), "the key is left alone");
+    }
+
+    #[test]
+    fn getrange_edges() {
+        assert_eq!(range(b"Hello World", 0, 3), b"Hell");
+        assert_eq!(range(b"Hello World", -3, -1), b"rld");
+        assert_eq!(range(b"Hello World", 5, 3), b"");
+        assert_eq!(range(b"Hello World", 0, -100), b"H");
+        assert_eq!(range(b"", 0, -1), b"");
+    }
+
+    #[test]
+    fn set_options() {
+        let Ok(Op::Str(StrOp::Set { expiry, cond, get, .. })) = p("set k v EX 10 NX GET") else { panic!() };
+        assert_eq!((expiry, cond, get), (Expiry::At(1_010_000), SetCond::IfAbsent, true));
+        assert_eq!(p("set k v NX XX"), Err(Error::Syntax));
+        assert_eq!(p("set k v EX 10 PX 10"), Err(Error::Syntax));
+        assert_eq!(p("set k v EX 10 KEEPTTL"), Err(Error::Syntax));
+        assert_eq!(p("set k v EX 0"), Err(Error::InvalidExpire("set".into())));
+        assert_eq!(p("set k v EX x"), Err(Error::NotInteger));
+        assert_eq!(p("set k v EX"), Err(Error::Syntax));
+        assert!(p("set k v EX 10 EX 20").is_ok());
+        // Options end at their first NUL byte, as Redis compares them as C strings.
+        let Ok(Op::Str(StrOp::Set { cond, expiry, .. })) = p("set k v nx\\0x EX\\0 10") else { panic!() };
+        assert_eq!((cond, expiry), (SetCond::IfAbsent, Expiry::At(1_010_000)));
+    }
+
+    #[test]
+    fn getex_validates_the_time_after_the_key_lookup() {
+        let getex = |line: &str| match p(line) {
+            Ok(Op::Str(StrOp::GetEx { expiry, .. })) => Ok(expiry),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(getex("getex k PX abc"), Ok(GetExExpiry::NotInteger));
+        assert_eq!(getex("getex k EX 0"), Ok(GetExExpiry::Invalid));
+        assert_eq!(getex("getex k EX 10"), Ok(GetExExpiry::In(1_010_000)));
+        // Syntax is still checked first, whatever the key.
+        assert_eq!(getex("getex k PX abc PERSIST"), Err(Error::Syntax));
+        assert_eq!(getex("getex k PX abc FOO"), Err(Error::Syntax));
+    }
+}

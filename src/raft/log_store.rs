@@ -750,6 +750,19 @@ mod tests {
         Entry { log_id: log_id(term, 1, index), payload: EntryPayload::Normal(Batch(Vec::new())) }
     }
 
+    #[test]
+    fn a_log_of_a_newer_format_is_refused() {
+        let dir = TempDir::new().unwrap();
+        drop(open(dir.path()));
+        {
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            db.open_tree(META_TREE).unwrap().insert(FORMAT_KEY, &[super::super::format::FORMAT + 1]).unwrap();
+            db.flush().unwrap();
+        }
+        let e = LogStore::open(dir.path(), 1 << 20).err().expect("refused");
+        assert!(format!("{e:#}").contains("newer than this release of raftis reads"), "{e:#}");
+    }
+
     #[tokio::test]
     async fn state_survives_reopen() {
         let dir = TempDir::new().unwrap();

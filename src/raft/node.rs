@@ -199,7 +199,10 @@ impl Node {
             let restored = vote.filter(|v| v.is_committed() && v.leader_id.voted_for() == Some(cfg.id));
             ((term, state.last_log_id.map_or(0, |l| l.index)), restored.map(|v| v.leader_id.term))
         };
-        let mut network = BusNetwork::new(cfg.id, cfg.cluster_id.clone());
+        // The bus name carries the data format: nodes of different formats refuse each other's
+        // requests (a log entry of one format must never be decoded as another).
+        let bus_name = format!("{}/f{}", cfg.cluster_id, super::format::FORMAT);
+        let mut network = BusNetwork::new(cfg.id, bus_name.clone());
         if let Ok(ip) = cfg.bind.parse::<std::net::IpAddr>() {
             network = network.with_source(ip);
         }
@@ -210,7 +213,7 @@ impl Node {
             .context("starting raft")?;
         let lease = Arc::new(Lease::new(cfg.election_timeout, election_max(cfg)));
         let catchup = Arc::new(Catchup::default());
-        let mut bus_config = BusConfig::new(cfg.id, cfg.cluster_id.clone(), cfg.peer_ids());
+        let mut bus_config = BusConfig::new(cfg.id, bus_name, cfg.peer_ids());
         bus_config.topology = Some(topology);
         if let Some(bus) = bus {
             tokio::spawn(net::serve(
