@@ -8,12 +8,15 @@
 //! family's operation, its parser and its arm in the family's `apply`/`query`.
 
 mod args;
+pub mod bitmaps;
 pub mod error;
 pub mod hashes;
 pub mod keys;
 pub mod meta;
 pub mod sets;
+pub mod sort;
 pub mod strings;
+pub mod zsets;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -51,7 +54,17 @@ pub struct DataCommand {
 
 /// Every data command, family by family.
 pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
-    [strings::COMMANDS, keys::COMMANDS, hashes::COMMANDS, sets::COMMANDS].into_iter().flatten()
+    [
+        strings::COMMANDS,
+        keys::COMMANDS,
+        hashes::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        bitmaps::COMMANDS,
+        sort::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// One keyspace operation: what the log carries for a data command. Families are appended,
@@ -62,6 +75,9 @@ pub enum Op {
     Key(keys::KeyOp),
     Hash(hashes::HashOp),
     Set(sets::SetOp),
+    ZSet(zsets::ZSetOp),
+    Bit(bitmaps::BitOp),
+    Sort(sort::SortOp),
 }
 
 impl Op {
@@ -72,6 +88,9 @@ impl Op {
             Op::Key(op) => op.is_write(),
             Op::Hash(op) => op.is_write(),
             Op::Set(op) => op.is_write(),
+            Op::ZSet(op) => op.is_write(),
+            Op::Bit(op) => op.is_write(),
+            Op::Sort(op) => op.is_write(),
         }
     }
 
@@ -82,6 +101,9 @@ impl Op {
             Op::Key(op) => keys::apply(ks, op, ctx),
             Op::Hash(op) => hashes::apply(ks, op, ctx),
             Op::Set(op) => sets::apply(ks, op, ctx),
+            Op::ZSet(op) => zsets::apply(ks, op, ctx),
+            Op::Bit(op) => bitmaps::apply(ks, op, ctx),
+            Op::Sort(op) => sort::apply(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
@@ -94,6 +116,9 @@ impl Op {
             Op::Key(op) => keys::query(ks, op, ctx),
             Op::Hash(op) => hashes::query(ks, op, ctx),
             Op::Set(op) => sets::query(ks, op, ctx),
+            Op::ZSet(op) => zsets::query(ks, op, ctx),
+            Op::Bit(op) => bitmaps::query(ks, op, ctx),
+            Op::Sort(op) => sort::query(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
