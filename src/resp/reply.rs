@@ -37,6 +37,12 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// `=<len>` with a `txt:` prefix in RESP3; a bulk string in RESP2.
     Verbatim(String),
+    /// A double, already printed as Redis prints it (`1.5`, `inf`, `0.10000000000000001`):
+    /// `,<text>` in RESP3; a bulk string in RESP2.
+    Double(String),
+    /// Pairs (a member and its score, a field and its value) that RESP3 sends as an array of
+    /// two-element arrays and RESP2 as one flat array (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -93,6 +99,23 @@ impl Reply {
                 for (k, v) in pairs {
                     k.encode(proto, out);
                     v.encode(proto, out);
+                }
+            }
+            Reply::Double(text) => match proto {
+                Protocol::Resp2 => bulk(out, text.as_bytes()),
+                Protocol::Resp3 => line(out, b',', text.as_bytes()),
+            },
+            Reply::Pairs(pairs) => {
+                match proto {
+                    Protocol::Resp2 => header(out, b'*', pairs.len() * 2),
+                    Protocol::Resp3 => header(out, b'*', pairs.len()),
+                }
+                for (a, b) in pairs {
+                    if proto == Protocol::Resp3 {
+                        header(out, b'*', 2);
+                    }
+                    a.encode(proto, out);
+                    b.encode(proto, out);
                 }
             }
             Reply::Verbatim(s) => match proto {
@@ -157,5 +180,11 @@ mod tests {
         assert_eq!(&m.to_bytes(Protocol::Resp2)[..], b"*2\r\n$1\r\nk\r\n:2\r\n");
         assert_eq!(&m.to_bytes(Protocol::Resp3)[..], b"%1\r\n$1\r\nk\r\n:2\r\n");
         assert_eq!(&Reply::err("ERR a\r\nb").to_bytes(Protocol::Resp2)[..], b"-ERR a  b\r\n");
+        let d = Reply::Double("1.5".into());
+        assert_eq!(&d.to_bytes(Protocol::Resp2)[..], b"$3\r\n1.5\r\n");
+        assert_eq!(&d.to_bytes(Protocol::Resp3)[..], b",1.5\r\n");
+        let p = Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double("2".into()))]);
+        assert_eq!(&p.to_bytes(Protocol::Resp2)[..], b"*2\r\n$1\r\nm\r\n$1\r\n2\r\n");
+        assert_eq!(&p.to_bytes(Protocol::Resp3)[..], b"*1\r\n*2\r\n$1\r\nm\r\n,2\r\n");
     }
 }
