@@ -42,6 +42,10 @@ pub enum Call {
     Append { token: String },
     /// Append: GET the whole value.
     ReadList,
+    /// Set: SADD a unique element.
+    SetAdd { element: String },
+    /// Set: SMEMBERS (the whole set).
+    SetRead,
     /// Bank: MULTI, DECRBY from, INCRBY to, EXEC.
     Transfer { from: usize, to: usize, amount: i64 },
     /// Bank: MULTI, GET every account, EXEC.
@@ -54,9 +58,12 @@ pub enum Call {
 pub enum Ret {
     /// A register's value (nil = `None`), or the counter INCR returned.
     Value(Option<i64>),
-    /// The length APPEND returned, or a string read.
+    /// The length APPEND returned, or how many members SADD added.
     Len(i64),
+    /// A string read.
     Text(String),
+    /// The members of a set read, sorted.
+    Members(Vec<String>),
     /// Every account's balance (nil = `None`).
     Balances(Vec<Option<i64>>),
     /// Nothing to say (SET's OK, a transfer's replies).

@@ -6,10 +6,10 @@
 //!   drop, reset);
 //! - [`client`], [`resp`]: a cluster client that follows MOVED and classifies every request as
 //!   ok, fail (certainly not applied) or info (indeterminate);
-//! - [`workload`]: the register, append and bank workloads;
+//! - [`workload`]: the register, append, set and bank workloads;
 //! - [`nemesis`]: faults on a seeded schedule;
 //! - [`history`]: the record of operations and faults;
-//! - [`checker`]: per-key linearizability (Wing–Gong–Lowe), the append and bank checks;
+//! - [`checker`]: per-key linearizability (Wing–Gong–Lowe), the append, set and bank checks;
 //! - [`run`], [`profile`], [`report`]: one run end to end, the named profiles, the files a run
 //!   leaves (history, failing windows, timeline).
 

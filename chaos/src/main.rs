@@ -75,6 +75,7 @@ fn check_file(path: &Path) -> anyhow::Result<bool> {
         checker::register::check(&ops, Duration::from_secs(120)),
         checker::append::check(&ops),
         checker::bank::check(&ops, workload::BANK_ACCOUNTS, workload::BANK_INITIAL * workload::BANK_ACCOUNTS as i64),
+        checker::set::check(&ops),
     ];
     let mut ok = true;
     for v in verdicts.iter().filter(|v| v.counts.total() > 0) {
@@ -123,11 +124,18 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
             print!("{}", report::summary(&r));
             let kinds = r.kinds();
             let caught: Vec<&str> = t.expect.iter().copied().filter(|k| kinds.contains(*k)).collect();
+            // Which checkers caught it (workloads, and "cluster" for digests, panics, ...).
+            let expected = |a: &checker::Anomaly| t.expect.contains(&a.kind.as_str());
+            let mut by: Vec<&str> =
+                r.verdicts.iter().filter(|v| v.anomalies.iter().any(expected)).map(|v| v.workload.as_str()).collect();
+            if r.cluster_anomalies.iter().any(expected) {
+                by.push("cluster");
+            }
             let line = if caught.is_empty() {
                 all_caught = false;
                 format!("NOT CAUGHT {}: expected one of {:?}, found {:?}", t.mode, t.expect, kinds)
             } else {
-                format!("caught {}: {:?} (all anomalies: {:?})", t.mode, caught, kinds)
+                format!("caught {}: {:?} by {:?} (all anomalies: {:?})", t.mode, caught, by, kinds)
             };
             println!("{line}\n");
             lines.push(line);

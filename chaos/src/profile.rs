@@ -33,6 +33,7 @@ fn spec(name: &str, nodes: u64, secs: u64, snapshot_every: u64) -> RunSpec {
         register_clients: 4,
         append_clients: 4,
         bank_clients: 4,
+        set_clients: 2,
         faults: FaultKind::ALL.to_vec(),
         timing: TIMING,
         flags: flags(snapshot_every),
@@ -44,7 +45,8 @@ fn spec(name: &str, nodes: u64, secs: u64, snapshot_every: u64) -> RunSpec {
 /// The runs of a profile, or `None` for an unknown name.
 pub fn runs(profile: &str) -> Option<Vec<RunSpec>> {
     match profile {
-        // Two runs of 75 s with every workload and every fault: a few minutes in all.
+        // Two runs of 75 s with every workload and every fault: a few minutes in all (the run time
+        // is the workload time plus healing and checking, whatever the number of clients).
         "short" => Some(vec![spec("n3", 3, 75, 300), spec("n5", 5, 75, 500)]),
         // Six runs of 5 minutes, alternating 3 and 5 nodes and snapshot intervals.
         "long" => Some(vec![
@@ -68,11 +70,13 @@ pub struct SelfTest {
 
 /// One run per broken mode (each about half a minute).
 pub fn selftest() -> Vec<SelfTest> {
-    let broken = |mode: &str, secs: u64, snapshot_every: u64, faults: &[FaultKind], clients: (usize, usize, usize)| {
+    // Clients per run: (register, append, bank, set).
+    type Clients = (usize, usize, usize, usize);
+    let broken = |mode: &str, secs: u64, snapshot_every: u64, faults: &[FaultKind], clients: Clients| {
         let mut s = spec(&format!("broken-{mode}"), 3, secs, snapshot_every);
         s.env = vec![("RAFTIS_BROKEN".into(), mode.into())];
         s.faults = faults.to_vec();
-        (s.register_clients, s.append_clients, s.bank_clients) = clients;
+        (s.register_clients, s.append_clients, s.bank_clients, s.set_clients) = clients;
         s.check_budget = Duration::from_secs(30);
         s
     };
@@ -85,7 +89,7 @@ pub fn selftest() -> Vec<SelfTest> {
                 25,
                 10_000,
                 &[FaultKind::PartitionHalves, FaultKind::PartitionLeader, FaultKind::LinkDelay],
-                (6, 4, 0),
+                (6, 4, 0, 2),
             ),
             expect: &["nonlinearizable", "stale-read"],
         },
@@ -97,7 +101,7 @@ pub fn selftest() -> Vec<SelfTest> {
                 30,
                 10_000,
                 &[FaultKind::PartitionLeader, FaultKind::KillLeader, FaultKind::PartitionOneWay],
-                (4, 6, 0),
+                (4, 6, 0, 2),
             ),
             expect: &["lost-write"],
         },
@@ -109,7 +113,7 @@ pub fn selftest() -> Vec<SelfTest> {
                 30,
                 20,
                 &[FaultKind::KillRandom, FaultKind::PartitionHalves, FaultKind::KillLeader],
-                (4, 4, 4),
+                (4, 4, 4, 2),
             ),
             expect: &["digest-mismatch", "lost-write", "nonlinearizable", "missing-account"],
         },
@@ -122,7 +126,7 @@ pub fn selftest() -> Vec<SelfTest> {
                 30,
                 10_000,
                 &[FaultKind::PartitionLeader, FaultKind::PartitionHalves, FaultKind::PauseLeader],
-                (6, 4, 0),
+                (6, 4, 0, 2),
             ),
             expect: &["nonlinearizable", "stale-read"],
         },

@@ -4,6 +4,8 @@
 //!   at a time; a key is retired after a bounded number of operations, so that each key's
 //!   history stays small enough for the linearizability search.
 //! - append: APPEND unique tokens to a few keys, and GET them.
+//! - set: SADD unique elements to a few keys, and SMEMBERS them (Jepsen's "set": adds and reads
+//!   only, so a set never loses an element).
 //! - bank: transfers between accounts (MULTI, DECRBY, INCRBY, EXEC) and reads of every account
 //!   in one MULTI/EXEC.
 //!
@@ -280,6 +282,50 @@ async fn read_list(client: &mut Client, rng: &mut StdRng, key: &str, random: boo
     .await
 }
 
+/// A set client: SADDs unique elements to keys from `pool` and reads whole sets with SMEMBERS.
+pub async fn set_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyPool>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
+    let mut n = 0u64;
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let key = pool.pick(&mut rng);
+        let invoke = ctx.clock.now();
+        let (call, end) = if rng.random_bool(0.55) {
+            n += 1;
+            let element = format!("p{process}.{n}");
+            let end = run(&mut client, &mut rng, &[cmd(&["SADD", &key, &element])], false, |r| match &r[0] {
+                Resp::Int(added) => Ended::Ok(Ret::Len(*added)),
+                other => unexpected("SADD", other),
+            })
+            .await;
+            (Call::SetAdd { element }, end)
+        } else {
+            (Call::SetRead, read_set(&mut client, &mut rng, &key, true).await)
+        };
+        ctx.record(("set", process), &key, call, invoke, end, &client.last_node);
+    }
+}
+
+async fn read_set(client: &mut Client, rng: &mut StdRng, key: &str, random: bool) -> Ended {
+    run(client, rng, &[cmd(&["SMEMBERS", key])], random, |r| members(&r[0])).await
+}
+
+/// SMEMBERS's reply as the sorted members (an array of bulk strings; RESP2 has no set type).
+fn members(r: &Resp) -> Ended {
+    let Resp::Array(items) = r else {
+        return unexpected("SMEMBERS", r);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for it in items {
+        match it {
+            Resp::Bulk(b) => out.push(String::from_utf8_lossy(b).into_owned()),
+            other => return Ended::Fail(format!("SMEMBERS: unexpected member {other}")),
+        }
+    }
+    out.sort();
+    Ended::Ok(Ret::Members(out))
+}
+
 /// A bank client: transfers and whole-bank reads.
 pub async fn bank_client(ctx: Ctx, process: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -352,6 +398,7 @@ pub async fn final_reads(
     process: usize,
     registers: &[String],
     lists: &[String],
+    sets: &[String],
     bank: bool,
     give_up: Duration,
 ) {
@@ -377,6 +424,11 @@ pub async fn final_reads(
         let end = read_bank(&mut client, &mut rng).await;
         ctx.record(("bank", process + 2), "bank", Call::ReadAll, invoke, end, &client.last_node);
     }
+    for key in sets {
+        let invoke = ctx.clock.now();
+        let end = read_set(&mut client, &mut rng, key, false).await;
+        ctx.record(("set", process + 3), key, Call::SetRead, invoke, end, &client.last_node);
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +443,18 @@ mod tests {
             Ended::Info(_) => Outcome::Info,
         };
         (call, outcome)
+    }
+
+    #[test]
+    fn smembers_replies_become_sorted_members() {
+        let b = |s: &str| Resp::Bulk(s.as_bytes().to_vec());
+        let Ended::Ok(ret) = members(&Resp::Array(vec![b("p2.1"), b("p10.3"), b("p1.7")])) else {
+            panic!("not ok");
+        };
+        assert_eq!(ret, Ret::Members(vec!["p1.7".into(), "p10.3".into(), "p2.1".into()]));
+        assert!(matches!(members(&Resp::Array(vec![])), Ended::Ok(Ret::Members(m)) if m.is_empty()));
+        assert!(matches!(members(&Resp::Error("WRONGTYPE x".into())), Ended::Fail(_)));
+        assert!(matches!(members(&Resp::Array(vec![Resp::Nil])), Ended::Fail(_)));
     }
 
     #[test]

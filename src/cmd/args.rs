@@ -21,39 +21,55 @@ pub fn int(arg: &[u8]) -> Result<i64> {
     crate::resp::parse_i64(arg).ok_or(Error::NotInteger)
 }
 
-/// A float as Redis's `getDoubleFromObject` reads it (`strtod` of the whole argument, no
-/// spaces, NaN refused): `Error::NotFloat` otherwise.
-pub fn float(arg: &[u8]) -> Result<f64> {
-    parse_f64(arg).ok_or(Error::NotFloat)
+/// C's `strtod` of the argument as a C string: the value and the number of bytes read.
+pub fn strtod(arg: &[u8]) -> (f64, usize) {
+    let s = c_str(arg);
+    let mut buf = Vec::with_capacity(s.len() + 1);
+    buf.extend_from_slice(s);
+    buf.push(0);
+    let start = buf.as_ptr() as *const libc::c_char;
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    // SAFETY: `buf` is NUL-terminated and outlives the call; `end` points into it afterwards.
+    let v = unsafe { libc::strtod(start, &mut end) };
+    // SAFETY: strtod sets `end` within `buf` (at `start` when it read nothing).
+    let read = unsafe { end.offset_from(start) };
+    (v, read.max(0) as usize)
 }
 
-/// `strtod` of the whole argument as Redis accepts it: no leading space, not NaN; "inf",
-/// "-inf", "+inf" and "infinity" in any case are accepted.
-pub fn parse_f64(arg: &[u8]) -> Option<f64> {
-    if arg.is_empty() || arg[0].is_ascii_whitespace() || arg.len() > 5000 {
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// A float as Redis's `getDoubleFromObject` reads it: `strtod` of the whole argument, no leading
+/// space, no NaN, no overflow to infinity nor underflow to zero (`ERANGE`). Hexadecimal floats
+/// are accepted (`0x10` is 16).
+pub fn redis_float(arg: &[u8]) -> Option<f64> {
+    if arg.is_empty() || is_c_space(arg[0]) {
         return None;
     }
-    let s = std::str::from_utf8(arg).ok()?;
-    if s.ends_with(|c: char| c.is_ascii_whitespace()) {
+    let (v, read) = strtod(arg);
+    if read != arg.len() || v.is_nan() {
         return None;
     }
-    let lower = s.to_ascii_lowercase();
-    let body = lower.trim_start_matches(['+', '-']);
-    let v: f64 = if body == "inf" || body == "infinity" {
-        if lower.starts_with('-') {
-            f64::NEG_INFINITY
+    let body = arg.strip_prefix(b"+").or_else(|| arg.strip_prefix(b"-")).unwrap_or(arg);
+    if v.is_infinite() && !body.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(b"inf")) {
+        return None; // overflow: ERANGE with HUGE_VAL
+    }
+    if v == 0.0 {
+        let (mantissa, nonzero): (&[u8], fn(&u8) -> bool) = if body.len() > 1 && (body[1] | 0x20) == b'x' {
+            (&body[2..body.iter().position(|&c| (c | 0x20) == b'p').unwrap_or(body.len()).max(2)], |c| {
+                c.is_ascii_hexdigit() && *c != b'0'
+            })
         } else {
-            f64::INFINITY
+            (&body[..body.iter().position(|&c| (c | 0x20) == b'e').unwrap_or(body.len())], |c| {
+                (b'1'..=b'9').contains(c)
+            })
+        };
+        if mantissa.iter().any(nonzero) {
+            return None; // underflow: ERANGE with zero
         }
-    } else {
-        // Rust's parser accepts what strtod does for decimal input, except hex floats; it
-        // rejects "nan" only as a word we then refuse anyway.
-        if body.starts_with("0x") || body.contains("nan") || lower.matches(['+', '-']).count() > 2 {
-            return None;
-        }
-        s.parse().ok()?
-    };
-    (!v.is_nan()).then_some(v)
+    }
+    Some(v)
 }
 
 /// The number of keys a `numkeys` argument announces, with the errors of Redis's commands that
@@ -171,18 +187,5 @@ mod tests {
         assert_eq!(parse_cursor(b"5\0x"), Some(5));
         assert_eq!(parse_cursor(b"\0"), Some(0));
         assert_eq!(parse_cursor(b" 5"), None);
-    }
-
-    #[test]
-    fn floats_as_redis_reads_them() {
-        assert_eq!(parse_f64(b"1.5"), Some(1.5));
-        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(parse_f64(b"+Inf"), Some(f64::INFINITY));
-        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
-        assert_eq!(parse_f64(b"nan"), None);
-        assert_eq!(parse_f64(b" 1"), None);
-        assert_eq!(parse_f64(b"1 "), None);
-        assert_eq!(parse_f64(b""), None);
-        assert_eq!(parse_f64(b"abc"), None);
     }
 }

@@ -15,11 +15,36 @@ const NONDET: &[&str] = &["@keyspace", "@read", "@slow"];
 
 /// OBJECT's subcommands.
 const OBJECT_SUBS: &[DataCommand] = &[
-    data!("object|encoding", 3, RS, 2, 2, 1, NONDET, "generic", "2.2.3", parse::object_encoding, "Returns the internal encoding of a Redis object"),
-    data!("object|help", 2, &["loading", "stale"], 0, 0, 0, &["@keyspace", "@slow"], "generic", "6.2.0", parse::object_help, "Returns helpful text about the different subcommands"),
+    data!(
+        "object|encoding",
+        3,
+        RS,
+        2,
+        2,
+        1,
+        NONDET,
+        "generic",
+        "2.2.3",
+        parse::object_encoding,
+        "Returns the internal encoding of a Redis object"
+    ),
+    data!(
+        "object|help",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@keyspace", "@slow"],
+        "generic",
+        "6.2.0",
+        parse::object_help,
+        "Returns helpful text about the different subcommands"
+    ),
 ];
 
 /// The key commands, sorted by name.
+#[rustfmt::skip]
 pub const COMMANDS: &[DataCommand] = &[
     data!("copy", -3, W, 1, 2, 1, KWS, "generic", "6.2.0", parse::copy, "Copies the value of a key to a new key"),
     data!("dbsize", 1, R, 0, 0, 0, KR, "server", "1.0.0", parse::dbsize, "Returns the number of keys in the database"),
@@ -70,19 +95,39 @@ pub enum KeyOp {
     Exists(Vec<Bytes>),
     Touch(Vec<Bytes>),
     Type(Bytes),
-    Ttl { key: Bytes, query: TtlQuery },
+    Ttl {
+        key: Bytes,
+        query: TtlQuery,
+    },
     Keys(Bytes),
-    Scan { cursor: u64, pattern: Option<Bytes>, count: u64, type_name: Option<Bytes> },
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: u64,
+        type_name: Option<Bytes>,
+    },
     RandomKey,
     DbSize,
     ObjectEncoding(Bytes),
     ObjectHelp,
     // Writes.
     Del(Vec<Bytes>),
-    Expire { key: Bytes, at: i64, cond: ExpireCond },
+    Expire {
+        key: Bytes,
+        at: i64,
+        cond: ExpireCond,
+    },
     Persist(Bytes),
-    Rename { from: Bytes, to: Bytes, nx: bool },
-    Copy { from: Bytes, to: Bytes, replace: bool },
+    Rename {
+        from: Bytes,
+        to: Bytes,
+        nx: bool,
+    },
+    Copy {
+        from: Bytes,
+        to: Bytes,
+        replace: bool,
+    },
     FlushAll,
     /// Deletes the keys that have expired by the request's time (the leader's expiry cycle).
     DeleteExpired(Vec<Bytes>),

@@ -71,7 +71,6 @@ pub const ASC: &[&str] = &["@slow", "@connection"];
 pub const ATX: &[&str] = &["@fast", "@transaction"];
 pub const ADM: &[&str] = &["@admin", "@slow", "@dangerous"];
 
-
 /// A [`Meta`] from its fields in table order.
 #[macro_export]
 macro_rules! meta {

@@ -12,6 +12,7 @@ pub mod bitmaps;
 pub mod error;
 pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod meta;
 pub mod sets;
 pub mod sort;
@@ -62,6 +63,7 @@ pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
         zsets::COMMANDS,
         bitmaps::COMMANDS,
         sort::COMMANDS,
+        lists::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -78,6 +80,7 @@ pub enum Op {
     ZSet(zsets::ZSetOp),
     Bit(bitmaps::BitOp),
     Sort(sort::SortOp),
+    List(lists::ListOp),
 }
 
 impl Op {
@@ -91,6 +94,7 @@ impl Op {
             Op::ZSet(op) => op.is_write(),
             Op::Bit(op) => op.is_write(),
             Op::Sort(op) => op.is_write(),
+            Op::List(op) => op.is_write(),
         }
     }
 
@@ -104,6 +108,7 @@ impl Op {
             Op::ZSet(op) => zsets::apply(ks, op, ctx),
             Op::Bit(op) => bitmaps::apply(ks, op, ctx),
             Op::Sort(op) => sort::apply(ks, op, ctx),
+            Op::List(op) => lists::apply(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
@@ -119,6 +124,7 @@ impl Op {
             Op::ZSet(op) => zsets::query(ks, op, ctx),
             Op::Bit(op) => bitmaps::query(ks, op, ctx),
             Op::Sort(op) => sort::query(ks, op, ctx),
+            Op::List(op) => lists::query(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
@@ -147,10 +153,7 @@ pub fn unknown_command(args: &[Bytes]) -> Error {
 
 /// Redis's reply to an unknown subcommand of `container`.
 pub fn unknown_subcommand(container: &[u8], sub: &[u8]) -> Error {
-    Error::UnknownSubcommand {
-        container: String::from_utf8_lossy(container).to_uppercase(),
-        sub: truncated(sub, 128),
-    }
+    Error::UnknownSubcommand { container: String::from_utf8_lossy(container).to_uppercase(), sub: truncated(sub, 128) }
 }
 
 #[cfg(test)]
@@ -161,9 +164,44 @@ mod tests {
     /// Arguments drawn from a small pool, so that commands often hit the same keys, fields and
     /// options, and meet every type on every key.
     const POOL: &[&str] = &[
-        "a", "b", "c", "x", "y", "0", "1", "-1", "2", "10", "1.5", "-inf", "+inf", "nan", "abc", "", "NX", "XX", "GT",
-        "LT", "CH", "EX", "PX", "GET", "KEEPTTL", "WITHSCORES", "WITHVALUES", "LIMIT", "COUNT", "MATCH", "*", "TYPE",
-        "string", "hash", "set", "REPLACE", "9223372036854775807", "-9223372036854775808",
+        "a",
+        "b",
+        "c",
+        "x",
+        "y",
+        "0",
+        "1",
+        "-1",
+        "2",
+        "10",
+        "1.5",
+        "-inf",
+        "+inf",
+        "nan",
+        "abc",
+        "",
+        "NX",
+        "XX",
+        "GT",
+        "LT",
+        "CH",
+        "EX",
+        "PX",
+        "GET",
+        "KEEPTTL",
+        "WITHSCORES",
+        "WITHVALUES",
+        "LIMIT",
+        "COUNT",
+        "MATCH",
+        "*",
+        "TYPE",
+        "string",
+        "hash",
+        "set",
+        "REPLACE",
+        "9223372036854775807",
+        "-9223372036854775808",
     ];
 
     fn commands() -> Vec<&'static DataCommand> {

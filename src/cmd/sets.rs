@@ -4,7 +4,7 @@
 //!
 //! Encodings follow Redis 7.0 (no listpack for sets): a set is an `intset` while every member
 //! is an integer `string2ll` reads back as itself and it has at most 512 members, and becomes a
-//! `hashtable` for good otherwise ([`Dict::big`]). An intset lists its members in increasing
+//! `hashtable` for good otherwise ([`Dict::is_big`]). An intset lists its members in increasing
 //! numeric order, as Redis's does; a hashtable in the dict's order.
 //!
 //! SPOP and SRANDMEMBER draw their randomness from the request's seed only, so every replica
@@ -28,6 +28,7 @@ const SWF: &[&str] = &["@write", "@set", "@fast"];
 const SWS: &[&str] = &["@write", "@set", "@slow"];
 
 /// The set commands, sorted by name.
+#[rustfmt::skip]
 pub const COMMANDS: &[DataCommand] = &[
     data!("sadd", -3, WF, 1, 1, 1, SWF, "set", "1.0.0", parse::sadd, "Add one or more members to a set"),
     data!("scard", 2, R, 1, 1, 1, SRF, "set", "1.0.0", parse::scard, "Get the number of members in a set"),
@@ -70,25 +71,60 @@ pub enum Algebra {
 pub enum SetOp {
     // Reads.
     /// SINTER, SUNION, SDIFF, SMEMBERS.
-    Combine { algebra: Algebra, keys: Vec<Bytes> },
+    Combine {
+        algebra: Algebra,
+        keys: Vec<Bytes>,
+    },
     /// SINTERCARD (`limit` 0: none).
-    InterCard { keys: Vec<Bytes>, limit: u64 },
-    IsMember { key: Bytes, member: Bytes },
-    MIsMember { key: Bytes, members: Vec<Bytes> },
+    InterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+    },
+    IsMember {
+        key: Bytes,
+        member: Bytes,
+    },
+    MIsMember {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
     Card(Bytes),
     /// SRANDMEMBER, with its count if given.
-    RandMember { key: Bytes, count: Option<i64> },
+    RandMember {
+        key: Bytes,
+        count: Option<i64>,
+    },
     /// SSCAN: the cursor (already checked) and the options, which Redis only reads once the key
     /// is found to be a set.
-    Scan { key: Bytes, args: Vec<Bytes> },
+    Scan {
+        key: Bytes,
+        args: Vec<Bytes>,
+    },
     // Writes.
-    Add { key: Bytes, members: Vec<Bytes> },
-    Rem { key: Bytes, members: Vec<Bytes> },
+    Add {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    Rem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
     /// SPOP, with its count if given.
-    Pop { key: Bytes, count: Option<u64> },
-    Move { src: Bytes, dst: Bytes, member: Bytes },
+    Pop {
+        key: Bytes,
+        count: Option<u64>,
+    },
+    Move {
+        src: Bytes,
+        dst: Bytes,
+        member: Bytes,
+    },
     /// SINTERSTORE, SUNIONSTORE, SDIFFSTORE.
-    Store { algebra: Algebra, dst: Bytes, keys: Vec<Bytes> },
+    Store {
+        algebra: Algebra,
+        dst: Bytes,
+        keys: Vec<Bytes>,
+    },
 }
 
 impl SetOp {
@@ -280,8 +316,8 @@ fn add(set: &mut Dict<()>, member: &[u8]) -> bool {
     if set.insert(member, ()).is_some() {
         return false;
     }
-    if !set.big && (!intset_member(member) || set.len() > MAX_INTSET_ENTRIES) {
-        set.big = true;
+    if !set.is_big() && (!intset_member(member) || set.len() > MAX_INTSET_ENTRIES) {
+        set.make_big();
     }
     true
 }
@@ -299,7 +335,7 @@ fn build<'a>(members: impl IntoIterator<Item = &'a [u8]>) -> Dict<()> {
 /// hashtable in the dict's order.
 fn ordered(set: &Dict<()>) -> Vec<&[u8]> {
     let mut members: Vec<&[u8]> = set.iter().map(|(m, _)| m).collect();
-    if !set.big {
+    if !set.is_big() {
         members.sort_by_key(|m| parse_i64(m));
     }
     members
@@ -391,7 +427,7 @@ fn diff(keys: &[Bytes], sets: &[Option<&Dict<()>>]) -> Dict<()> {
     let rest: Vec<&Dict<()>> = sets[1..].iter().flatten().copied().collect();
     let mut result = build(ordered(first).into_iter().filter(|m| !rest.iter().any(|s| s.contains(m))));
     if algo_one_work > algo_two_work && needs_hashtable(first) {
-        result.big = true;
+        result.make_big();
     }
     result
 }
@@ -649,7 +685,7 @@ fn smove(ks: &mut KeySpace, src: &Bytes, dst: &Bytes, member: &Bytes, now: u64) 
 /// hashtable about COUNT members from the cursor on.
 fn sscan(set: &Dict<()>, args: &[Bytes]) -> Result {
     let opts = scan_args(args, 0)?;
-    let (members, next) = if set.big {
+    let (members, next) = if set.is_big() {
         let (items, next) = set.scan(opts.cursor, usize::try_from(opts.count).unwrap_or(usize::MAX));
         (items.into_iter().map(|(m, _)| m).collect(), next)
     } else {

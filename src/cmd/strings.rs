@@ -11,6 +11,7 @@ use crate::resp::{Reply, MAX_BULK_LEN};
 use crate::sm::{KeySpace, Value};
 
 /// The string commands, sorted by name.
+#[rustfmt::skip]
 pub const COMMANDS: &[DataCommand] = &[
     data!("append", 3, W, 1, 1, 1, AWF, "string", "2.0.0", parse::append, "Appends a string to the value of a key. Creates the key if it doesn't exist"),
     data!("decr", 2, WF, 1, 1, 1, AWF, "string", "1.0.0", parse::decr, "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist"),
@@ -708,7 +709,6 @@ fn lcs(a: &[u8], b: &[u8], opts: LcsOptions) -> Result {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -809,7 +809,10 @@ mod tests {
             assert_eq!(run(&mut ks, StrOp::GetEx { key: b("k"), expiry }), Reply::Nil);
         }
         run(&mut ks, set_op("k", "v", Expiry::At(5000)));
-        assert_eq!(run(&mut ks, StrOp::GetEx { key: b("k"), expiry: GetExExpiry::NotInteger }), Error::NotInteger.into());
+        assert_eq!(
+            run(&mut ks, StrOp::GetEx { key: b("k"), expiry: GetExExpiry::NotInteger }),
+            Error::NotInteger.into()
+        );
         assert_eq!(
             run(&mut ks, StrOp::GetEx { key: b("k"), expiry: GetExExpiry::Invalid }),
             Reply::err("ERR invalid expire time in 'getex' command")

@@ -241,7 +241,10 @@ mod tests {
 
     #[test]
     fn a_log_entry_of_a_newer_format_is_refused() {
-        let entry = Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), 5), payload: openraft::EntryPayload::Blank };
+        let entry = Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), 5),
+            payload: openraft::EntryPayload::Blank,
+        };
         let mut bytes = encode_entry(&entry).unwrap();
         assert_eq!(decode_entry(&bytes).unwrap(), entry);
         bytes[0] = FORMAT + 1;

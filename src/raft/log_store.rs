@@ -759,7 +759,7 @@ mod tests {
             db.open_tree(META_TREE).unwrap().insert(FORMAT_KEY, &[super::super::format::FORMAT + 1]).unwrap();
             db.flush().unwrap();
         }
-        let e = LogStore::open(dir.path(), 1 << 20).err().expect("refused");
+        let Err(e) = LogStore::open(dir.path(), 1 << 20) else { panic!("a newer format was opened") };
         assert!(format!("{e:#}").contains("newer than this release of raftis reads"), "{e:#}");
     }
 

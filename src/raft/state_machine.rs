@@ -11,10 +11,10 @@ use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
 use tracing::info;
 
+use super::format;
 use super::types::{
     BatchReply, Entry, LogId, NodeId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use super::format;
 use crate::sm::{KeySpace, StateMachine};
 
 /// File name of the current snapshot inside the node's directory.
@@ -111,8 +111,8 @@ impl StateStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StorageError::from_io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, e)),
         };
-        let meta =
-            format::decode_snapshot_meta(&bytes).map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
+        let meta = format::decode_snapshot_meta(&bytes)
+            .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Read, e))?;
         Ok(Some((meta, bytes)))
     }
 }

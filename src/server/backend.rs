@@ -14,12 +14,12 @@ use openraft::ServerState;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{ClusterView, NodeView, Role, Topology};
+use crate::cmd::{Ctx, Op};
 use crate::raft::catchup::Catchup;
 use crate::raft::lease::Lease;
 use crate::raft::state_machine::{Applied, StateStore};
 use crate::raft::types::{Batch, NodeId, Raft};
 use crate::resp::Reply;
-use crate::cmd::{Ctx, Op};
 use crate::sm::Request;
 
 /// Why a request was not answered with its result.

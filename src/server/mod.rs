@@ -16,13 +16,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-pub use commands::{resident_bytes, REDIS_VERSION};
-pub use backend::{Backend, BackendError};
 pub use crate::base::unix_millis;
+pub use backend::{Backend, BackendError};
+pub use commands::{resident_bytes, REDIS_VERSION};
 
-use crate::config::NodeConfig;
 use crate::cmd::keys::KeyOp;
 use crate::cmd::Op;
+use crate::config::NodeConfig;
 use crate::sm::{Body, Request};
 use clients::Clients;
 pub use stats::Stats;
@@ -115,7 +115,8 @@ async fn expiry_cycle(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) 
                 break;
             }
             let full = keys.len() == EXPIRY_BATCH;
-            let op = Op::Key(KeyOp::DeleteExpired(keys.into_iter().map(|k| bytes::Bytes::from(k.into_vec())).collect()));
+            let op =
+                Op::Key(KeyOp::DeleteExpired(keys.into_iter().map(|k| bytes::Bytes::from(k.into_vec())).collect()));
             match shared.backend.write(Request { now, seed: 0, body: Body::Op(op) }).await {
                 Ok(crate::resp::Reply::Int(n)) => {
                     shared.stats.expired_keys.fetch_add(n as u64, Ordering::Relaxed);

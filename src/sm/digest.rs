@@ -31,8 +31,9 @@ fn entry_digest(e: &Entry) -> [u8; 20] {
 
 /// Feeds a value to the digest. A string is its length and bytes (as before other types
 /// existed, so that string-only datasets keep their digests); a collection is a type tag, its
-/// size and its elements in iteration order, so two replicas only agree if they hold the same
-/// elements in the same order.
+/// size and its elements in an order that depends on the value alone where clients cannot see
+/// another (a set's members sorted or by hash, a sorted set's by score) and in its own order where
+/// they can (a small hash answers HGETALL in insertion order, so that order is digested too).
 fn value_digest(h: &mut sha1_smol::Sha1, value: &Value) {
     fn bytes(h: &mut sha1_smol::Sha1, b: &[u8]) {
         h.update(&(b.len() as u64).to_be_bytes());
@@ -51,16 +52,27 @@ fn value_digest(h: &mut sha1_smol::Sha1, value: &Value) {
         Value::Set(d) => {
             h.update(&[0xff, b's']);
             h.update(&(d.len() as u64).to_be_bytes());
-            for (m, _) in d.iter() {
+            let mut members: Vec<&[u8]> = d.iter().map(|(m, _)| m).collect();
+            if !d.is_big() {
+                members.sort_unstable();
+            }
+            for m in members {
                 bytes(h, m);
             }
         }
         Value::ZSet(z) => {
             h.update(&[0xff, b'z']);
             h.update(&(z.len() as u64).to_be_bytes());
-            for (m, score) in z.members.iter() {
+            for (score, m) in z.by_score.iter() {
                 bytes(h, m);
-                h.update(&score.to_bits().to_be_bytes());
+                h.update(&score.0.to_bits().to_be_bytes());
+            }
+        }
+        Value::List(l) => {
+            h.update(&[0xff, b'l']);
+            h.update(&(l.len() as u64).to_be_bytes());
+            for e in &l.0 {
+                bytes(h, e);
             }
         }
     }

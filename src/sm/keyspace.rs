@@ -390,7 +390,11 @@ mod tests {
     fn serialize_image_writes_what_the_image_would() {
         let mut ks = KeySpace::new();
         for i in 0..50u32 {
-            ks.set(format!("k{i}").as_bytes(), Value::Str(vec![i as u8; i as usize]), if i % 3 == 0 { 1000 + i as u64 } else { 0 });
+            ks.set(
+                format!("k{i}").as_bytes(),
+                Value::Str(vec![i as u8; i as usize]),
+                if i % 3 == 0 { 1000 + i as u64 } else { 0 },
+            );
         }
         for i in 0..10u32 {
             let slot = ks.slot_of(format!("k{i}").as_bytes()).unwrap();

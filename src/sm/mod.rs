@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use digest::{digest, digest_value};
 pub use glob::matches as glob_matches;
 pub use keyspace::{Entry, KeySpace, KeySpaceImage, Watch};
-pub use value::{element_hash, Dict, Kind, Score, Value, WrongType, ZSet};
+pub use value::{element_hash, Dict, Kind, List, Score, Value, WrongType, ZSet};
 
 use crate::cmd::{Ctx, Op};
 use crate::resp::Reply;

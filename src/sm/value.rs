@@ -1,12 +1,12 @@
-//! The values a key holds: a string, a hash, a set or a sorted set (lists and streams will join
+//! The values a key holds: a string, a hash, a set, a sorted set or a list (streams will join
 //! them), with Redis's type names, encoding names and WRONGTYPE rule.
 //!
-//! Collections keep their elements in an order that depends only on their contents (see
-//! [`Dict`]), never on the history of inserts and deletes: every replica, including one rebuilt
-//! from a snapshot, iterates a collection in the same order, so HGETALL and SMEMBERS agree across
-//! nodes and an HSCAN/SSCAN/ZSCAN cursor from one node is valid on another.
+//! Collections keep their elements in an order that is a function of the log (see [`Dict`]):
+//! every replica, including one rebuilt from a snapshot, iterates a collection in the same
+//! order, so HGETALL and SMEMBERS agree across nodes and an HSCAN/SSCAN/ZSCAN cursor from one
+//! node is valid on another.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ pub enum Kind {
     Hash,
     Set,
     ZSet,
+    List,
 }
 
 impl Kind {
@@ -27,6 +28,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::ZSet => "zset",
+            Kind::List => "list",
         }
     }
 }
@@ -40,8 +42,11 @@ pub enum Value {
     Hash(Dict<Box<[u8]>>),
     /// A set of members.
     Set(Dict<()>),
-    /// A sorted set: member -> score, ordered by (score, member).
-    ZSet(ZSet),
+    /// A sorted set: member -> score, ordered by (score, member). Boxed, as the largest
+    /// variant, so that a key holding a string stays small.
+    ZSet(Box<ZSet>),
+    /// A list of elements (variants are appended, never reordered: the index is in snapshots).
+    List(List),
 }
 
 /// The error of using a key of another type: Redis's WRONGTYPE.
@@ -57,6 +62,7 @@ impl Value {
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
+            Value::List(_) => Kind::List,
         }
     }
 
@@ -92,26 +98,28 @@ impl Value {
                 }
             }
             Value::Hash(h) => {
-                if h.big {
+                if h.is_big() {
                     "hashtable"
                 } else {
                     "listpack"
                 }
             }
             Value::Set(s) => {
-                if s.big {
+                if s.is_big() {
                     "hashtable"
                 } else {
                     "intset"
                 }
             }
             Value::ZSet(z) => {
-                if z.members.big {
+                if z.members.is_big() {
                     "skiplist"
                 } else {
                     "listpack"
                 }
             }
+            // Redis 7.0 keeps every list in a quicklist (listpack lists came with 7.2).
+            Value::List(_) => "quicklist",
         }
     }
 
@@ -122,7 +130,42 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            Value::List(l) => l.is_empty(),
         }
+    }
+}
+
+/// A list: elements in order, with O(1) pushes and pops at both ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct List(pub VecDeque<Box<[u8]>>);
+
+impl List {
+    /// An empty list.
+    pub fn new() -> List {
+        List::default()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no element.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for List {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|e| serde_bytes::Bytes::new(e)))
+    }
+}
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items: Vec<serde_bytes::ByteBuf> = Deserialize::deserialize(d)?;
+        Ok(List(items.into_iter().map(|b| b.into_vec().into_boxed_slice()).collect()))
     }
 }
 
@@ -143,22 +186,33 @@ pub fn element_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
-/// A collection's elements by (hash of the element, element): lookups are by that pair, and
-/// iteration follows it, so the order is a function of the contents alone. A scan cursor is the
-/// hash of the next element to visit: elements present for a whole scan are visited exactly
-/// once however others come and go (elements sharing a hash are visited in one step).
+/// A collection's elements, in one of two forms, as Redis keeps them:
 ///
-/// Each element is stored once, as its hash (8 bytes, big-endian) followed by its bytes: byte
-/// order on that is (hash, element) order, and a lookup borrows a `[u8]`.
+/// - compact (Redis's listpack): a vector in insertion order, where a replaced element keeps its
+///   place and a removed one closes the gap. Small hashes answer HGETALL in this order, as Redis's
+///   do. Lookups are linear, as in a listpack; the owning type converts before it grows past
+///   Redis's thresholds.
+/// - big (Redis's hashtable): elements by (hash of the element, element), so the order is a
+///   function of the contents alone. A scan cursor is the hash of the next element to visit:
+///   elements present for a whole scan are visited exactly once however others come and go
+///   (elements sharing a hash are visited in one step). Each element is stored once, as its hash
+///   (8 bytes, big-endian) followed by its bytes: byte order on that is (hash, element) order,
+///   and a lookup borrows a `[u8]`.
+///
+/// Both forms are functions of the log, so every replica iterates in the same order. A
+/// collection never goes back from big to compact, as in Redis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dict<V> {
-    map: BTreeMap<Box<[u8]>, V>,
-    /// Converted from Redis's compact encoding (reported by OBJECT ENCODING): set once, never
-    /// cleared, as Redis never converts back.
-    pub big: bool,
+    repr: Repr<V>,
 }
 
-/// The stored form of an element: its hash, then its bytes.
+#[derive(Debug, Clone, PartialEq)]
+enum Repr<V> {
+    Compact(Vec<(Box<[u8]>, V)>),
+    Big(BTreeMap<Box<[u8]>, V>),
+}
+
+/// The stored form of an element in a big collection: its hash, then its bytes.
 fn dict_key(element: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + element.len());
     k.extend_from_slice(&element_hash(element).to_be_bytes());
@@ -168,34 +222,56 @@ fn dict_key(element: &[u8]) -> Vec<u8> {
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
-        Dict { map: BTreeMap::new(), big: false }
+        Dict { repr: Repr::Compact(Vec::new()) }
     }
 }
 
 impl<V> Dict<V> {
-    /// An empty collection.
+    /// An empty compact collection.
     pub fn new() -> Dict<V> {
         Dict::default()
     }
 
+    /// Whether the collection was converted to the big form (reported by OBJECT ENCODING).
+    pub fn is_big(&self) -> bool {
+        matches!(self.repr, Repr::Big(_))
+    }
+
+    /// Converts to the big form (no-op when already big); the order becomes hash order.
+    pub fn make_big(&mut self) {
+        if let Repr::Compact(items) = &mut self.repr {
+            let map = std::mem::take(items).into_iter().map(|(k, v)| (dict_key(&k).into_boxed_slice(), v)).collect();
+            self.repr = Repr::Big(map);
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.map.len()
+        match &self.repr {
+            Repr::Compact(items) => items.len(),
+            Repr::Big(map) => map.len(),
+        }
     }
 
     /// Whether there is no element.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Option<&V> {
-        self.map.get(&dict_key(key)[..])
+        match &self.repr {
+            Repr::Compact(items) => items.iter().find(|(k, _)| &k[..] == key).map(|(_, v)| v),
+            Repr::Big(map) => map.get(&dict_key(key)[..]),
+        }
     }
 
     /// The value of `key`, mutably.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        self.map.get_mut(&dict_key(key)[..])
+        match &mut self.repr {
+            Repr::Compact(items) => items.iter_mut().find(|(k, _)| &k[..] == key).map(|(_, v)| v),
+            Repr::Big(map) => map.get_mut(&dict_key(key)[..]),
+        }
     }
 
     /// Whether `key` is an element.
@@ -203,33 +279,60 @@ impl<V> Dict<V> {
         self.get(key).is_some()
     }
 
-    /// Inserts or replaces; returns the previous value.
+    /// Inserts (at the end, in the compact form) or replaces in place; returns the previous
+    /// value.
     pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
-        self.map.insert(dict_key(key).into_boxed_slice(), value)
+        match &mut self.repr {
+            Repr::Compact(items) => match items.iter_mut().find(|(k, _)| &k[..] == key) {
+                Some((_, v)) => Some(std::mem::replace(v, value)),
+                None => {
+                    items.push((key.into(), value));
+                    None
+                }
+            },
+            Repr::Big(map) => map.insert(dict_key(key).into_boxed_slice(), value),
+        }
     }
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &[u8]) -> Option<V> {
-        self.map.remove(&dict_key(key)[..])
+        match &mut self.repr {
+            Repr::Compact(items) => {
+                let i = items.iter().position(|(k, _)| &k[..] == key)?;
+                Some(items.remove(i).1)
+            }
+            Repr::Big(map) => map.remove(&dict_key(key)[..]),
+        }
     }
 
     /// Every element in the collection's order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &V)> + ExactSizeIterator {
-        self.map.iter().map(|(k, v)| (&k[8..], v))
+    pub fn iter(&self) -> Iter<'_, V> {
+        match &self.repr {
+            Repr::Compact(items) => Iter::Compact(items.iter()),
+            Repr::Big(map) => Iter::Big(map.iter()),
+        }
     }
 
-    /// The element at position `i` in iteration order (O(i)).
+    /// The element at position `i` in iteration order (O(1) compact, O(i) big).
     pub fn nth(&self, i: usize) -> Option<(&[u8], &V)> {
-        self.iter().nth(i)
+        match &self.repr {
+            Repr::Compact(items) => items.get(i).map(|(k, v)| (&k[..], v)),
+            Repr::Big(_) => self.iter().nth(i),
+        }
     }
 
     /// One step of a scan: up to about `count` elements from `cursor` on (more when elements
-    /// share a hash), and the cursor to continue from (0 when the scan is complete).
+    /// share a hash), and the cursor to continue from (0 when the scan is complete). A compact
+    /// collection is scanned in one step, as Redis scans a listpack.
     pub fn scan(&self, cursor: u64, count: usize) -> (Vec<(&[u8], &V)>, u64) {
+        let map = match &self.repr {
+            Repr::Compact(_) => return (self.iter().collect(), 0),
+            Repr::Big(map) => map,
+        };
         let mut out = Vec::new();
         let mut last_hash = None;
         let start = cursor.to_be_bytes();
-        for (k, v) in self.map.range::<[u8], _>((std::ops::Bound::Included(&start[..]), std::ops::Bound::Unbounded)) {
+        for (k, v) in map.range::<[u8], _>((std::ops::Bound::Included(&start[..]), std::ops::Bound::Unbounded)) {
             let h = u64::from_be_bytes(k[..8].try_into().expect("8-byte hash prefix"));
             if out.len() >= count.max(1) && last_hash != Some(h) {
                 return (out, h);
@@ -241,6 +344,41 @@ impl<V> Dict<V> {
     }
 }
 
+/// The elements of a [`Dict`] in its order.
+pub enum Iter<'a, V> {
+    Compact(std::slice::Iter<'a, (Box<[u8]>, V)>),
+    Big(std::collections::btree_map::Iter<'a, Box<[u8]>, V>),
+}
+
+impl<'a, V> Iterator for Iter<'a, V> {
+    type Item = (&'a [u8], &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Compact(it) => it.next().map(|(k, v)| (&k[..], v)),
+            Iter::Big(it) => it.next().map(|(k, v)| (&k[8..], v)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Iter::Compact(it) => it.size_hint(),
+            Iter::Big(it) => it.size_hint(),
+        }
+    }
+}
+
+impl<V> DoubleEndedIterator for Iter<'_, V> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Compact(it) => it.next_back().map(|(k, v)| (&k[..], v)),
+            Iter::Big(it) => it.next_back().map(|(k, v)| (&k[8..], v)),
+        }
+    }
+}
+
+impl<V> ExactSizeIterator for Iter<'_, V> {}
+
 impl<V: Serialize> Serialize for Dict<V> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
@@ -251,7 +389,7 @@ impl<V: Serialize> Serialize for Dict<V> {
             }
         }
         let mut t = s.serialize_tuple(2)?;
-        t.serialize_element(&self.big)?;
+        t.serialize_element(&self.is_big())?;
         t.serialize_element(&Elements(self))?;
         t.end()
     }
@@ -260,7 +398,10 @@ impl<V: Serialize> Serialize for Dict<V> {
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for Dict<V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (big, elements): (bool, Vec<(serde_bytes::ByteBuf, V)>) = Deserialize::deserialize(d)?;
-        let mut dict = Dict { map: BTreeMap::new(), big };
+        let mut dict = Dict::new();
+        if big {
+            dict.make_big();
+        }
         for (k, v) in elements {
             dict.insert(&k, v);
         }
@@ -268,7 +409,8 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Dict<V> {
     }
 }
 
-/// A score, ordered as Redis orders them (scores are never NaN: the commands refuse it).
+/// A score, ordered as Redis orders them: by `<` on doubles, so -0 and 0 are equal (scores are
+/// never NaN: the commands refuse it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score(pub f64);
 
@@ -282,7 +424,11 @@ impl PartialOrd for Score {
 
 impl Ord for Score {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
+        if self.0 == other.0 {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.total_cmp(&other.0)
+        }
     }
 }
 
@@ -351,9 +497,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn order_depends_on_contents_only() {
+    fn a_big_dict_orders_by_contents_only() {
         let mut a = Dict::new();
         let mut b = Dict::new();
+        a.make_big();
+        b.make_big();
         for i in 0..100u32 {
             a.insert(format!("m{i}").as_bytes(), ());
         }
@@ -370,8 +518,32 @@ mod tests {
     }
 
     #[test]
+    fn a_compact_dict_keeps_insertion_order_until_made_big() {
+        let mut d = Dict::new();
+        for k in ["c", "a", "b"] {
+            d.insert(k.as_bytes(), 0);
+        }
+        assert_eq!(d.insert(b"a", 1), Some(0), "a replaced element keeps its place");
+        d.remove(b"c");
+        d.insert(b"c", 2);
+        let keys = |d: &Dict<i32>| d.iter().map(|(k, _)| k.to_vec()).collect::<Vec<_>>();
+        assert_eq!(keys(&d), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(d.nth(2), Some((&b"c"[..], &2)));
+        assert_eq!(d.scan(0, 1).1, 0, "a compact dict is scanned in one step");
+        let back: Dict<i32> = bincode::deserialize(&bincode::serialize(&d).unwrap()).unwrap();
+        assert_eq!(keys(&back), keys(&d), "a snapshot keeps the order");
+        d.make_big();
+        assert!(d.is_big());
+        assert_eq!(d.get(b"a"), Some(&1));
+        let back: Dict<i32> = bincode::deserialize(&bincode::serialize(&d).unwrap()).unwrap();
+        assert!(back.is_big());
+        assert_eq!(back, d);
+    }
+
+    #[test]
     fn a_scan_visits_every_element_that_stays_exactly_once() {
         let mut d = Dict::new();
+        d.make_big();
         for i in 0..1000u32 {
             d.insert(format!("k{i}").as_bytes(), i);
         }

@@ -3,12 +3,15 @@
 //! - [`register`]: per-key linearizability of GET/SET/INCR/compare-and-set ([`linear`]).
 //! - [`append`]: APPEND of unique tokens: no lost or duplicated token, reads are prefixes of each
 //!   other, real-time order respected.
+//! - [`set`]: SADD of unique elements: no lost, phantom or failed element, no read that goes back
+//!   on an acknowledged SADD or an earlier read.
 //! - [`bank`]: transfers between accounts in MULTI/EXEC never change the total.
 
 pub mod append;
 pub mod bank;
 pub mod linear;
 pub mod register;
+pub mod set;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,16 +9,101 @@ use crate::resp::Reply;
 use crate::server::conn::Session;
 
 const CLUSTER_SUBS: &[NodeCommand] = &[
-    node!("cluster|help", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "5.0.0", Run::Sync(cluster_help), "Returns helpful text about the different subcommands"),
-    node!("cluster|info", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "3.0.0", Run::Sync(cluster_info), "Returns information about the state of a node"),
-    node!("cluster|keyslot", 3, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "3.0.0", Run::Sync(cluster_keyslot), "Returns the hash slot for a key"),
-    node!("cluster|myid", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "3.0.0", Run::Sync(cluster_myid), "Returns the ID of a node"),
-    node!("cluster|nodes", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "3.0.0", Run::Sync(cluster_nodes), "Returns the cluster configuration for a node"),
-    node!("cluster|shards", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "7.0.0", Run::Sync(cluster_shards), "Returns the mapping of cluster slots to shards"),
-    node!("cluster|slots", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "3.0.0", Run::Sync(cluster_slots), "Returns the mapping of cluster slots to nodes"),
+    node!(
+        "cluster|help",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@slow"],
+        "cluster",
+        "5.0.0",
+        Run::Sync(cluster_help),
+        "Returns helpful text about the different subcommands"
+    ),
+    node!(
+        "cluster|info",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@slow"],
+        "cluster",
+        "3.0.0",
+        Run::Sync(cluster_info),
+        "Returns information about the state of a node"
+    ),
+    node!(
+        "cluster|keyslot",
+        3,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@slow"],
+        "cluster",
+        "3.0.0",
+        Run::Sync(cluster_keyslot),
+        "Returns the hash slot for a key"
+    ),
+    node!(
+        "cluster|myid",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@slow"],
+        "cluster",
+        "3.0.0",
+        Run::Sync(cluster_myid),
+        "Returns the ID of a node"
+    ),
+    node!(
+        "cluster|nodes",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@slow"],
+        "cluster",
+        "3.0.0",
+        Run::Sync(cluster_nodes),
+        "Returns the cluster configuration for a node"
+    ),
+    node!(
+        "cluster|shards",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@slow"],
+        "cluster",
+        "7.0.0",
+        Run::Sync(cluster_shards),
+        "Returns the mapping of cluster slots to shards"
+    ),
+    node!(
+        "cluster|slots",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        &["@slow"],
+        "cluster",
+        "3.0.0",
+        Run::Sync(cluster_slots),
+        "Returns the mapping of cluster slots to nodes"
+    ),
 ];
 
 /// The commands of this family, sorted by name.
+#[rustfmt::skip]
 pub(super) const COMMANDS: &[NodeCommand] = &[
     node!("cluster", -2, &[], 0, 0, 0, &["@slow"], "cluster", "3.0.0", Run::Sync(cluster), "A container for Redis Cluster commands", CLUSTER_SUBS),
 ];

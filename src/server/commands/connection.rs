@@ -13,16 +13,101 @@ use crate::server::clients::lock;
 use crate::server::conn::Session;
 
 const CLIENT_SUBS: &[NodeCommand] = &[
-    node!("client|id", 2, CONN, 0, 0, 0, ASC, "connection", "5.0.0", Run::Sync(client_id), "Returns the client ID for the current connection"),
-    node!("client|setname", 3, CONN, 0, 0, 0, ASC, "connection", "2.6.9", Run::Sync(client_setname), "Sets the current connection name"),
-    node!("client|getname", 2, CONN, 0, 0, 0, ASC, "connection", "2.6.9", Run::Sync(client_getname), "Returns the name of the current connection"),
-    node!("client|setinfo", 4, CONN, 0, 0, 0, ASC, "connection", "7.2.0", Run::Sync(client_setinfo), "Sets information specific to the client or connection"),
-    node!("client|info", 2, CONN, 0, 0, 0, ASC, "connection", "6.2.0", Run::Sync(client_info), "Returns information about the connection"),
-    node!("client|list", -2, ADMIN, 0, 0, 0, ADM, "connection", "2.4.0", Run::Sync(client_list), "Lists open connections"),
-    node!("client|help", 2, CONN, 0, 0, 0, ASC, "connection", "5.0.0", Run::Sync(client_help), "Returns helpful text about the different subcommands"),
+    node!(
+        "client|id",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "5.0.0",
+        Run::Sync(client_id),
+        "Returns the client ID for the current connection"
+    ),
+    node!(
+        "client|setname",
+        3,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "2.6.9",
+        Run::Sync(client_setname),
+        "Sets the current connection name"
+    ),
+    node!(
+        "client|getname",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "2.6.9",
+        Run::Sync(client_getname),
+        "Returns the name of the current connection"
+    ),
+    node!(
+        "client|setinfo",
+        4,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "7.2.0",
+        Run::Sync(client_setinfo),
+        "Sets information specific to the client or connection"
+    ),
+    node!(
+        "client|info",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "6.2.0",
+        Run::Sync(client_info),
+        "Returns information about the connection"
+    ),
+    node!(
+        "client|list",
+        -2,
+        ADMIN,
+        0,
+        0,
+        0,
+        ADM,
+        "connection",
+        "2.4.0",
+        Run::Sync(client_list),
+        "Lists open connections"
+    ),
+    node!(
+        "client|help",
+        2,
+        CONN,
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "5.0.0",
+        Run::Sync(client_help),
+        "Returns helpful text about the different subcommands"
+    ),
 ];
 
 /// The commands of this family, sorted by name.
+#[rustfmt::skip]
 pub(super) const COMMANDS: &[NodeCommand] = &[
     node!("auth", -2, &["noscript", "loading", "stale", "fast", "no_auth"], 0, 0, 0, AC, "connection", "1.0.0", Run::Sync(auth), "Authenticates the connection"),
     node!("client", -2, &[], 0, 0, 0, &["@slow"], "connection", "2.4.0", Run::Sync(client), "A container for client connection commands", CLIENT_SUBS),

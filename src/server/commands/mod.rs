@@ -106,10 +106,8 @@ fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
         let node = [connection::COMMANDS, server::COMMANDS, cluster::COMMANDS, transactions::COMMANDS];
-        let mut sorted: Vec<Command> = cmd::data_commands()
-            .map(Command::Data)
-            .chain(node.into_iter().flatten().map(Command::Node))
-            .collect();
+        let mut sorted: Vec<Command> =
+            cmd::data_commands().map(Command::Data).chain(node.into_iter().flatten().map(Command::Node)).collect();
         sorted.sort_by_key(|c| c.name());
         let by_name = sorted.iter().map(|c| (c.name(), *c)).collect();
         Table { by_name, sorted }

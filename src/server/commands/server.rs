@@ -18,21 +18,130 @@ use crate::sm::glob_matches;
 pub const REDIS_VERSION: &str = "7.0.15";
 
 const COMMAND_SUBS: &[NodeCommand] = &[
-    node!("command|count", 2, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Run::Sync(command_count), "Returns a count of commands"),
-    node!("command|info", -2, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Run::Sync(command_info), "Returns information about one, multiple or all commands"),
-    node!("command|docs", -2, &["loading", "stale"], 0, 0, 0, ASC, "server", "7.0.0", Run::Sync(command_docs), "Returns documentary information about one, multiple or all commands"),
-    node!("command|list", -2, &["loading", "stale"], 0, 0, 0, ASC, "server", "7.0.0", Run::Sync(command_list), "Returns a list of command names"),
-    node!("command|getkeys", -4, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Run::Sync(command_getkeys), "Extracts the key names from an arbitrary command"),
-    node!("command|help", 2, &["loading", "stale"], 0, 0, 0, ASC, "server", "5.0.0", Run::Sync(command_help), "Returns helpful text about the different subcommands"),
+    node!(
+        "command|count",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "2.8.13",
+        Run::Sync(command_count),
+        "Returns a count of commands"
+    ),
+    node!(
+        "command|info",
+        -2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "2.8.13",
+        Run::Sync(command_info),
+        "Returns information about one, multiple or all commands"
+    ),
+    node!(
+        "command|docs",
+        -2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "7.0.0",
+        Run::Sync(command_docs),
+        "Returns documentary information about one, multiple or all commands"
+    ),
+    node!(
+        "command|list",
+        -2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "7.0.0",
+        Run::Sync(command_list),
+        "Returns a list of command names"
+    ),
+    node!(
+        "command|getkeys",
+        -4,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "2.8.13",
+        Run::Sync(command_getkeys),
+        "Extracts the key names from an arbitrary command"
+    ),
+    node!(
+        "command|help",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "5.0.0",
+        Run::Sync(command_help),
+        "Returns helpful text about the different subcommands"
+    ),
 ];
 
 const CONFIG_SUBS: &[NodeCommand] = &[
-    node!("config|get", -3, ADMIN, 0, 0, 0, ADM, "server", "2.0.0", Run::Sync(config_get), "Returns the effective values of configuration parameters"),
-    node!("config|resetstat", 2, ADMIN, 0, 0, 0, ADM, "server", "2.0.0", Run::Sync(config_resetstat), "Resets the server's statistics"),
-    node!("config|help", 2, &["loading", "stale"], 0, 0, 0, ASC, "server", "5.0.0", Run::Sync(config_help), "Returns helpful text about the different subcommands"),
+    node!(
+        "config|get",
+        -3,
+        ADMIN,
+        0,
+        0,
+        0,
+        ADM,
+        "server",
+        "2.0.0",
+        Run::Sync(config_get),
+        "Returns the effective values of configuration parameters"
+    ),
+    node!(
+        "config|resetstat",
+        2,
+        ADMIN,
+        0,
+        0,
+        0,
+        ADM,
+        "server",
+        "2.0.0",
+        Run::Sync(config_resetstat),
+        "Resets the server's statistics"
+    ),
+    node!(
+        "config|help",
+        2,
+        &["loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "server",
+        "5.0.0",
+        Run::Sync(config_help),
+        "Returns helpful text about the different subcommands"
+    ),
 ];
 
 /// The commands of this family, sorted by name.
+#[rustfmt::skip]
 pub(super) const COMMANDS: &[NodeCommand] = &[
     node!("command", -1, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Run::Sync(command), "Returns detailed information about all commands", COMMAND_SUBS),
     node!("config", -2, &[], 0, 0, 0, &["@slow"], "server", "2.0.0", Run::Sync(config), "A container for server configuration commands", CONFIG_SUBS),

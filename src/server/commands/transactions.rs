@@ -10,6 +10,7 @@ use crate::server::clients::lock;
 use crate::server::conn::Session;
 
 /// The commands of this family, sorted by name.
+#[rustfmt::skip]
 pub(super) const COMMANDS: &[NodeCommand] = &[
     node!("discard", 1, &["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, ATX, "transactions", "2.0.0", Run::Sync(discard), "Discards a transaction"),
     node!("exec", 1, &["noscript", "loading", "stale", "skip_slowlog"], 0, 0, 0, &["@slow", "@transaction"], "transactions", "1.2.0", Run::Async(exec), "Executes all commands in a transaction"),
