@@ -849,7 +849,7 @@ mod tests {
             Reply::err("ERR BITOP NOT must be called with a single source key.")
         );
         assert_eq!(run(&mut ks, "BITOP NAND d a"), Error::Syntax.into());
-        ks.set(b"h", Value::Set(crate::sm::Dict::new()), 0);
+        ks.set(b"h", Value::Set(Box::default()), 0);
         assert_eq!(run(&mut ks, "BITOP AND d missing h"), Error::WrongType.into());
     }
 
@@ -918,7 +918,7 @@ mod tests {
     #[test]
     fn bitmap_commands_on_another_type_are_wrongtype() {
         let mut ks = KeySpace::new();
-        ks.set(b"h", Value::Set(crate::sm::Dict::new()), 0);
+        ks.set(b"h", Value::Set(Box::default()), 0);
         for line in [
             "SETBIT h 0 1",
             "GETBIT h 0",

@@ -11,7 +11,7 @@ use super::strings::{is_long_double, long_double_add};
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
 use crate::resp::Reply;
-use crate::sm::{glob_matches, Dict, Entry, KeySpace, Value};
+use crate::sm::{glob_matches, Entry, KeySpace, Value};
 
 // ACL categories of the hash commands.
 const HW: &[&str] = &["@write", "@hash", "@fast"];
@@ -243,7 +243,7 @@ mod parse {
 }
 
 /// A hash's fields.
-type Hash = Dict<Box<[u8]>>;
+use crate::sm::Hash;
 
 /// The entry's hash, or WRONGTYPE.
 fn hash_of(e: &Entry) -> Result<&Hash> {
@@ -302,7 +302,7 @@ fn put(h: &mut Hash, field: &[u8], value: &[u8]) -> bool {
     if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
         h.make_big();
     }
-    let new = h.insert(field, value.into()).is_none();
+    let new = h.insert(field, value);
     if h.len() > LISTPACK_ENTRIES {
         h.make_big();
     }
@@ -335,7 +335,7 @@ pub fn apply(ks: &mut KeySpace, op: &HashOp, ctx: Ctx) -> Result {
             }
             let (removed, empty) = ks.update(slot, |e| {
                 let h = hash_mut(e);
-                let removed = fields.iter().filter(|f| h.remove(f).is_some()).count();
+                let removed = fields.iter().filter(|f| h.remove(f)).count();
                 (removed, h.is_empty())
             });
             if empty {
@@ -732,14 +732,14 @@ mod tests {
     #[test]
     fn writes_keep_the_ttl_and_expired_keys_are_missing() {
         let mut ks = KeySpace::new();
-        ks.set(b"h", Value::Hash(Dict::new()), NOW + 100_000);
+        ks.set(b"h", Value::Hash(Hash::new()), NOW + 100_000);
         run(&mut ks, "HSET h a 1");
         run(&mut ks, "HINCRBY h n 1");
         run(&mut ks, "HINCRBYFLOAT h x 1");
         run(&mut ks, "HSETNX h b 1");
         run(&mut ks, "HDEL h a");
         assert_eq!(ks.get(b"h", NOW).unwrap().expire_at, NOW + 100_000);
-        let mut h = Dict::new();
+        let mut h = Hash::new();
         h.insert(b"old", Box::from(&b"v"[..]));
         ks.set(b"e", Value::Hash(h), NOW - 1);
         assert_eq!(q(&ks, "HGET e old"), Reply::Nil);

@@ -595,7 +595,7 @@ mod tests {
         let ctx = Ctx { now: 1000, seed: 0 };
         let mut set = crate::sm::Dict::new();
         set.insert(b"1", ());
-        ks.set(b"s", Value::Set(set), 5000);
+        ks.set(b"s", Value::Set(Box::new(set)), 5000);
         assert_eq!(Op::Key(KeyOp::Type("s".into())).query(&ks, ctx), Reply::status("set"));
         let copy = Op::Key(KeyOp::Copy { from: "s".into(), to: "t".into(), replace: false });
         assert_eq!(copy.apply(&mut ks, ctx), Reply::Int(1));

@@ -458,7 +458,7 @@ pub fn apply(ks: &mut KeySpace, op: &SetOp, ctx: Ctx) -> Result {
                 Reply::Int(0)
             } else {
                 let len = result.len() as i64;
-                ks.set(dst, Value::Set(result), 0);
+                ks.set(dst, Value::Set(Box::new(result)), 0);
                 Reply::Int(len)
             }
         }
@@ -515,7 +515,7 @@ fn sadd(ks: &mut KeySpace, key: &Bytes, members: &[Bytes], now: u64) -> Result {
         None => {
             let mut set = Dict::new();
             let added = members.iter().fold(0, |n, m| n + add(&mut set, m) as i64);
-            ks.set(key, Value::Set(set), 0);
+            ks.set(key, Value::Set(Box::new(set)), 0);
             added
         }
     };
@@ -675,7 +675,7 @@ fn smove(ks: &mut KeySpace, src: &Bytes, dst: &Bytes, member: &Bytes, now: u64) 
         }
         (Some(_), _) => {}
         (None, _) => {
-            ks.set(dst, Value::Set(build([&member[..]])), 0);
+            ks.set(dst, Value::Set(Box::new(build([&member[..]]))), 0);
         }
     }
     Ok(Reply::Int(1))
@@ -827,11 +827,11 @@ mod tests {
         assert_eq!(ks.get(b"s", NOW).map(|e| e.expire_at), Some(NOW + 100_000));
         // An expired key is a missing one for a write: the new set has no TTL.
         let mut ks = KeySpace::new();
-        ks.set(b"e", Value::Set(build([&b"old"[..]])), NOW - 1);
+        ks.set(b"e", Value::Set(Box::new(build([&b"old"[..]]))), NOW - 1);
         assert_eq!(run(&mut ks, "sadd e x"), Reply::Int(1));
         assert_eq!(
             ks.get(b"e", NOW).map(|e| (e.expire_at, e.value.clone())),
-            Some((0, Value::Set(build([&b"x"[..]]))))
+            Some((0, Value::Set(Box::new(build([&b"x"[..]])))))
         );
     }
 
@@ -860,7 +860,7 @@ mod tests {
             assert_eq!(encoding(&ks, "u"), enc, "{member}");
         }
         let mut ks = KeySpace::new();
-        ks.set(b"v", Value::Set(build([&b" 1"[..]])), 0);
+        ks.set(b"v", Value::Set(Box::new(build([&b" 1"[..]]))), 0);
         assert_eq!(encoding(&ks, "v"), "hashtable");
         run(&mut ks, &format!("sadd n {}", numbers(1, 512)));
         assert_eq!(encoding(&ks, "n"), "intset");

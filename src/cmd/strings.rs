@@ -756,8 +756,8 @@ mod tests {
     #[test]
     fn string_commands_on_another_type_are_wrongtype() {
         let mut ks = KeySpace::new();
-        let mut h = crate::sm::Dict::new();
-        h.insert(b"f", Box::from(&b"v"[..]));
+        let mut h = crate::sm::Hash::new();
+        h.insert(b"f", b"v");
         ks.set(b"h", Value::Hash(h), 0);
         let wrong: Reply = Error::WrongType.into();
         for op in [

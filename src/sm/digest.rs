@@ -71,7 +71,7 @@ fn value_digest(h: &mut sha1_smol::Sha1, value: &Value) {
         Value::List(l) => {
             h.update(&[0xff, b'l']);
             h.update(&(l.len() as u64).to_be_bytes());
-            for e in &l.0 {
+            for e in l.0.iter() {
                 bytes(h, e);
             }
         }

@@ -39,9 +39,9 @@ pub enum Value {
     /// A string (also integers and floats, which Redis stores as strings).
     Str(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A hash: field -> value.
-    Hash(Dict<Box<[u8]>>),
-    /// A set of members.
-    Set(Dict<()>),
+    Hash(super::hash::Hash),
+    /// A set of members (boxed, as every collection: a key holding a string stays small).
+    Set(Box<Dict<()>>),
     /// A sorted set: member -> score, ordered by (score, member). Boxed, as the largest
     /// variant, so that a key holding a string stays small.
     ZSet(Box<ZSet>),
@@ -137,7 +137,7 @@ impl Value {
 
 /// A list: elements in order, with O(1) pushes and pops at both ends.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct List(pub VecDeque<Box<[u8]>>);
+pub struct List(pub Box<VecDeque<Box<[u8]>>>);
 
 impl List {
     /// An empty list.
@@ -165,7 +165,7 @@ impl Serialize for List {
 impl<'de> Deserialize<'de> for List {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let items: Vec<serde_bytes::ByteBuf> = Deserialize::deserialize(d)?;
-        Ok(List(items.into_iter().map(|b| b.into_vec().into_boxed_slice()).collect()))
+        Ok(List(Box::new(items.into_iter().map(|b| b.into_vec().into_boxed_slice()).collect())))
     }
 }
 
