@@ -356,7 +356,7 @@ pub fn apply(ks: &mut KeySpace, op: &HashOp, ctx: Ctx) -> Result {
         HashOp::IncrByFloat { key, field, by } => {
             let slot = write_slot(ks, key, now)?;
             let current = slot.and_then(|s| at(ks, s).get(field));
-            let next = match long_double_add(current.map(|v| &v[..]), by) {
+            let next = match long_double_add(current, by) {
                 Ok(next) => next,
                 Err(-1) => return Err(Error::msg("ERR hash value is not a float")),
                 Err(-2) => return Err(Error::NotFloat),

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::value::Dict;
 
+/// A field and its value.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// A hash value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
@@ -198,7 +201,7 @@ impl Hash {
     }
 
     /// One step of a scan (see [`Dict::scan`]); a compact hash is scanned in one step.
-    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<(&[u8], &[u8])>, u64) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (Vec<Pair<'_>>, u64) {
         match self {
             Hash::Compact(_) => (self.iter().collect(), 0),
             Hash::Big(d) => {
