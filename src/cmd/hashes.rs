@@ -39,11 +39,6 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("hvals", 2, RS, 1, 1, 1, HRS, "hash", "2.0.0", parse::hvals, "Get all the values in a hash"),
 ];
 
-/// Redis 7.0's `hash-max-listpack-entries`: more fields than this make a hashtable.
-const LISTPACK_ENTRIES: usize = 512;
-/// Redis 7.0's `hash-max-listpack-value`: a longer field or value makes a hashtable.
-const LISTPACK_VALUE: usize = 64;
-
 /// One hash operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HashOp {
@@ -299,11 +294,13 @@ fn modify<R>(ks: &mut KeySpace, key: &[u8], slot: Option<u32>, f: impl FnOnce(&m
 /// Sets a field as Redis's `hashTypeSet` does, converting a listpack to a hashtable when the
 /// field or the value is too long or there are too many fields; whether the field is new.
 fn put(h: &mut Hash, field: &[u8], value: &[u8]) -> bool {
-    if field.len() > LISTPACK_VALUE || value.len() > LISTPACK_VALUE {
+    let limits = super::encodings();
+    let max_value = limits.hash_max_listpack_value as usize;
+    if field.len() > max_value || value.len() > max_value {
         h.make_big();
     }
     let new = h.insert(field, value);
-    if h.len() > LISTPACK_ENTRIES {
+    if !h.is_big() && h.len() as u64 > limits.hash_max_listpack_entries {
         h.make_big();
     }
     new

@@ -131,6 +131,47 @@ pub enum KeyOp {
     FlushAll,
     /// Deletes the keys that have expired by the request's time (the leader's expiry cycle).
     DeleteExpired(Vec<Bytes>),
+    /// CONFIG SET of encoding thresholds: (canonical parameter name, value), already checked.
+    SetEncodings(Vec<(String, i64)>),
+    /// The encoding thresholds, as (name, value) pairs under every name CONFIG GET knows.
+    GetEncodings,
+}
+
+/// The encoding parameters CONFIG SET and GET know: canonical name, Redis 7.0's alias, and the
+/// range of values (checked before the value reaches the log).
+pub const ENCODING_PARAMS: &[(&str, Option<&str>, i64, i64)] = &[
+    ("hash-max-listpack-entries", Some("hash-max-ziplist-entries"), 0, i64::MAX),
+    ("hash-max-listpack-value", Some("hash-max-ziplist-value"), 0, i64::MAX),
+    ("set-max-intset-entries", None, 0, i64::MAX),
+    ("zset-max-listpack-entries", Some("zset-max-ziplist-entries"), 0, i64::MAX),
+    ("zset-max-listpack-value", Some("zset-max-ziplist-value"), 0, i64::MAX),
+    ("list-max-listpack-size", Some("list-max-ziplist-size"), i32::MIN as i64, i32::MAX as i64),
+    ("list-compress-depth", None, 0, i32::MAX as i64),
+];
+
+fn set_encoding(e: &mut crate::sm::Encodings, name: &str, v: i64) {
+    match name {
+        "hash-max-listpack-entries" => e.hash_max_listpack_entries = v as u64,
+        "hash-max-listpack-value" => e.hash_max_listpack_value = v as u64,
+        "set-max-intset-entries" => e.set_max_intset_entries = v as u64,
+        "zset-max-listpack-entries" => e.zset_max_listpack_entries = v as u64,
+        "zset-max-listpack-value" => e.zset_max_listpack_value = v as u64,
+        "list-max-listpack-size" => e.list_max_listpack_size = v,
+        "list-compress-depth" => e.list_compress_depth = v,
+        _ => {} // names are checked before they reach the log
+    }
+}
+
+fn encoding_values(e: &crate::sm::Encodings) -> [i64; 7] {
+    [
+        e.hash_max_listpack_entries as i64,
+        e.hash_max_listpack_value as i64,
+        e.set_max_intset_entries as i64,
+        e.zset_max_listpack_entries as i64,
+        e.zset_max_listpack_value as i64,
+        e.list_max_listpack_size,
+        e.list_compress_depth,
+    ]
 }
 
 impl KeyOp {
@@ -145,6 +186,7 @@ impl KeyOp {
                 | KeyOp::Copy { .. }
                 | KeyOp::FlushAll
                 | KeyOp::DeleteExpired(_)
+                | KeyOp::SetEncodings(_)
         )
     }
 }
@@ -394,6 +436,12 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
             ks.clear();
             Reply::Ok
         }
+        KeyOp::SetEncodings(params) => {
+            for (name, v) in params {
+                set_encoding(&mut ks.encodings, name, *v);
+            }
+            Reply::Ok
+        }
         KeyOp::DeleteExpired(keys) => {
             let mut n = 0;
             for k in keys {
@@ -417,6 +465,17 @@ pub fn query(ks: &KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
         }
         KeyOp::Type(key) => Reply::status(ks.get(key, now).map_or("none", |e| e.value.kind().name())),
         KeyOp::Ttl { key, query } => ttl(ks, key, *query, now),
+        KeyOp::GetEncodings => {
+            let values = encoding_values(&ks.encodings);
+            let mut out = Vec::new();
+            for ((name, alias, ..), v) in ENCODING_PARAMS.iter().zip(values) {
+                for n in std::iter::once(name).chain(alias) {
+                    out.push(Reply::bulk(n));
+                    out.push(Reply::bulk(v.to_string()));
+                }
+            }
+            Reply::Array(out)
+        }
         KeyOp::Keys(pattern) => {
             let all = &pattern[..] == b"*";
             Reply::Array(

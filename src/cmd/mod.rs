@@ -69,6 +69,18 @@ pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
     .flatten()
 }
 
+thread_local! {
+    /// The encoding thresholds of the keyspace an operation runs against, set by [`Op::apply`]
+    /// and [`Op::query`] from [`KeySpace::encodings`] before every operation, so that the
+    /// families' conversion rules (deep inside their helpers) read the replicated values.
+    static ENCODINGS: std::cell::Cell<crate::sm::Encodings> = std::cell::Cell::new(Default::default());
+}
+
+/// The encoding thresholds of the operation being run (see `ENCODINGS`).
+pub fn encodings() -> crate::sm::Encodings {
+    ENCODINGS.get()
+}
+
 /// One keyspace operation: what the log carries for a data command. Families are appended,
 /// never reordered (the variant index is part of the log format).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +112,7 @@ impl Op {
 
     /// Applies the operation (reads included, as inside EXEC).
     pub fn apply(&self, ks: &mut KeySpace, ctx: Ctx) -> Reply {
+        ENCODINGS.set(ks.encodings);
         let result = match self {
             Op::Str(op) => strings::apply(ks, op, ctx),
             Op::Key(op) => keys::apply(ks, op, ctx),
@@ -116,6 +129,7 @@ impl Op {
     /// Answers a read-only operation without changing anything: logically expired keys are
     /// hidden, never removed.
     pub fn query(&self, ks: &KeySpace, ctx: Ctx) -> Reply {
+        ENCODINGS.set(ks.encodings);
         let result = match self {
             Op::Str(op) => strings::query(ks, op, ctx),
             Op::Key(op) => keys::query(ks, op, ctx),

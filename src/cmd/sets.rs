@@ -49,9 +49,6 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("sunionstore", -3, W, 1, -1, 1, SWS, "set", "1.0.0", parse::sunionstore, "Add multiple sets and store the resulting set in a key"),
 ];
 
-/// Redis 7.0's `set-max-intset-entries`.
-const MAX_INTSET_ENTRIES: usize = 512;
-
 /// The most members SRANDMEMBER with a negative count may repeat. Redis has no bound and tries
 /// to build any reply (`SRANDMEMBER s -9223372036854775807` exhausts its memory); here the
 /// reply is built on every replica when inside EXEC, so the count is bounded (with Redis's
@@ -307,7 +304,7 @@ fn intset_member(member: &[u8]) -> bool {
 
 /// Whether a set with these members cannot be an intset.
 fn needs_hashtable(set: &Dict<()>) -> bool {
-    set.len() > MAX_INTSET_ENTRIES || set.iter().any(|(m, _)| !intset_member(m))
+    set.len() as u64 > super::encodings().set_max_intset_entries || set.iter().any(|(m, _)| !intset_member(m))
 }
 
 /// Adds `member` as Redis's `setTypeAdd` does, converting the set to a hashtable when an
@@ -316,7 +313,7 @@ fn add(set: &mut Dict<()>, member: &[u8]) -> bool {
     if set.insert(member, ()).is_some() {
         return false;
     }
-    if !set.is_big() && (!intset_member(member) || set.len() > MAX_INTSET_ENTRIES) {
+    if !set.is_big() && (!intset_member(member) || set.len() as u64 > super::encodings().set_max_intset_entries) {
         set.make_big();
     }
     true

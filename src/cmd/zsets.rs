@@ -74,11 +74,6 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("zunionstore", -4, WM, 1, 1, 1, ZWS, "sorted-set", "2.0.0", parse::zunionstore, "Add multiple sorted sets and store the resulting sorted set in a new key"),
 ];
 
-/// Redis 7.0's `zset-max-listpack-entries`: more members than this make a skiplist.
-const LISTPACK_ENTRIES: usize = 128;
-/// Redis 7.0's `zset-max-listpack-value`: a longer member makes a skiplist.
-const LISTPACK_VALUE: usize = 64;
-
 /// Which algebra: ZUNION, ZINTER or ZDIFF (and their STORE forms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Algebra {
@@ -820,7 +815,8 @@ fn read_zset<'a>(ks: &'a KeySpace, key: &[u8], now: u64) -> Result<Option<&'a ZS
 fn put(z: &mut ZSet, member: &[u8], score: f64) {
     if !z.members.is_big()
         && !z.members.contains(member)
-        && (z.len() >= LISTPACK_ENTRIES || member.len() > LISTPACK_VALUE)
+        && (z.len() >= (super::encodings().zset_max_listpack_entries as usize)
+            || member.len() > (super::encodings().zset_max_listpack_value as usize))
     {
         z.members.make_big();
     }
@@ -1005,7 +1001,9 @@ pub fn apply(ks: &mut KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
                     let mut out = ZSet::new();
                     // Redis creates the destination as a skiplist when a rank range is known to
                     // be longer than a listpack may be, and adds the members one by one.
-                    if matches!(range.by, RangeBy::Rank { .. }) && elems.len() > LISTPACK_ENTRIES {
+                    if matches!(range.by, RangeBy::Rank { .. })
+                        && elems.len() > (super::encodings().zset_max_listpack_entries as usize)
+                    {
                         out.members.make_big();
                     }
                     for (m, s) in elems {
@@ -1023,7 +1021,9 @@ pub fn apply(ks: &mut KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
             // Redis builds a skiplist and converts it to a listpack if the result is small.
             let max_len = elems.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
             let mut z = ZSet::new();
-            if elems.len() > LISTPACK_ENTRIES || max_len > LISTPACK_VALUE {
+            if elems.len() > (super::encodings().zset_max_listpack_entries as usize)
+                || max_len > (super::encodings().zset_max_listpack_value as usize)
+            {
                 z.members.make_big();
             }
             for (m, s) in elems {

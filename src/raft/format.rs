@@ -110,6 +110,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), Fo
         seq: old.image.seq,
         tombstones: old.image.tombstones,
         tombstone_horizon: old.image.tombstone_horizon,
+        encodings: Default::default(),
     };
     Ok((old.meta, image))
 }

@@ -299,6 +299,14 @@ impl Session {
         self.shared.backend.read_local(op, ctx)
     }
 
+    /// Proposes one operation a node command builds (CONFIG SET), stamped as a data command's
+    /// is; on a follower the reply is MOVED to the leader.
+    pub(crate) async fn write_op(&mut self, op: Op) -> Reply {
+        let now = unix_millis();
+        let seed = self.next_seed();
+        self.submit(Request { now, seed, body: Body::Op(op) }, 0).await
+    }
+
     async fn submit(&self, req: Request, slot: u16) -> Reply {
         match self.shared.backend.write(req).await {
             Ok(reply) => reply,

@@ -70,6 +70,39 @@ pub struct KeySpace {
     tombstone_order: VecDeque<(u64, Box<[u8]>)>,
     /// Deletions at or below this counter may have been forgotten.
     tombstone_horizon: u64,
+    /// The encoding thresholds (CONFIG SET), replicated: every replica converts a collection
+    /// at the same command.
+    pub encodings: Encodings,
+}
+
+/// Redis's size thresholds for compact encodings, settable with CONFIG SET. They decide when a
+/// collection converts, which replicas must agree on, so they change through the log and are
+/// part of snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encodings {
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
+    /// Stored and reported only: Redis 7.0 keeps every list in a quicklist.
+    pub list_max_listpack_size: i64,
+    /// Stored and reported only (raftis does not compress lists).
+    pub list_compress_depth: i64,
+}
+
+impl Default for Encodings {
+    fn default() -> Self {
+        Encodings {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+        }
+    }
 }
 
 /// The serialized form of a keyspace (snapshots): entries in slot order plus WATCH bookkeeping.
@@ -79,6 +112,7 @@ pub struct KeySpaceImage {
     pub seq: u64,
     pub tombstones: Vec<(u64, u64, Box<[u8]>)>,
     pub tombstone_horizon: u64,
+    pub encodings: Encodings,
 }
 
 impl KeySpace {
@@ -332,12 +366,14 @@ impl KeySpace {
             seq: u64,
             tombstones: Vec<(u64, u64, &'a [u8])>,
             tombstone_horizon: u64,
+            encodings: Encodings,
         }
         let image = ImageRef {
             entries: Entries(self),
             seq: self.seq,
             tombstones: self.live_tombstones().collect(),
             tombstone_horizon: self.tombstone_horizon,
+            encodings: self.encodings,
         };
         let size = bincode::serialized_size(prefix)? + bincode::serialized_size(&image)?;
         let mut out = Vec::with_capacity(size as usize);
@@ -361,6 +397,7 @@ impl KeySpace {
             seq: self.seq,
             tombstones: self.live_tombstones().map(|(d, s, k)| (d, s, Box::from(k))).collect(),
             tombstone_horizon: self.tombstone_horizon,
+            encodings: self.encodings,
         }
     }
 
@@ -377,6 +414,7 @@ impl KeySpace {
         }
         ks.seq = image.seq;
         ks.tombstone_horizon = image.tombstone_horizon;
+        ks.encodings = image.encodings;
         ks
     }
 }
@@ -452,6 +490,17 @@ mod tests {
         let w = ks.watch(k.clone(), 20);
         ks.remove(b"k");
         assert!(!ks.watch_broken(&w, 20));
+    }
+
+    #[test]
+    fn encodings_travel_in_the_image() {
+        let mut ks = KeySpace::new();
+        ks.encodings.hash_max_listpack_entries = 3;
+        let back = KeySpace::from_image(ks.to_image());
+        assert_eq!(back.encodings, ks.encodings);
+        let bytes = ks.serialize_image(&()).unwrap();
+        let ((), image): ((), KeySpaceImage) = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(image.encodings.hash_max_listpack_entries, 3);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use digest::{digest, digest_value};
 pub use glob::matches as glob_matches;
 pub use hash::Hash;
-pub use keyspace::{Entry, KeySpace, KeySpaceImage, Watch};
+pub use keyspace::{Encodings, Entry, KeySpace, KeySpaceImage, Watch};
 pub use value::{element_hash, Dict, Kind, List, Score, Value, WrongType, ZSet};
 
 use crate::cmd::{Ctx, Op};

@@ -8,8 +8,9 @@ use bytes::Bytes;
 
 use super::{all, container, eq, help, lookup, node, resolve, text, Command, NodeCommand, ReplyFuture, Run};
 use crate::base::unix_millis;
+use crate::cmd::keys::{KeyOp, ENCODING_PARAMS};
 use crate::cmd::meta::*;
-use crate::cmd::Meta;
+use crate::cmd::{Meta, Op};
 use crate::resp::Reply;
 use crate::server::conn::Session;
 use crate::sm::glob_matches;
@@ -113,6 +114,19 @@ const CONFIG_SUBS: &[NodeCommand] = &[
         "Returns the effective values of configuration parameters"
     ),
     node!(
+        "config|set",
+        -4,
+        &["admin", "noscript", "loading", "stale"],
+        0,
+        0,
+        0,
+        ADM,
+        "server",
+        "2.0.0",
+        Run::Async(config_set),
+        "Sets configuration parameters in-flight"
+    ),
+    node!(
         "config|resetstat",
         2,
         ADMIN,
@@ -172,6 +186,69 @@ fn config_get(s: &mut Session, args: &[Bytes]) -> Reply {
     config_values(s, &args[2..])
 }
 
+fn config_set<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
+    Box::pin(config_set_command(s, args))
+}
+
+/// CONFIG SET: raftis's settable parameters are the encoding thresholds, which decide how every
+/// replica stores collections, so they change through the log (on the leader; a follower
+/// answers MOVED). Each value is checked here, with Redis's errors, before it is proposed.
+async fn config_set_command(s: &mut Session, args: &[Bytes]) -> Reply {
+    let pairs = &args[2..];
+    if pairs.len() % 2 == 1 {
+        return Reply::err("ERR syntax error");
+    }
+    let mut params = Vec::new();
+    for pair in pairs.chunks(2) {
+        let given = String::from_utf8_lossy(&pair[0]);
+        let name = given.to_ascii_lowercase();
+        let Some(&(canonical, _, min, max)) =
+            ENCODING_PARAMS.iter().find(|(n, alias, ..)| *n == name || *alias == Some(name.as_str()))
+        else {
+            return Reply::err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{given}'"));
+        };
+        let failed =
+            |why: &str| Reply::err(format!("ERR CONFIG SET failed (possibly related to argument '{given}') - {why}"));
+        let value = if canonical.ends_with("-value") {
+            match memory_value(&pair[1]) {
+                Some(v) => v,
+                None => return failed("argument must be a memory value"),
+            }
+        } else {
+            match crate::resp::parse_i64(&pair[1]) {
+                Some(v) => v as i128,
+                None => return failed("argument couldn't be parsed into an integer"),
+            }
+        };
+        if value < min as i128 || value > max as i128 {
+            return failed(&format!("argument must be between {min} and {max} inclusive"));
+        }
+        params.push((canonical.to_string(), value as i64));
+    }
+    s.write_op(Op::Key(KeyOp::SetEncodings(params))).await
+}
+
+/// A memory amount as Redis's `memtoull` reads it: digits and an optional unit (b, k, kb, m,
+/// mb, g, gb, in any case; k is 1000, kb 1024).
+fn memory_value(arg: &[u8]) -> Option<i128> {
+    let digits = arg.iter().position(|b| !b.is_ascii_digit()).unwrap_or(arg.len());
+    if digits == 0 || digits > 20 {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(&arg[..digits]).ok()?.parse().ok()?;
+    let unit: u64 = match arg[digits..].to_ascii_lowercase().as_slice() {
+        b"" | b"b" => 1,
+        b"k" => 1000,
+        b"kb" => 1024,
+        b"m" => 1000 * 1000,
+        b"mb" => 1024 * 1024,
+        b"g" => 1000 * 1000 * 1000,
+        b"gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(unit).map(|v| v as i128)
+}
+
 fn config_resetstat(s: &mut Session, _: &[Bytes]) -> Reply {
     s.shared.stats.reset();
     Reply::Ok
@@ -182,10 +259,12 @@ fn config_help(_: &mut Session, _: &[Bytes]) -> Reply {
         "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "GET <pattern>",
         "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
         "RESETSTAT",
         "    Reset statistics reported by the INFO command.",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ])
 }
 
@@ -423,6 +502,21 @@ fn config_values(s: &Session, patterns: &[Bytes]) -> Reply {
         ("save", String::new()),
         ("timeout", "0".into()),
     ];
+    let encodings = s.shared.backend.read_local(&Op::Key(KeyOp::GetEncodings), crate::cmd::Ctx { now: 0, seed: 0 });
+    let encodings: Vec<(String, String)> = match encodings {
+        Reply::Array(items) => items
+            .chunks(2)
+            .filter_map(|p| match p {
+                [Reply::Bulk(n), Reply::Bulk(v)] => {
+                    Some((String::from_utf8_lossy(n).into_owned(), String::from_utf8_lossy(v).into_owned()))
+                }
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let params: Vec<(&str, String)> =
+        params.into_iter().chain(encodings.iter().map(|(n, v)| (n.as_str(), v.clone()))).collect();
     let mut out: Vec<(Reply, Reply)> = Vec::new();
     let mut seen = Vec::new();
     for p in patterns {
