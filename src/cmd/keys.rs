@@ -14,6 +14,12 @@ use crate::sm::{glob_matches, KeySpace};
 const NONDET: &[&str] = &["@keyspace", "@read", "@slow"];
 
 /// OBJECT's subcommands.
+#[rustfmt::skip]
+const MEMORY_SUBS: &[DataCommand] = &[
+    data!("memory|help", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "server", "4.0.0", parse::memory_help, "Returns helpful text about the different subcommands"),
+    data!("memory|usage", -3, R, 2, 2, 1, &["@read", "@slow"], "server", "4.0.0", parse::memory_usage, "Estimates the memory usage of a key"),
+];
+
 const OBJECT_SUBS: &[DataCommand] = &[
     data!(
         "object|encoding",
@@ -56,6 +62,7 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("flushall", -1, WS, 0, 0, 0, KWD, "server", "1.0.0", parse::flushall, "Removes all keys from all databases"),
     data!("flushdb", -1, WS, 0, 0, 0, KWD, "server", "1.0.0", parse::flushdb, "Remove all keys from the current database"),
     data!("keys", 2, RS, 0, 0, 0, KRS, "generic", "1.0.0", parse::keys, "Returns all key names that match a pattern"),
+    data!("memory", -2, &[], 0, 0, 0, &["@slow"], "server", "4.0.0", parse::memory, "A container for memory diagnostics commands", MEMORY_SUBS),
     data!("object", -2, &[], 0, 0, 0, &["@slow"], "generic", "2.2.3", parse::object, "A container for object introspection commands", OBJECT_SUBS),
     data!("persist", 2, WD, 1, 1, 1, KW, "generic", "2.2.0", parse::persist, "Removes the expiration time of a key"),
     data!("pexpire", -3, WD, 1, 1, 1, KW, "generic", "2.6.0", parse::pexpire, "Sets the expiration time of a key in milliseconds"),
@@ -135,6 +142,9 @@ pub enum KeyOp {
     SetEncodings(Vec<(String, i64)>),
     /// The encoding thresholds, as (name, value) pairs under every name CONFIG GET knows.
     GetEncodings,
+    /// MEMORY USAGE: an estimate of the bytes a key and its value hold.
+    MemoryUsage(Bytes),
+    MemoryHelp,
 }
 
 /// The encoding parameters CONFIG SET and GET know: canonical name, Redis 7.0's alias, and the
@@ -279,6 +289,27 @@ mod parse {
 
     pub fn object_help(_: &[Bytes], _: u64) -> Result<Op> {
         op(KeyOp::ObjectHelp)
+    }
+
+    pub fn memory(args: &[Bytes], now: u64) -> Result<Op> {
+        object(args, now)
+    }
+
+    pub fn memory_help(_: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::MemoryHelp)
+    }
+
+    /// MEMORY USAGE key [SAMPLES count]: the count is checked (raftis always counts every
+    /// element, as SAMPLES 0 does).
+    pub fn memory_usage(args: &[Bytes], _: u64) -> Result<Op> {
+        match args.len() {
+            3 => {}
+            5 if eq(&args[3], "samples") => {
+                int(&args[4])?;
+            }
+            _ => return Err(Error::Syntax),
+        }
+        op(KeyOp::MemoryUsage(args[2].clone()))
     }
 
     pub fn del(args: &[Bytes], _: u64) -> Result<Op> {
@@ -465,6 +496,25 @@ pub fn query(ks: &KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
         }
         KeyOp::Type(key) => Reply::status(ks.get(key, now).map_or("none", |e| e.value.kind().name())),
         KeyOp::Ttl { key, query } => ttl(ks, key, *query, now),
+        KeyOp::MemoryUsage(key) => match ks.get(key, now) {
+            None => Reply::Nil,
+            Some(e) => {
+                Reply::Int((std::mem::size_of::<crate::sm::Entry>() + e.key.len() + e.value.heap_bytes()) as i64)
+            }
+        },
+        KeyOp::MemoryHelp => Reply::Array(
+            [
+                "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .into_iter()
+            .map(Reply::status)
+            .collect(),
+        ),
         KeyOp::GetEncodings => {
             let values = encoding_values(&ks.encodings);
             let mut out = Vec::new();

@@ -123,6 +123,23 @@ impl Value {
         }
     }
 
+    /// An estimate of the heap bytes the value holds (MEMORY USAGE): element bytes plus the
+    /// per-element overhead of the structures holding them.
+    pub fn heap_bytes(&self) -> usize {
+        const BOX: usize = 16; // a boxed slice's pointer and length
+        const NODE: usize = 24; // share of a B-tree node per element, roughly
+        match self {
+            Value::Str(s) => s.capacity(),
+            Value::Hash(h) => match h {
+                super::hash::Hash::Compact(buf) => buf.capacity(),
+                super::hash::Hash::Big(d) => d.iter().map(|(f, v)| 2 * BOX + NODE + 8 + f.len() + v.len()).sum(),
+            },
+            Value::Set(d) => d.iter().map(|(m, _)| BOX + NODE + 8 + m.len()).sum(),
+            Value::ZSet(z) => z.members.iter().map(|(m, _)| 2 * (BOX + NODE + 8 + m.len())).sum(),
+            Value::List(l) => l.0.iter().map(|e| BOX + e.len()).sum(),
+        }
+    }
+
     /// Whether the value is an empty collection (Redis deletes a key whose collection empties).
     pub fn is_empty_collection(&self) -> bool {
         match self {
