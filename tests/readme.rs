@@ -289,7 +289,7 @@ fn readme_lists_exactly_the_supported_commands() {
         .skip(1)
         .step_by(2)
         .filter_map(|s| s.split_whitespace().next())
-        .filter(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase()))
+        .filter(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
         .map(str::to_lowercase)
         .collect();
     let table: BTreeSet<String> = raftis::server::commands::all().iter().map(|c| c.name().to_string()).collect();
