@@ -163,7 +163,7 @@ fi
   echo "etcd_version=$(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')"
   echo "wrk_version=$( (wrk --version 2>&1 || true) | awk 'NR==1 {print $2}')"
   echo "raftis_binary=$SRC_BIN, $(date -u -r "$SRC_BIN" '+built %Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$BIN" | cut -c1-12)"
-  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE, -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
+  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE (SET, GET, INCR, MSET; HSET, HGET, SADD, ZADD, ZRANGEBYSCORE), -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
   echo "reps=$REPS"
   echo "failovers=$FAILOVERS"
   if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN {exit !(l > n / 4)}'; then
@@ -356,10 +356,18 @@ declare -a ECLIENT=() EPEER=()
 
 # ------------------------------------------------------------------ benchmark drivers
 RB_FAILED=0
-RB_TESTS=(set get incr mset)
-run_rb() { # target port P rep: one redis-benchmark per test, in the order redis-benchmark itself uses;
+# The string tests first, unchanged (their figures stay comparable with earlier runs), then the hash,
+# set and sorted-set tests. A test named in RB_CMD has no redis-benchmark -t name: its command line is
+# given instead (__rand_int__ drawn from -r $KEYSPACE). HGET and ZRANGEBYSCORE read the single key
+# (myhash, myzset) that the HSET and ZADD tests just before them filled, as GET reads what SET wrote.
+RB_TESTS=(set get incr mset hset hget sadd zadd zrangebyscore)
+declare -A RB_CMD=(
+  [hget]="HGET myhash element:__rand_int__"
+  [zrangebyscore]="ZRANGEBYSCORE myzset 0 __rand_int__ LIMIT 0 10"
+)
+run_rb() { # target port P rep: one redis-benchmark per test, in the order of RB_TESTS;
   # raftis (port "-"): the leader's port, found before each test, and the test watched (INFO, logs)
-  local target=$1 port=$2 p=$3 rep=$4 n out t T base rc failed=0
+  local target=$1 port=$2 p=$3 rep=$4 n out t T base rc failed=0 what
   n=$N1; [ "$p" = 16 ] && n=$N16
   out=$RAW/rb/$target/P$p
   mkdir -p "$out"
@@ -374,8 +382,9 @@ run_rb() { # target port P rep: one redis-benchmark per test, in the order redis
         "rep=$rep" "csv=rb/raftis/P$p/rep$rep-$T.csv" "leader_port=$port"
     fi
     rc=0
-    fg timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -t "$t" -n "$n" \
-      -c "$CLIENTS" -P "$p" -r "$KEYSPACE" --csv >"$base.csv" 2>"$base.err" || rc=$?
+    if [ -n "${RB_CMD[$t]:-}" ]; then read -ra what <<<"${RB_CMD[$t]}"; else what=(-t "$t"); fi
+    fg timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" \
+      -c "$CLIENTS" -P "$p" -r "$KEYSPACE" --csv "${what[@]}" >"$base.csv" 2>"$base.err" || rc=$?
     [ "$target" != raftis ] || watch_end rb "$base.err" "$base.csv"
     if [ "$rc" != 0 ]; then
       problem "redis-benchmark against $target ($T P=$p, run $rep) failed (exit $rc): $(tr '\n' ' ' <"$base.err" | cut -c1-300)"

@@ -35,7 +35,10 @@ LABEL = {
     "raftis": "raftis (3 nodes)",
     "etcd": "etcd (3 nodes)",
 }
-TESTS = ["SET", "GET", "INCR", "MSET"]
+TESTS = ["SET", "GET", "INCR", "MSET", "HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE"]
+# Hash, set and sorted-set rows: against both redis-servers only (etcd has no equivalent), no targets.
+NO_ETCD = {"HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE"}
+ROW_NAME = {"MSET": "MSET (10 keys)"}
 PIPES = [1, 16]
 # raftis / redis(fsync always) throughput targets; every workload also has >= 5x etcd.
 REDIS_TARGET = {("SET", 1): 0.5, ("GET", 1): 0.8, ("SET", 16): 0.3, ("GET", 16): 0.5}
@@ -83,6 +86,19 @@ for target in TARGETS:
                          fnum(row.get("max_latency_ms")))
                     )
 windows = watch.load_all(RAW)  # name -> summary of one watched window (watch.py)
+
+
+def was_run(test):
+    """A row of a test this run measured: always the string tests; the others only when a run of them
+    left a file or a window (a raw directory from before they were added has none: no empty rows)."""
+    if test not in NO_ETCD:
+        return True
+    return (any(k[1] == test for k in samples)
+            or any(w["phase"] == "throughput" and w["test"] == test for w in windows.values())
+            or bool(glob.glob(os.path.join(RAW, "rb", "*", "P*", "rep*-%s.*" % test))))
+
+
+TESTS = [t for t in TESTS if was_run(t)]
 
 
 def med(values):
@@ -217,7 +233,11 @@ add("Each cell: operations/s (p50 / p99 latency in ms), the median of %s runs. 5
     "P = redis-benchmark pipeline depth. etcd: wrk over its HTTP/JSON gateway, 50 connections, no "
     "pipelining (the same etcd figures serve as the peer for P=1 and P=16); writes (SET, INCR, MSET) "
     "are compared with etcd puts, GET with etcd linearizable gets. One MSET (10 keys) counts as one "
-    "operation." % meta.get("reps", "3"))
+    "operation.%s" % (meta.get("reps", "3"), (
+        " The hash, set and sorted-set rows (%s) are measured against both redis-servers only: etcd has "
+        "no equivalent (n/a), and they have no target. Each works on one key (myhash, myset, myzset); HGET "
+        "and ZRANGEBYSCORE (`0 <random> LIMIT 0 10`) read what the HSET and ZADD tests just before them "
+        "wrote." % ", ".join(t for t in TESTS if t in NO_ETCD)) if any(t in NO_ETCD for t in TESTS) else ""))
 add("")
 add("| workload | P | %s | %s | %s | %s | raftis ÷ redis (fsync always) | raftis ÷ etcd |"
     % (LABEL["redis"], LABEL["redis-fsync"], LABEL["raftis"], LABEL["etcd"]))
@@ -226,16 +246,19 @@ rows = {}
 for p in PIPES:
     for test in TESTS:
         d = {t: median_of((t, test, p)) for t in TARGETS}
-        e = etcd.get("get" if test == "GET" else "put")
+        e = None if test in NO_ETCD else etcd.get("get" if test == "GET" else "put")
         rows[(test, p)] = dict(d, etcd=e)
         raft = d["raftis"]["rps"] if d["raftis"] else None
         fs = d["redis-fsync"]["rps"] if d["redis-fsync"] else None
         goal = REDIS_TARGET.get((test, p))
         rr = ratio_cell(raft, fs, goal, "%s P=%d ÷ redis (fsync always)" % (test, p))
-        re_ = ratio_cell(raft, e["rps"] if e else None, ETCD_TARGET, "%s P=%d ÷ etcd" % (test, p))
-        ecell = cell(e) + (" put" if test != "GET" else " get") if e else "—"
+        if test in NO_ETCD:
+            ecell = re_ = "n/a"
+        else:
+            re_ = ratio_cell(raft, e["rps"] if e else None, ETCD_TARGET, "%s P=%d ÷ etcd" % (test, p))
+            ecell = cell(e) + (" put" if test != "GET" else " get") if e else "—"
         add("| %s | %d | %s | %s | %s | %s | %s | %s |"
-            % (test if test != "MSET" else "MSET (10 keys)", p, cell(d["redis"]), cell(d["redis-fsync"]),
+            % (ROW_NAME.get(test, test), p, cell(d["redis"]), cell(d["redis-fsync"]),
                cell(d["raftis"]), ecell, rr, re_))
 add("")
 add("![throughput and p99 latency](chart.svg)")
@@ -311,7 +334,7 @@ for p in PIPES:
             "terms": terms, "server_errors": errs, "client_errors": cerrs, "node_log_events": nev,
             "unanswered_info": sorted({n for w in ws for n in w["unanswered"]}),
         }
-        add("| %s | %d | %s | %s | %s | %s |" % (test if test != "MSET" else "MSET (10 keys)", p, lat, terms, ecell, ev))
+        add("| %s | %d | %s | %s | %s | %s |" % (ROW_NAME.get(test, test), p, lat, terms, ecell, ev))
 add("")
 
 # ---------------------------------------------------------------- memory
@@ -610,8 +633,8 @@ def panel(x0, y0, w, h, title, metric, unit, lo_exp, hi_exp):
             out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s P=%d: %s</title></rect>'
                        % (gx + si * bw, y, bw - 1, y0 + h - y, COLORS[s], esc(LABEL[s]), test, p,
                           f_rps(v) if metric == "rps" else f_ms(v) + " ms"))
-        out.append('<text x="%.1f" y="%d" font-size="11" text-anchor="middle">%s</text>'
-                   % (gx + gw * 0.4, y0 + h + 15, esc(test)))
+        out.append('<text x="%.1f" y="%d" font-size="%d" text-anchor="middle">%s</text>'
+                   % (gx + gw * 0.4, y0 + h + 15, 11 if len(test) <= 8 else 9, esc(test)))
         out.append('<text x="%.1f" y="%d" font-size="10" text-anchor="middle" fill="#555">P=%d</text>'
                    % (gx + gw * 0.4, y0 + h + 28, p))
     out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#888"/>' % (x0, y0, w, h))
@@ -625,7 +648,8 @@ def span(metric):
     return int(math.floor(math.log10(min(vals)))), int(math.ceil(math.log10(max(vals))))
 
 
-W, H = 1000, 720
+PW = max(880, 80 * len(groups))  # 80 px a group: ZRANGEBYSCORE's label fits under its bars
+W, H = PW + 120, 720
 svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif">' % (W, H),
        '<rect width="100%" height="100%" fill="white"/>',
        '<text x="%d" y="24" font-size="15" font-weight="bold" text-anchor="middle">%s</text>'
@@ -633,9 +657,9 @@ svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-fami
                       % (meta.get("profile", "?"), meta.get("date", "?")[:16], meta.get("nproc", "?"),
                          meta.get("commit", "?").replace(" (with uncommitted changes)", "+changes"))))]
 lo, hi = span("rps")
-svg += panel(80, 70, 880, 230, "Throughput (ops/s, log scale, median of runs; 50 clients)", "rps", "ops/s", lo, hi)
+svg += panel(80, 70, PW, 230, "Throughput (ops/s, log scale, median of runs; 50 clients)", "rps", "ops/s", lo, hi)
 lo, hi = span("p99")
-svg += panel(80, 400, 880, 230, "p99 latency (ms, log scale)", "p99", "ms", lo, hi)
+svg += panel(80, 400, PW, 230, "p99 latency (ms, log scale)", "p99", "ms", lo, hi)
 lx = 80
 for s in SERIES:
     svg.append('<rect x="%d" y="%d" width="14" height="14" fill="%s"/>' % (lx, H - 35, COLORS[s]))
