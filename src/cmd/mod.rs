@@ -214,6 +214,13 @@ mod tests {
         "hash",
         "set",
         "REPLACE",
+        "LEFT",
+        "RIGHT",
+        "BEFORE",
+        "AFTER",
+        "RANK",
+        "MAXLEN",
+        "list",
         "9223372036854775807",
         "-9223372036854775808",
     ];
