@@ -65,7 +65,7 @@ for ds in "${DATASETS[@]}"; do
       a=$(info "${ports[$i]}" raft_applied_index); [ -n "$a" ] && [ "$a" -ge "$target" ] && break; sleep 0.2
     done
   done
-  sleep 2
+  sleep "${MEMORY_SETTLE:-2}"
   kbs=()
   for p in "${npids[@]}"; do kbs+=("$(rss_kb "$p")"); done
   max=$(printf '%s\n' "${kbs[@]}" | sort -n | tail -n 1)

@@ -8,8 +8,8 @@ use super::args::{c_str, eq, int, parse_cursor, Rng};
 use super::meta::*;
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
-use crate::resp::Reply;
-use crate::sm::{glob_matches, KeySpace};
+use crate::resp::{parse_i64, Reply};
+use crate::sm::{glob_matches, KeySpace, Value};
 
 const NONDET: &[&str] = &["@keyspace", "@read", "@slow"];
 
@@ -33,6 +33,19 @@ const OBJECT_SUBS: &[DataCommand] = &[
         "2.2.3",
         parse::object_encoding,
         "Returns the internal encoding of a Redis object"
+    ),
+    data!(
+        "object|refcount",
+        3,
+        RS,
+        2,
+        2,
+        1,
+        NONDET,
+        "generic",
+        "2.2.3",
+        parse::object_refcount,
+        "Returns the reference count of a value of a key"
     ),
     data!(
         "object|help",
@@ -145,6 +158,8 @@ pub enum KeyOp {
     /// MEMORY USAGE: an estimate of the bytes a key and its value hold.
     MemoryUsage(Bytes),
     MemoryHelp,
+    /// OBJECT REFCOUNT.
+    ObjectRefcount(Bytes),
 }
 
 /// The encoding parameters CONFIG SET and GET know: canonical name, Redis 7.0's alias, and the
@@ -285,6 +300,10 @@ mod parse {
 
     pub fn object_encoding(args: &[Bytes], _: u64) -> Result<Op> {
         op(KeyOp::ObjectEncoding(args[2].clone()))
+    }
+
+    pub fn object_refcount(args: &[Bytes], _: u64) -> Result<Op> {
+        op(KeyOp::ObjectRefcount(args[2].clone()))
     }
 
     pub fn object_help(_: &[Bytes], _: u64) -> Result<Op> {
@@ -544,12 +563,26 @@ pub fn query(ks: &KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
             Some(e) => Reply::bulk(e.value.encoding()),
             None => Reply::Nil,
         },
+        // Values are never shared between keys, except that Redis shares the integers 0 to
+        // 9999 it stores as strings (and reports them with the largest count).
+        KeyOp::ObjectRefcount(key) => match ks.get(key, now) {
+            Some(e) => match &e.value {
+                Value::Str(s) if e.value.encoding() == "int" && parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)) => {
+                    Reply::Int(i32::MAX as i64)
+                }
+                _ => Reply::Int(1),
+            },
+            None => Reply::Nil,
+        },
         KeyOp::ObjectHelp => Reply::Array(
             [
                 "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "ENCODING <key>",
                 "    Return the kind of internal representation used in order to store the value",
                 "    associated with a <key>.",
+                "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified",
+                "    <key>.",
                 "HELP",
                 "    Prints this help.",
             ]

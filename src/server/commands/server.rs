@@ -202,6 +202,15 @@ async fn config_set_command(s: &mut Session, args: &[Bytes]) -> Reply {
     for pair in pairs.chunks(2) {
         let given = String::from_utf8_lossy(&pair[0]);
         let name = given.to_ascii_lowercase();
+        if let Some(&(_, fixed)) = FIXED_PARAMS.iter().find(|(n, _)| *n == name) {
+            if !pair[1].eq_ignore_ascii_case(fixed.as_bytes()) {
+                return Reply::err(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{given}') - raftis only runs with \
+                     {name} '{fixed}'"
+                ));
+            }
+            continue;
+        }
         let Some(&(canonical, _, min, max)) =
             ENCODING_PARAMS.iter().find(|(n, alias, ..)| *n == name || *alias == Some(name.as_str()))
         else {
@@ -225,8 +234,22 @@ async fn config_set_command(s: &mut Session, args: &[Bytes]) -> Reply {
         }
         params.push((canonical.to_string(), value as i64));
     }
+    if params.is_empty() {
+        return Reply::Ok;
+    }
     s.write_op(Op::Key(KeyOp::SetEncodings(params))).await
 }
+
+/// Parameters whose value is fixed in raftis (it persists through its Raft log, never through
+/// RDB or AOF, and has no memory limit): CONFIG SET accepts their one value, so that setups
+/// (and Redis's own test suite) that set them to it run unchanged, and refuses any other.
+const FIXED_PARAMS: &[(&str, &str)] = &[
+    ("appendfsync", "always"),
+    ("appendonly", "no"),
+    ("maxmemory", "0"),
+    ("maxmemory-policy", "noeviction"),
+    ("save", ""),
+];
 
 /// A memory amount as Redis's `memtoull` reads it: digits and an optional unit (b, k, kb, m,
 /// mb, g, gb, in any case; k is 1000, kb 1024).
