@@ -567,7 +567,9 @@ pub fn query(ks: &KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
         // 9999 it stores as strings (and reports them with the largest count).
         KeyOp::ObjectRefcount(key) => match ks.get(key, now) {
             Some(e) => match &e.value {
-                Value::Str(s) if e.value.encoding() == "int" && parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)) => {
+                Value::Str(s)
+                    if e.value.encoding() == "int" && parse_i64(s).is_some_and(|n| (0..10_000).contains(&n)) =>
+                {
                     Reply::Int(i32::MAX as i64)
                 }
                 _ => Reply::Int(1),

@@ -31,7 +31,7 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("linsert", 5, W, 1, 1, 1, LWS, "list", "2.2.0", parse::linsert, "Insert an element before or after another element in a list"),
     data!("llen", 2, R, 1, 1, 1, LRF, "list", "1.0.0", parse::llen, "Get the length of a list"),
     data!("lmove", 5, W, 1, 2, 1, LWS, "list", "6.2.0", parse::lmove, "Pop an element from a list, push it to another list and return it"),
-    data!("lmpop", -4, &["write", "movablekeys"], 0, 0, 0, LWS, "list", "7.0.0", parse::lmpop, "Pop elements from a list"),
+    data!("lmpop", -4, &["write", "movablekeys"], 0, 0, 0, LWS, "list", "7.0.0", parse::lmpop, "Pop elements from a list").keynum(1, 2),
     data!("lpop", -2, WD, 1, 1, 1, LWF, "list", "1.0.0", parse::lpop, "Remove and get the first elements in a list"),
     data!("lpos", -3, RS, 1, 1, 1, LRS, "list", "6.0.6", parse::lpos, "Return the index of matching elements on a list"),
     data!("lpush", -3, WF, 1, 1, 1, LWF, "list", "1.0.0", parse::lpush, "Prepend one or multiple elements to a list"),

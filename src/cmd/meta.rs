@@ -16,6 +16,10 @@ pub struct Meta {
     pub group: &'static str,
     pub summary: &'static str,
     pub since: &'static str,
+    /// Keys announced by a `numkeys` argument (`movablekeys` commands such as ZUNION, LMPOP,
+    /// SINTERCARD): the index of `numkeys` and of the first of those keys. They come after the
+    /// fixed keys of `first_key..=last_key`, if any.
+    pub keynum: Option<(usize, usize)>,
 }
 
 impl Meta {
@@ -26,6 +30,21 @@ impl Meta {
         } else {
             argc >= (-self.arity) as usize
         }
+    }
+
+    /// The indexes of every key in `args` (the command's name first): the fixed ones, then
+    /// those a `numkeys` argument announces; `None` when `numkeys` is not a positive count that
+    /// the arguments hold.
+    pub fn key_indexes(&self, args: &[impl AsRef<[u8]>]) -> Option<Vec<usize>> {
+        let mut keys: Vec<usize> = self.key_positions(args.len()).collect();
+        if let Some((at, first)) = self.keynum {
+            let n = crate::resp::parse_i64(args.get(at)?.as_ref()).filter(|&n| n > 0)? as usize;
+            if n > args.len().saturating_sub(first) {
+                return None;
+            }
+            keys.extend(first..first + n);
+        }
+        Some(keys)
     }
 
     /// Whether the command is flagged `write`.
@@ -87,6 +106,7 @@ macro_rules! meta {
             group: $group,
             summary: $summary,
             since: $since,
+            keynum: None,
         }
     };
 }

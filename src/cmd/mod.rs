@@ -53,6 +53,15 @@ pub struct DataCommand {
     pub subcommands: &'static [DataCommand],
 }
 
+impl DataCommand {
+    /// The command with keys announced by the `numkeys` argument at `at`, the first of them at
+    /// `first` (see [`Meta::keynum`]).
+    pub const fn keynum(mut self, at: usize, first: usize) -> DataCommand {
+        self.meta.keynum = Some((at, first));
+        self
+    }
+}
+
 /// Every data command, family by family.
 pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
     [

@@ -35,7 +35,7 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("sdiff", -2, RS, 1, -1, 1, SRS, "set", "1.0.0", parse::sdiff, "Subtract multiple sets"),
     data!("sdiffstore", -3, W, 1, -1, 1, SWS, "set", "1.0.0", parse::sdiffstore, "Subtract multiple sets and store the resulting set in a key"),
     data!("sinter", -2, RS, 1, -1, 1, SRS, "set", "1.0.0", parse::sinter, "Intersect multiple sets"),
-    data!("sintercard", -3, &["readonly", "movablekeys"], 0, 0, 0, SRS, "set", "7.0.0", parse::sintercard, "Intersect multiple sets and return the cardinality of the result"),
+    data!("sintercard", -3, &["readonly", "movablekeys"], 0, 0, 0, SRS, "set", "7.0.0", parse::sintercard, "Intersect multiple sets and return the cardinality of the result").keynum(1, 2),
     data!("sinterstore", -3, W, 1, -1, 1, SWS, "set", "1.0.0", parse::sinterstore, "Intersect multiple sets and store the resulting set in a key"),
     data!("sismember", 3, R, 1, 1, 1, SRF, "set", "1.0.0", parse::sismember, "Determine if a given value is a member of a set"),
     data!("smembers", 2, RS, 1, 1, 1, SRS, "set", "1.0.0", parse::smembers, "Get all the members in a set"),

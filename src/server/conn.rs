@@ -415,7 +415,7 @@ impl Session {
             match command {
                 Command::Data(data) => match (data.parse)(args, now) {
                     Ok(op) => {
-                        if data.meta.first_key > 0 && first_slot.is_none() {
+                        if (data.meta.first_key > 0 || data.meta.keynum.is_some()) && first_slot.is_none() {
                             first_slot = Some(first_key_slot(&data.meta, args));
                         }
                         ops.push(op);
@@ -449,8 +449,8 @@ impl Session {
 
 /// The hash slot of a command's first key, or 0 for a command without keys.
 fn first_key_slot(meta: &Meta, args: &[Bytes]) -> u16 {
-    match usize::try_from(meta.first_key) {
-        Ok(i) if i > 0 && i < args.len() => cluster::key_slot(&args[i]),
+    match meta.key_indexes(args).and_then(|keys| keys.first().copied()) {
+        Some(i) if i < args.len() => cluster::key_slot(&args[i]),
         _ => 0,
     }
 }

@@ -443,34 +443,39 @@ fn info_of(command: Command) -> Reply {
     ])
 }
 /// One key spec covering the command's keys (first key, last key, step), as Redis 7 lists them.
+/// Keys announced by a `numkeys` argument get a second spec, of Redis's `keynum` type.
 fn key_specs(c: &Meta) -> Reply {
-    if c.first_key == 0 {
-        return Reply::Array(vec![]);
-    }
     let flags = if c.is_write() { ["RW", "update"] } else { ["RO", "access"] };
-    let lastkey = if c.last_key < 0 { c.last_key } else { c.last_key - c.first_key };
     let map = |pairs: Vec<(&str, Reply)>| Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), v)).collect());
-    Reply::Array(vec![map(vec![
-        ("flags", statuses(&flags)),
-        (
-            "begin_search",
-            map(vec![("type", Reply::bulk("index")), ("spec", map(vec![("index", Reply::Int(c.first_key as i64))]))]),
-        ),
-        (
-            "find_keys",
-            map(vec![
-                ("type", Reply::bulk("range")),
-                (
-                    "spec",
-                    map(vec![
-                        ("lastkey", Reply::Int(lastkey as i64)),
-                        ("keystep", Reply::Int(c.step as i64)),
-                        ("limit", Reply::Int(0)),
-                    ]),
-                ),
-            ]),
-        ),
-    ])])
+    let spec = |index: i64, find: Reply| {
+        map(vec![
+            ("flags", statuses(&flags)),
+            (
+                "begin_search",
+                map(vec![("type", Reply::bulk("index")), ("spec", map(vec![("index", Reply::Int(index))]))]),
+            ),
+            ("find_keys", find),
+        ])
+    };
+    let mut specs = Vec::new();
+    if c.first_key > 0 {
+        let lastkey = if c.last_key < 0 { c.last_key } else { c.last_key - c.first_key };
+        let range = map(vec![
+            ("lastkey", Reply::Int(lastkey as i64)),
+            ("keystep", Reply::Int(c.step as i64)),
+            ("limit", Reply::Int(0)),
+        ]);
+        specs.push(spec(c.first_key as i64, map(vec![("type", Reply::bulk("range")), ("spec", range)])));
+    }
+    if let Some((at, first)) = c.keynum {
+        let keynum = map(vec![
+            ("keynumidx", Reply::Int(0)),
+            ("firstkey", Reply::Int((first - at) as i64)),
+            ("keystep", Reply::Int(1)),
+        ]);
+        specs.push(spec(at as i64, map(vec![("type", Reply::bulk("keynum")), ("spec", keynum)])));
+    }
+    Reply::Array(specs)
 }
 fn docs_of(command: Command) -> Reply {
     let c = command.meta();
@@ -495,18 +500,13 @@ fn command_getkeys(_: &mut Session, args: &[Bytes]) -> Reply {
         Err(_) if lookup(&args[0]).is_none() => return Reply::err("ERR Invalid command specified"),
         Err(_) => return Reply::err("ERR Invalid number of arguments specified for command"),
     };
-    if spec.first_key == 0 {
+    if spec.first_key == 0 && spec.keynum.is_none() {
         return Reply::err("ERR The command has no key arguments");
     }
-    let argc = args.len() as i32;
-    let last = if spec.last_key < 0 { argc + spec.last_key } else { spec.last_key };
-    let mut keys = Vec::new();
-    let mut i = spec.first_key;
-    while i <= last && i < argc {
-        keys.push(Reply::Bulk(args[i as usize].clone()));
-        i += spec.step;
+    match spec.key_indexes(args) {
+        None => Reply::err("ERR Invalid arguments specified for command"),
+        Some(keys) => Reply::Array(keys.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()),
     }
-    Reply::Array(keys)
 }
 fn config_values(s: &Session, patterns: &[Bytes]) -> Reply {
     let cfg = &s.shared.config;
