@@ -456,6 +456,89 @@ def decode_responses_both_ways():
         eq(results[0], "h\u00e9llo \u2713", f"decoded EXEC over RESP{protocol}")
 
 
+# --- data types ----------------------------------------------------------------------------------
+
+
+@check
+def hashes_as_sessions():
+    for protocol in (2, 3):
+        r = client(decode_responses=True, protocol=protocol)
+        key = f"h:session:{protocol}"
+        eq(r.hset(key, mapping={"user": "ada", "visits": 1, "cart": "[]"}), 3, f"HSET mapping RESP{protocol}")
+        eq(r.hincrby(key, "visits", 2), 3, f"HINCRBY RESP{protocol}")
+        eq(r.hincrbyfloat(key, "score", 1.5), 1.5, f"HINCRBYFLOAT RESP{protocol}")
+        eq(r.hgetall(key), {"user": "ada", "visits": "3", "cart": "[]", "score": "1.5"}, f"HGETALL RESP{protocol}")
+        eq(r.hmget(key, "user", "nope"), ["ada", None], f"HMGET RESP{protocol}")
+        eq(r.hexists(key, "cart"), True, f"HEXISTS RESP{protocol}")
+        eq(r.hdel(key, "cart", "nope"), 1, f"HDEL RESP{protocol}")
+        eq(sorted(r.hkeys(key)), ["score", "user", "visits"], f"HKEYS RESP{protocol}")
+        eq(r.hlen(key), 3, f"HLEN RESP{protocol}")
+        cursor, fields = r.hscan(key, 0, count=100)
+        eq((cursor, fields["user"]), (0, "ada"), f"HSCAN RESP{protocol}")
+        raises(ResponseError, r.lpush, key, "x", match="WRONGTYPE")
+
+
+@check
+def sets_and_tags():
+    for protocol in (2, 3):
+        r = client(decode_responses=True, protocol=protocol)
+        a, b = f"s:a:{protocol}", f"s:b:{protocol}"
+        eq(r.sadd(a, "x", "y", "z"), 3, f"SADD RESP{protocol}")
+        eq(r.sadd(b, "y", "z", "w"), 3, f"SADD RESP{protocol}")
+        eq(r.smembers(a), {"x", "y", "z"}, f"SMEMBERS RESP{protocol}")
+        eq(r.sinter(a, b), {"y", "z"}, f"SINTER RESP{protocol}")
+        eq(r.sunion(a, b), {"w", "x", "y", "z"}, f"SUNION RESP{protocol}")
+        eq(r.sdiff(a, b), {"x"}, f"SDIFF RESP{protocol}")
+        eq(r.sismember(a, "x"), True, f"SISMEMBER RESP{protocol}")
+        eq(r.smismember(a, ["x", "w"]), [True, False], f"SMISMEMBER RESP{protocol}")
+        eq(r.scard(a), 3, f"SCARD RESP{protocol}")
+        popped = r.spop(a)
+        eq(popped in {"x", "y", "z"} and not r.sismember(a, popped), True, f"SPOP RESP{protocol}")
+
+
+@check
+def sorted_sets_as_leaderboard_and_delay_queue():
+    for protocol in (2, 3):
+        r = client(decode_responses=True, protocol=protocol)
+        key = f"z:board:{protocol}"
+        eq(r.zadd(key, {"ada": 10, "bob": 7.5, "cy": 12}), 3, f"ZADD RESP{protocol}")
+        eq(r.zincrby(key, 3, "bob"), 10.5, f"ZINCRBY RESP{protocol}")
+        eq([tuple(p) for p in r.zrange(key, 0, -1, withscores=True)], [("ada", 10.0), ("bob", 10.5), ("cy", 12.0)], f"ZRANGE RESP{protocol}")
+        eq(r.zrevrange(key, 0, 0), ["cy"], f"ZREVRANGE RESP{protocol}")
+        eq(r.zrangebyscore(key, 10.2, "+inf"), ["bob", "cy"], f"ZRANGEBYSCORE RESP{protocol}")
+        eq(r.zscore(key, "ada"), 10.0, f"ZSCORE RESP{protocol}")
+        eq(r.zrank(key, "cy"), 2, f"ZRANK RESP{protocol}")
+        # (redis-py shapes ZPOPMIN's reply differently in RESP2 and RESP3)
+        eq("ada" in str(r.zpopmin(key)) and r.zscore(key, "ada") is None, True, f"ZPOPMIN RESP{protocol}")
+        # A delay queue (arq, Sidekiq's scheduled set): take what is due, atomically.
+        due = f"z:due:{protocol}"
+        r.zadd(due, {"job1": 100, "job2": 200, "job3": 300})
+        with r.pipeline(transaction=True) as pipe:
+            pipe.zrangebyscore(due, "-inf", 250).zremrangebyscore(due, "-inf", 250)
+            eq(pipe.execute(), [["job1", "job2"], 2], f"MULTI ZRANGEBYSCORE+ZREMRANGEBYSCORE RESP{protocol}")
+        eq(r.zcard(due), 1, f"ZCARD RESP{protocol}")
+
+
+@check
+def lists_as_job_queue():
+    for protocol in (2, 3):
+        r = client(decode_responses=True, protocol=protocol)
+        queue, processing = f"l:queue:{protocol}", f"l:processing:{protocol}"
+        eq(r.lpush(queue, "j1", "j2", "j3"), 3, f"LPUSH RESP{protocol}")
+        eq(r.lrange(queue, 0, -1), ["j3", "j2", "j1"], f"LRANGE RESP{protocol}")
+        # RQ/Dramatiq's reliable fetch: move the oldest job to a processing list.
+        eq(r.lmove(queue, processing, "RIGHT", "LEFT"), "j1", f"LMOVE RESP{protocol}")
+        eq(r.rpoplpush(queue, processing), "j2", f"RPOPLPUSH RESP{protocol}")
+        eq(r.lrem(processing, 1, "j1"), 1, f"LREM RESP{protocol}")
+        eq(r.llen(processing), 1, f"LLEN RESP{protocol}")
+        eq(r.rpush(queue, "a", "b", "c"), 4, f"RPUSH RESP{protocol}")
+        eq(r.lpop(queue, 2), ["j3", "a"], f"LPOP count RESP{protocol}")
+        eq(r.lpos(queue, "c"), 1, f"LPOS RESP{protocol}")
+        eq(r.lmpop(2, "l:none", queue, direction="RIGHT", count=5), [queue, ["c", "b"]], f"LMPOP RESP{protocol}")
+        eq(r.exists(queue), 0, f"empty list deleted RESP{protocol}")
+        eq(r.rpop(queue), None, f"RPOP missing RESP{protocol}")
+
+
 def main():
     global ARGS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
