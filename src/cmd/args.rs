@@ -149,6 +149,23 @@ pub fn expire_millis(arg: &[u8], millis: bool, relative: bool, now: u64) -> Opti
     (at > 0).then_some(Ok(at as u64))
 }
 
+/// A blocking command's timeout in seconds as Redis 7.0 reads it (a long double, truncated to
+/// milliseconds): `None` waits forever (0, or less than a millisecond), `Some(ms)` otherwise.
+/// Redis converts an infinite or huge value to a C `long long` that x86 makes negative.
+pub fn timeout_millis(arg: &[u8]) -> Result<Option<u64>> {
+    if !super::is_long_double(arg) {
+        return Err(Error::msg("ERR timeout is not a float or out of range"));
+    }
+    let ms = strtod(arg).0 * 1000.0;
+    if !(ms.is_finite() && ms > -9.2e18 && ms < 9.2e18) || (ms as i64) < 0 {
+        return Err(Error::msg("ERR timeout is negative"));
+    }
+    Ok(match ms as i64 {
+        0 => None,
+        ms => Some(ms as u64),
+    })
+}
+
 /// A pseudo-random sequence from a request's seed (SplitMix64): the same on every replica.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::args::{eq, int};
+use super::args::{eq, int, timeout_millis};
 use super::meta::*;
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
@@ -23,10 +23,16 @@ const LRF: &[&str] = &["@read", "@list", "@fast"];
 const LRS: &[&str] = &["@read", "@list", "@slow"];
 const LWF: &[&str] = &["@write", "@list", "@fast"];
 const LWS: &[&str] = &["@write", "@list", "@slow"];
+const LWB: &[&str] = &["@write", "@list", "@slow", "@blocking"];
 
 /// The list commands, sorted by name.
 #[rustfmt::skip]
 pub const COMMANDS: &[DataCommand] = &[
+    data!("blmove", 6, BLOCKING_OOM, 1, 2, 1, LWB, "list", "6.2.0", parse::blmove, "Pop an element from a list, push it to another list and return it; or block until one is available").blocking(5, true, false),
+    data!("blmpop", -5, BLOCKING_MOVABLE, 0, 0, 0, LWB, "list", "7.0.0", parse::blmpop, "Pop elements from a list, or block until one is available").keynum(2, 3).blocking(1, false, true),
+    data!("blpop", -3, BLOCKING, 1, -2, 1, LWB, "list", "2.0.0", parse::blpop, "Remove and get the first element in a list, or block until one is available").blocking(-1, false, true),
+    data!("brpop", -3, BLOCKING, 1, -2, 1, LWB, "list", "2.0.0", parse::brpop, "Remove and get the last element in a list, or block until one is available").blocking(-1, false, true),
+    data!("brpoplpush", 4, BLOCKING_OOM, 1, 2, 1, LWB, "list", "2.2.0", parse::brpoplpush, "Pop an element from a list, push it to another list and return it; or block until one is available").blocking(3, true, false),
     data!("lindex", 3, RS, 1, 1, 1, LRS, "list", "1.0.0", parse::lindex, "Get an element from a list by its index"),
     data!("linsert", 5, W, 1, 1, 1, LWS, "list", "2.2.0", parse::linsert, "Insert an element before or after another element in a list"),
     data!("llen", 2, R, 1, 1, 1, LRF, "list", "1.0.0", parse::llen, "Get the length of a list"),
@@ -126,6 +132,11 @@ pub enum ListOp {
         keys: Vec<Bytes>,
         end: End,
         count: u64,
+    },
+    /// BLPOP and BRPOP once they pop: one element from the first non-empty list of `keys`.
+    PopFirst {
+        keys: Vec<Bytes>,
+        end: End,
     },
 }
 
@@ -288,6 +299,43 @@ mod parse {
 
     pub fn rpoplpush(args: &[Bytes], _: u64) -> Result<Op> {
         op(ListOp::Move { src: a(args, 1), dst: a(args, 2), from: End::Right, to: End::Left })
+    }
+
+    /// `BLPOP key [key ...] timeout`: the timeout is checked first.
+    fn bpop(args: &[Bytes], end: End) -> Result<Op> {
+        timeout_millis(&args[args.len() - 1])?;
+        op(ListOp::PopFirst { keys: args[1..args.len() - 1].to_vec(), end })
+    }
+
+    pub fn blpop(args: &[Bytes], _: u64) -> Result<Op> {
+        bpop(args, End::Left)
+    }
+
+    pub fn brpop(args: &[Bytes], _: u64) -> Result<Op> {
+        bpop(args, End::Right)
+    }
+
+    /// The directions are checked before the timeout.
+    pub fn blmove(args: &[Bytes], now: u64) -> Result<Op> {
+        let op = lmove(&args[..5], now)?;
+        timeout_millis(&args[5])?;
+        Ok(op)
+    }
+
+    pub fn brpoplpush(args: &[Bytes], now: u64) -> Result<Op> {
+        timeout_millis(&args[3])?;
+        rpoplpush(&args[..3], now)
+    }
+
+    /// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`: LMPOP's checks, then
+    /// the timeout's.
+    pub fn blmpop(args: &[Bytes], now: u64) -> Result<Op> {
+        let mut rest = Vec::with_capacity(args.len() - 1);
+        rest.push(args[0].clone());
+        rest.extend_from_slice(&args[2..]);
+        let op = lmpop(&rest, now)?;
+        timeout_millis(&args[1])?;
+        Ok(op)
     }
 
     /// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`, checked in Redis's order.
@@ -571,6 +619,14 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
                 let popped = pop_some(ks, slot, *end, *count);
                 let elements = Reply::Array(popped.into_iter().map(|e| Reply::Bulk(e.into())).collect());
                 return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), elements]));
+            }
+            Reply::NilArray
+        }
+        ListOp::PopFirst { keys, end } => {
+            for key in keys {
+                let Some(slot) = list_slot(ks, key, now)? else { continue };
+                let element = pop_some(ks, slot, *end, 1).pop().expect("a list is never empty");
+                return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(element.into())]));
             }
             Reply::NilArray
         }

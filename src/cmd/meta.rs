@@ -89,6 +89,10 @@ pub const AC: &[&str] = &["@fast", "@connection"];
 pub const ASC: &[&str] = &["@slow", "@connection"];
 pub const ATX: &[&str] = &["@fast", "@transaction"];
 pub const ADM: &[&str] = &["@admin", "@slow", "@dangerous"];
+pub const BLOCKING: &[&str] = &["write", "noscript", "blocking"];
+pub const BLOCKING_OOM: &[&str] = &["write", "denyoom", "noscript", "blocking"];
+pub const BLOCKING_FAST: &[&str] = &["write", "noscript", "blocking", "fast"];
+pub const BLOCKING_MOVABLE: &[&str] = &["write", "blocking", "movablekeys"];
 
 /// A [`Meta`] from its fields in table order.
 #[macro_export]
@@ -125,6 +129,7 @@ macro_rules! data {
             meta: $crate::meta!($name, $arity, $flags, $first, $last, $step, $acl, $group, $since, $summary),
             parse: $parse,
             subcommands: $subs,
+            block: None,
         }
     };
 }

@@ -22,6 +22,7 @@ pub mod zsets;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+pub use args::timeout_millis;
 pub use error::{Error, Result};
 pub use meta::Meta;
 pub use strings::is_long_double;
@@ -51,9 +52,46 @@ pub struct DataCommand {
     pub parse: ParseFn,
     /// Subcommands, for containers (OBJECT).
     pub subcommands: &'static [DataCommand],
+    /// For a blocking command (BLPOP...): how it waits. Its operation is its non-blocking
+    /// form, which is all it does inside MULTI.
+    pub block: Option<Block>,
+}
+
+/// How a blocking command waits when its operation finds nothing to pop.
+#[derive(Debug, Clone, Copy)]
+pub struct Block {
+    /// The index of the timeout argument (negative: from the end).
+    pub timeout: i32,
+    /// Only the first key is popped from (BLMOVE, BRPOPLPUSH: the second is the destination);
+    /// otherwise every key is.
+    pub first_key_only: bool,
+    /// A timeout answers a nil array (BLPOP, BZPOPMIN, BLMPOP...) rather than a nil bulk
+    /// (BLMOVE, BRPOPLPUSH).
+    pub nil_array: bool,
+}
+
+impl Block {
+    /// The timeout argument of `args`.
+    pub fn timeout_arg<'a>(&self, args: &'a [Bytes]) -> &'a Bytes {
+        let i = if self.timeout < 0 { args.len() as i64 + self.timeout as i64 } else { self.timeout as i64 };
+        &args[i as usize]
+    }
+
+    /// The keys of `args` the command pops from.
+    pub fn sources(&self, meta: &Meta, args: &[Bytes]) -> Vec<Bytes> {
+        let keys = meta.key_indexes(args).unwrap_or_default();
+        let n = if self.first_key_only { keys.len().min(1) } else { keys.len() };
+        keys[..n].iter().map(|&i| args[i].clone()).collect()
+    }
 }
 
 impl DataCommand {
+    /// The command, blocking as `block` says.
+    pub const fn blocking(mut self, timeout: i32, first_key_only: bool, nil_array: bool) -> DataCommand {
+        self.block = Some(Block { timeout, first_key_only, nil_array });
+        self
+    }
+
     /// The command with keys announced by the `numkeys` argument at `at`, the first of them at
     /// `first` (see [`Meta::keynum`]).
     pub const fn keynum(mut self, at: usize, first: usize) -> DataCommand {

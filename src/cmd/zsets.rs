@@ -20,7 +20,7 @@ use std::ops::Bound;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::args::{c_str, eq, int, parse_cursor, redis_float, scan_args, strtod, Rng};
+use super::args::{c_str, eq, int, parse_cursor, redis_float, scan_args, strtod, timeout_millis, Rng};
 use super::meta::*;
 use super::sets::MAX_REPEATED;
 use super::{Ctx, DataCommand, Error, Op, Result};
@@ -32,6 +32,8 @@ const ZRF: &[&str] = &["@read", "@sortedset", "@fast"];
 const ZRS: &[&str] = &["@read", "@sortedset", "@slow"];
 const ZWF: &[&str] = &["@write", "@sortedset", "@fast"];
 const ZWS: &[&str] = &["@write", "@sortedset", "@slow"];
+const ZWFB: &[&str] = &["@write", "@sortedset", "@fast", "@blocking"];
+const ZWSB: &[&str] = &["@write", "@sortedset", "@slow", "@blocking"];
 /// Flags of the commands that take `numkeys` keys.
 const RM: &[&str] = &["readonly", "movablekeys"];
 const WM: &[&str] = &["write", "denyoom", "movablekeys"];
@@ -40,6 +42,9 @@ const WDM: &[&str] = &["write", "movablekeys"];
 /// The sorted set commands, sorted by name.
 #[rustfmt::skip]
 pub const COMMANDS: &[DataCommand] = &[
+    data!("bzmpop", -5, BLOCKING_MOVABLE, 0, 0, 0, ZWSB, "sorted-set", "7.0.0", parse::bzmpop, "Remove and return members with scores in a sorted set or block until one is available").keynum(2, 3).blocking(1, false, true),
+    data!("bzpopmax", -3, BLOCKING_FAST, 1, -2, 1, ZWFB, "sorted-set", "5.0.0", parse::bzpopmax, "Remove and return the member with the highest score from one or more sorted sets, or block until one is available").blocking(-1, false, true),
+    data!("bzpopmin", -3, BLOCKING_FAST, 1, -2, 1, ZWFB, "sorted-set", "5.0.0", parse::bzpopmin, "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available").blocking(-1, false, true),
     data!("zadd", -4, WF, 1, 1, 1, ZWF, "sorted-set", "1.2.0", parse::zadd, "Add one or more members to a sorted set, or update its score if it already exists"),
     data!("zcard", 2, R, 1, 1, 1, ZRF, "sorted-set", "1.2.0", parse::zcard, "Get the number of members in a sorted set"),
     data!("zcount", 4, R, 1, 1, 1, ZRF, "sorted-set", "2.0.0", parse::zcount, "Count the members in a sorted set with scores within the given values"),
@@ -314,6 +319,12 @@ pub enum ZSetOp {
         keys: Vec<Bytes>,
         opts: Vec<Bytes>,
     },
+    /// BZPOPMIN and BZPOPMAX once they pop: one member from the first non-empty sorted set of
+    /// `keys`.
+    PopFirst {
+        keys: Vec<Bytes>,
+        max: bool,
+    },
 }
 
 impl ZSetOp {
@@ -326,6 +337,7 @@ impl ZSetOp {
                 | ZSetOp::RemRange { .. }
                 | ZSetOp::Pop { .. }
                 | ZSetOp::MPop { .. }
+                | ZSetOp::PopFirst { .. }
                 | ZSetOp::RangeStore { .. }
                 | ZSetOp::Store { .. }
         )
@@ -670,6 +682,31 @@ mod parse {
         pop(args, true)
     }
 
+    /// `BZPOPMIN key [key ...] timeout`: the timeout is checked first.
+    fn bzpop(args: &[Bytes], max: bool) -> Result<Op> {
+        timeout_millis(&args[args.len() - 1])?;
+        op(ZSetOp::PopFirst { keys: args[1..args.len() - 1].to_vec(), max })
+    }
+
+    pub fn bzpopmin(args: &[Bytes], _: u64) -> Result<Op> {
+        bzpop(args, false)
+    }
+
+    pub fn bzpopmax(args: &[Bytes], _: u64) -> Result<Op> {
+        bzpop(args, true)
+    }
+
+    /// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`: ZMPOP's checks, then the
+    /// timeout's.
+    pub fn bzmpop(args: &[Bytes], now: u64) -> Result<Op> {
+        let mut rest = Vec::with_capacity(args.len() - 1);
+        rest.push(args[0].clone());
+        rest.extend_from_slice(&args[2..]);
+        let op = zmpop(&rest, now)?;
+        timeout_millis(&args[1])?;
+        Ok(op)
+    }
+
     /// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`, checked in Redis's order.
     pub fn zmpop(args: &[Bytes], _: u64) -> Result<Op> {
         let numkeys = match parse_i64(&args[1]) {
@@ -981,6 +1018,15 @@ pub fn apply(ks: &mut KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
                 }
                 Some(n) => pairs_reply(pop(ks, slot, *max, *n)),
             }
+        }
+        ZSetOp::PopFirst { keys, max } => {
+            for key in keys {
+                let Some(slot) = ks.live_slot(key, now) else { continue };
+                as_zset(&ks.at(slot).expect("live slot").value)?;
+                let (member, score) = pop(ks, slot, *max, 1).pop().expect("a sorted set is never empty");
+                return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(member.into()), double(score)]));
+            }
+            Reply::NilArray
         }
         ZSetOp::MPop { keys, max, count } => {
             for key in keys {

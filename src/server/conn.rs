@@ -86,7 +86,7 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
             }
         }
         let full = commands.len() >= MAX_PIPELINE;
-        session.run_pipeline(std::mem::take(&mut commands), &mut output).await;
+        session.run_pipeline(std::mem::take(&mut commands), &mut output, &stream).await;
         if let Some(e) = protocol_error {
             if !session.close {
                 Reply::err(format!("ERR {e}")).encode(session.proto, &mut output);
@@ -131,6 +131,31 @@ enum Step {
     Read(Op, u16, Ctx),
     /// A command the node runs.
     Node(&'static NodeCommand),
+    /// A blocking command (outside MULTI): its operation, the keys it pops from, its timeout.
+    Block(Box<Blocking>),
+}
+
+/// A blocking command about to run.
+struct Blocking {
+    op: Op,
+    slot: u16,
+    sources: Vec<Bytes>,
+    /// Milliseconds; `None` waits forever.
+    timeout: Option<u64>,
+    block: crate::cmd::Block,
+}
+
+/// How often a blocked client checks that this node still leads.
+const BLOCKED_LEADER_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Returns when the peer has closed the connection (or it failed); never while unread input
+/// is waiting (that client is alive and will be answered).
+async fn peer_closed(peer: &TcpStream) {
+    let mut byte = [0u8; 1];
+    match peer.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
 }
 
 impl Session {
@@ -145,7 +170,7 @@ impl Session {
     /// Runs a pipeline of commands in order, encoding each reply into `out`. Consecutive
     /// writes (outside MULTI) are proposed together as one log entry; anything else first waits
     /// for the writes before it, so every command sees the effects of the ones sent before it.
-    async fn run_pipeline(&mut self, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
+    async fn run_pipeline(&mut self, commands: Vec<Vec<Bytes>>, out: &mut BytesMut, peer: &TcpStream) {
         self.linearized = false;
         let mut batch: Vec<(Request, u16, &'static str)> = Vec::new();
         for args in commands {
@@ -170,6 +195,10 @@ impl Session {
                 Step::Node(command) => {
                     self.flush_writes(&mut batch, out).await;
                     self.run_node(command, &args).await
+                }
+                Step::Block(blocking) => {
+                    self.flush_writes(&mut batch, out).await;
+                    self.block(*blocking, peer).await
                 }
             };
             if let Some(name) = name {
@@ -208,6 +237,12 @@ impl Session {
                     Ok(op) => {
                         let ctx = Ctx { now, seed: self.next_seed() };
                         let slot = first_key_slot(command.meta(), args);
+                        if let Some(block) = data.block {
+                            let sources = block.sources(&data.meta, args);
+                            // The parser checked the timeout already.
+                            let timeout = crate::cmd::timeout_millis(block.timeout_arg(args)).unwrap_or(None);
+                            return (Some(name), Step::Block(Box::new(Blocking { op, slot, sources, timeout, block })));
+                        }
                         if op.is_write() {
                             Step::Write(Request { now, seed: ctx.seed, body: Body::Op(op) }, slot)
                         } else {
@@ -253,6 +288,7 @@ impl Session {
             meta.push((slot, name));
         }
         let result = self.shared.backend.write_batch(reqs).await;
+        self.wake_blocked();
         let took = started.elapsed() / meta.len() as u32;
         for (i, (slot, name)) in meta.into_iter().enumerate() {
             let reply = match &result {
@@ -308,10 +344,78 @@ impl Session {
     }
 
     async fn submit(&self, req: Request, slot: u16) -> Reply {
-        match self.shared.backend.write(req).await {
+        let result = self.shared.backend.write(req).await;
+        self.wake_blocked();
+        match result {
             Ok(reply) => reply,
             Err(e) => self.error_reply(e, slot),
         }
+    }
+
+    /// After a write: wakes the first client blocked on each key that now holds something.
+    fn wake_blocked(&self) {
+        let blocked = &self.shared.blocked;
+        if blocked.len() == 0 {
+            return;
+        }
+        let keys = blocked.keys();
+        let now = unix_millis();
+        let ready: Vec<Bytes> =
+            self.shared.backend.inspect(|a| keys.into_iter().filter(|k| a.sm.keyspace.get(k, now).is_some()).collect());
+        blocked.wake(&ready);
+    }
+
+    /// Runs a blocking command. Its operation is proposed (a committed pop, like any write)
+    /// when one of its keys holds something; otherwise the client waits on this node, the
+    /// leader, until a write gives its keys something, its timeout passes, the node stops
+    /// leading (the client is then redirected to the new leader, where it blocks again), or the
+    /// client disconnects. Clients waiting on a key are tried first come, first served.
+    async fn block(&mut self, b: Blocking, peer: &TcpStream) -> Reply {
+        let shared = self.shared.clone();
+        let deadline = b.timeout.map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms));
+        let kind = match b.op {
+            Op::ZSet(_) => crate::sm::Kind::ZSet,
+            _ => crate::sm::Kind::List,
+        };
+        let notify = shared.blocked.register(self.id, &b.sources);
+        let mut first = true;
+        let reply = loop {
+            let now = unix_millis();
+            // The first look pops from (or reports WRONGTYPE for) any existing key, as Redis's
+            // does; later ones wait for a key of the command's type.
+            let ready = shared.backend.inspect(|a| {
+                b.sources.iter().any(|k| a.sm.keyspace.get(k, now).is_some_and(|e| first || e.value.kind() == kind))
+            });
+            first = false;
+            if ready {
+                let req = Request { now, seed: self.next_seed(), body: Body::Op(b.op.clone()) };
+                let reply = self.submit(req, b.slot).await;
+                if !matches!(reply, Reply::Nil | Reply::NilArray) {
+                    break reply;
+                }
+            }
+            if !shared.backend.is_leader() {
+                break self.error_reply(BackendError::NotLeader(shared.backend.leader()), b.slot);
+            }
+            let timeout = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = timeout => break if b.block.nil_array { Reply::NilArray } else { Reply::Nil },
+                _ = tokio::time::sleep(BLOCKED_LEADER_CHECK) => {}
+                _ = peer_closed(peer) => {
+                    self.close = true;
+                    break Reply::Nil;
+                }
+            }
+        };
+        let headed = shared.blocked.unregister(self.id, &b.sources);
+        shared.blocked.wake(&headed);
+        reply
     }
 
     /// Makes the local state safe to read for the commands of the current pipeline (one check

@@ -1,6 +1,7 @@
 //! The RESP server: the listener, the client limit, the expiry cycle and graceful shutdown.
 
 mod backend;
+mod blocked;
 mod clients;
 pub mod commands;
 mod conn;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub config: NodeConfig,
     pub started: Instant,
     pub run_id: String,
+    /// Clients waiting in a blocking command.
+    pub blocked: blocked::Blocked,
 }
 
 /// How often the expiry cycle looks for expired keys, and how many it deletes per request.
@@ -56,6 +59,7 @@ pub async fn serve(
         config,
         started: Instant::now(),
         run_id: run_id(),
+        blocked: blocked::Blocked::default(),
     });
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
     info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");

@@ -608,9 +608,10 @@ fn info_section(s: &Session, name: &str) -> String {
             )
         }
         "clients" => format!(
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\n",
             shared.clients.count(),
-            shared.config.maxclients
+            shared.config.maxclients,
+            shared.blocked.len()
         ),
         "memory" => {
             let rss = resident_bytes();
