@@ -340,3 +340,180 @@ pub fn query(ks: &KeySpace, op: &SortOp, ctx: Ctx) -> Result {
     let out = run(ks, s, ctx.now)?;
     Ok(Reply::Array(out.into_iter().map(|e| e.map_or(Reply::Nil, Reply::bulk)).collect()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_000_000;
+
+    /// Runs a command line (`\0` stands for a NUL byte, `''` for an empty argument).
+    fn run(ks: &mut KeySpace, line: &str) -> Reply {
+        let args: Vec<Bytes> =
+            line.split(' ').map(|s| Bytes::from(if s == "''" { String::new() } else { s.replace("\\0", "\0") })).collect();
+        let name = String::from_utf8_lossy(&args[0]).to_lowercase();
+        let command = super::super::data_commands().find(|c| c.meta.name == name).expect("a data command");
+        assert!(command.meta.arity_ok(args.len()), "arity of {line}");
+        match (command.parse)(&args, NOW) {
+            Ok(op) => op.apply(ks, Ctx { now: NOW, seed: 0 }),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Stores a list directly (the list commands live elsewhere).
+    fn list(ks: &mut KeySpace, key: &str, items: &[&str]) {
+        let items = items.iter().map(|s| Box::from(s.replace("\\0", "\0").as_bytes())).collect();
+        ks.set(key.as_bytes(), Value::List(List(Box::new(items))), 0);
+    }
+
+    /// The elements of an array reply (`nil` for a nil, `\0` for a NUL byte).
+    fn items(reply: Reply) -> Vec<String> {
+        let Reply::Array(items) = reply else { panic!("not an array: {reply:?}") };
+        items
+            .into_iter()
+            .map(|r| match r {
+                Reply::Bulk(b) => String::from_utf8_lossy(&b).replace('\0', "\\0"),
+                Reply::Nil => "nil".to_string(),
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect()
+    }
+
+    /// The stored list at `key`.
+    fn stored(ks: &KeySpace, key: &str) -> Vec<String> {
+        match &ks.get(key.as_bytes(), NOW).expect("stored").value {
+            Value::List(l) => l.0.iter().map(|e| String::from_utf8_lossy(e).replace('\0', "\\0")).collect(),
+            other => panic!("not a list: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn table_and_write_operations() {
+        assert!(COMMANDS.windows(2).all(|w| w[0].meta.name < w[1].meta.name));
+        let op = |line: &str| {
+            let args: Vec<Bytes> = line.split(' ').map(|s| Bytes::from(s.to_string())).collect();
+            let command = COMMANDS.iter().find(|c| c.meta.name == line.split(' ').next().unwrap()).unwrap();
+            (command.parse)(&args, NOW).unwrap()
+        };
+        assert!(op("sort k STORE d").is_write());
+        assert!(!op("sort k BY w_* GET #").is_write());
+        assert!(!op("sort_ro k LIMIT 0 1").is_write());
+        assert!(COMMANDS[0].meta.is_write() && !COMMANDS[1].meta.is_write());
+    }
+
+    #[test]
+    fn a_list_unsorted_keeps_its_order_reversed_by_desc_and_cut_by_limit() {
+        let mut ks = KeySpace::new();
+        list(&mut ks, "l", &["c", "a", "d", "b", "e"]);
+        assert_eq!(items(run(&mut ks, "sort l BY nosort")), ["c", "a", "d", "b", "e"]);
+        assert_eq!(items(run(&mut ks, "sort l BY nosort DESC")), ["e", "b", "d", "a", "c"]);
+        assert_eq!(items(run(&mut ks, "sort l BY nosort LIMIT 1 2")), ["a", "d"]);
+        assert_eq!(items(run(&mut ks, "sort l BY nosort DESC LIMIT 1 2")), ["b", "d"]);
+        assert_eq!(items(run(&mut ks, "sort l BY nosort LIMIT 4 10")), ["e"]);
+        assert!(items(run(&mut ks, "sort l BY nosort LIMIT 5 10")).is_empty());
+        assert!(items(run(&mut ks, "sort l BY nosort DESC LIMIT 2 0")).is_empty());
+        assert_eq!(items(run(&mut ks, "sort l BY nosort DESC LIMIT -3 2")), ["e", "b"]);
+        assert_eq!(items(run(&mut ks, "sort l BY nosort LIMIT 3 -1 GET # GET w_*")), ["b", "nil", "e", "nil"]);
+        // A list unsorted by BY is stored as it is (only a set is sorted ALPHA for STORE).
+        assert_eq!(run(&mut ks, "sort l BY nosort STORE d"), Reply::Int(5));
+        assert_eq!(stored(&ks, "d"), ["c", "a", "d", "b", "e"]);
+    }
+
+    #[test]
+    fn alpha_compares_c_strings_when_replying_and_bytes_when_storing() {
+        let mut ks = KeySpace::new();
+        list(&mut ks, "l", &["a\\0c", "a\\0b", "a", "b", "a\\0a"]);
+        assert_eq!(items(run(&mut ks, "sort l ALPHA")), ["a\\0c", "a\\0b", "a", "a\\0a", "b"]);
+        assert_eq!(items(run(&mut ks, "sort l ALPHA DESC")), ["b", "a\\0c", "a\\0b", "a", "a\\0a"]);
+        assert_eq!(run(&mut ks, "sort l ALPHA STORE d"), Reply::Int(5));
+        assert_eq!(stored(&ks, "d"), ["a", "a\\0a", "a\\0b", "a\\0c", "b"]);
+        // BY values: missing ones first, equal ones in input order (also under DESC).
+        list(&mut ks, "n", &["1", "2", "3", "4", "5", "6"]);
+        run(&mut ks, "mset w_1 b w_2 x\\0b w_3 b w_5 x\\0a");
+        assert_eq!(items(run(&mut ks, "sort n BY w_* ALPHA")), ["4", "6", "1", "3", "2", "5"]);
+        assert_eq!(items(run(&mut ks, "sort n BY w_* ALPHA DESC")), ["2", "5", "1", "3", "4", "6"]);
+        run(&mut ks, "sort n BY w_* ALPHA STORE d");
+        assert_eq!(stored(&ks, "d"), ["4", "6", "1", "3", "5", "2"]);
+    }
+
+    #[test]
+    fn numbers_are_read_with_strtod() {
+        let mut ks = KeySpace::new();
+        list(&mut ks, "l", &["1\\0x", " 2", "", "0x10", "-0", ".5", "0.5", "5.", "+5", "inf", "-infinity", "\t3"]);
+        assert_eq!(
+            items(run(&mut ks, "sort l")),
+            ["-infinity", "", "-0", ".5", "0.5", "1\\0x", " 2", "\t3", "+5", "5.", "0x10", "inf"]
+        );
+        let not_a_double = Reply::err(NOT_A_DOUBLE);
+        for bad in ["nan", "1e400", "1e-310", "4.9406564584124654e-324", "3 ", "x"] {
+            list(&mut ks, "b", &["1", bad]);
+            assert_eq!(run(&mut ks, "sort b"), not_a_double, "{bad}");
+            assert_eq!(run(&mut ks, "sort b STORE d"), not_a_double, "{bad}");
+        }
+        list(&mut ks, "b", &["0x1p-1074", "1e308"]);
+        assert_eq!(items(run(&mut ks, "sort b")), ["0x1p-1074", "1e308"]);
+        assert!(ks.get(b"d", NOW).is_none(), "an error stores nothing");
+    }
+
+    #[test]
+    fn patterns() {
+        let mut ks = KeySpace::new();
+        run(&mut ks, "mset a1b* first w_1-> arrow h->f_1 before k_1 v");
+        run(&mut ks, "hset h_1 f-x dash f hashed");
+        fn get<'a>(ks: &'a KeySpace, pattern: &str) -> Option<&'a [u8]> {
+            lookup(ks, pattern.replace("\\0", "\0").as_bytes(), b"1", NOW)
+        }
+        assert_eq!(get(&ks, "#"), Some(&b"1"[..]));
+        assert_eq!(get(&ks, "#\\0junk"), Some(&b"1"[..]));
+        assert_eq!(get(&ks, "a*b*"), Some(&b"first"[..]));
+        assert_eq!(get(&ks, "w_*->"), Some(&b"arrow"[..]));
+        assert_eq!(get(&ks, "h->f_*"), Some(&b"before"[..]));
+        assert_eq!(get(&ks, "h_*->f-x"), Some(&b"dash"[..]));
+        assert_eq!(get(&ks, "h_*->f"), Some(&b"hashed"[..]));
+        assert_eq!(get(&ks, "h_*->nope"), None);
+        assert_eq!(get(&ks, "k_*->f"), None, "a string has no field");
+        assert_eq!(get(&ks, "h_*"), None, "a hash is not a string");
+        assert_eq!(get(&ks, "k_1"), None, "no *");
+        assert_eq!(get(&ks, "k_\\0*"), None, "the * after a NUL is not seen");
+        assert_eq!(get(&ks, "k_*\\0x"), None, "the bytes after a NUL are part of the key");
+        assert_eq!(get(&ks, ""), None);
+    }
+
+    #[test]
+    fn store_replaces_or_deletes_the_destination() {
+        let mut ks = KeySpace::new();
+        run(&mut ks, "sadd s 3 1 2");
+        ks.set(b"d", Value::Str(b"x".to_vec()), NOW + 5000);
+        assert_eq!(run(&mut ks, "sort s DESC GET # GET v_* STORE d"), Reply::Int(6));
+        assert_eq!(stored(&ks, "d"), ["3", "", "2", "", "1", ""]);
+        assert_eq!(ks.get(b"d", NOW).unwrap().expire_at, 0, "no TTL kept");
+        assert_eq!(run(&mut ks, "sort s LIMIT 0 0 STORE d"), Reply::Int(0));
+        assert!(ks.get(b"d", NOW).is_none());
+        assert_eq!(run(&mut ks, "sort missing STORE d"), Reply::Int(0));
+        // A set unsorted by BY is stored sorted ALPHA.
+        run(&mut ks, "sadd t 10 9 100");
+        assert_eq!(run(&mut ks, "sort t BY nosort STORE d"), Reply::Int(3));
+        assert_eq!(stored(&ks, "d"), ["10", "100", "9"]);
+        assert_eq!(items(run(&mut ks, "sort t BY nosort DESC")), ["9", "10", "100"], "an intset's order");
+        assert_eq!(run(&mut ks, "sort s STORE s"), Reply::Int(3));
+        assert_eq!(stored(&ks, "s"), ["1", "2", "3"]);
+    }
+
+    #[test]
+    fn errors_in_redis_order() {
+        let mut ks = KeySpace::new();
+        run(&mut ks, "set k v");
+        assert_eq!(run(&mut ks, "sort k"), Error::WrongType.into());
+        assert_eq!(run(&mut ks, "sort_ro k BY nosort"), Error::WrongType.into());
+        assert_eq!(run(&mut ks, "sort k FOO"), Error::Syntax.into());
+        assert_eq!(run(&mut ks, "sort k LIMIT x 1 FOO"), Error::NotInteger.into());
+        assert_eq!(run(&mut ks, "sort k LIMIT 1"), Error::Syntax.into());
+        assert_eq!(run(&mut ks, "sort k BY"), Error::Syntax.into());
+        assert_eq!(run(&mut ks, "sort_ro k STORE d"), Error::Syntax.into());
+        assert_eq!(run(&mut ks, "sort missing DESC\\0x LIMIT 0 1"), Reply::Array(vec![]));
+        run(&mut ks, "zadd z 1 10 2 5 3 x");
+        assert_eq!(run(&mut ks, "sort z"), Reply::err(NOT_A_DOUBLE));
+        assert_eq!(items(run(&mut ks, "sort z BY nosort DESC LIMIT 0 2")), ["x", "5"]);
+        assert_eq!(items(run(&mut ks, "sort z ALPHA LIMIT 9223372036854775807 -9223372036854775808")), Vec::<String>::new());
+    }
+}
