@@ -349,8 +349,10 @@ mod tests {
 
     /// Runs a command line (`\0` stands for a NUL byte, `''` for an empty argument).
     fn run(ks: &mut KeySpace, line: &str) -> Reply {
-        let args: Vec<Bytes> =
-            line.split(' ').map(|s| Bytes::from(if s == "''" { String::new() } else { s.replace("\\0", "\0") })).collect();
+        let args: Vec<Bytes> = line
+            .split(' ')
+            .map(|s| Bytes::from(if s == "''" { String::new() } else { s.replace("\\0", "\0") }))
+            .collect();
         let name = String::from_utf8_lossy(&args[0]).to_lowercase();
         let command = super::super::data_commands().find(|c| c.meta.name == name).expect("a data command");
         assert!(command.meta.arity_ok(args.len()), "arity of {line}");
@@ -514,6 +516,9 @@ mod tests {
         run(&mut ks, "zadd z 1 10 2 5 3 x");
         assert_eq!(run(&mut ks, "sort z"), Reply::err(NOT_A_DOUBLE));
         assert_eq!(items(run(&mut ks, "sort z BY nosort DESC LIMIT 0 2")), ["x", "5"]);
-        assert_eq!(items(run(&mut ks, "sort z ALPHA LIMIT 9223372036854775807 -9223372036854775808")), Vec::<String>::new());
+        assert_eq!(
+            items(run(&mut ks, "sort z ALPHA LIMIT 9223372036854775807 -9223372036854775808")),
+            Vec::<String>::new()
+        );
     }
 }
