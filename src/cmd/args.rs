@@ -36,6 +36,31 @@ pub fn strtod(arg: &[u8]) -> (f64, usize) {
     (v, read.max(0) as usize)
 }
 
+/// C's `strtod` as [`strtod`] reads it, and whether it set `errno` to `ERANGE`: an overflow to
+/// infinity, or an inexact result below the normal range (glibc: `1e-310`, `1e-400`; an exact
+/// subnormal such as `0x1p-1074` is fine).
+pub fn strtod_erange(arg: &[u8]) -> (f64, usize, bool) {
+    // SAFETY: errno is the calling thread's; strtod only writes it on a range error.
+    unsafe { *errno() = 0 };
+    let (v, read) = strtod(arg);
+    // SAFETY: as above.
+    (v, read, unsafe { *errno() } == libc::ERANGE)
+}
+
+/// The calling thread's `errno`.
+fn errno() -> *mut libc::c_int {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: returns the calling thread's errno location, always valid.
+    unsafe {
+        libc::__errno_location()
+    }
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    // SAFETY: as above.
+    unsafe {
+        libc::__error()
+    }
+}
+
 fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
 }

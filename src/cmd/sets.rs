@@ -330,7 +330,7 @@ fn build<'a>(members: impl IntoIterator<Item = &'a [u8]>) -> Dict<()> {
 
 /// The members in the order Redis lists them: an intset in increasing numeric order, a
 /// hashtable in the dict's order.
-fn ordered(set: &Dict<()>) -> Vec<&[u8]> {
+pub(super) fn ordered(set: &Dict<()>) -> Vec<&[u8]> {
     let mut members: Vec<&[u8]> = set.iter().map(|(m, _)| m).collect();
     if !set.is_big() {
         members.sort_by_key(|m| parse_i64(m));
