@@ -1710,6 +1710,9 @@ mod tests {
             "zdiffstore d 1 k",
             "zintercard 1 k",
             "zscan k 0",
+            "bzpopmin k 0",
+            "bzpopmax k 1.5",
+            "bzmpop 0 1 k MIN",
         ];
         let mut seen = HashSet::new();
         for line in lines {
