@@ -14,6 +14,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod meta;
+pub mod pubsub;
 pub mod sets;
 pub mod sort;
 pub mod strings;
@@ -140,6 +141,7 @@ pub enum Op {
     Bit(bitmaps::BitOp),
     Sort(sort::SortOp),
     List(lists::ListOp),
+    PubSub(pubsub::PubSubOp),
 }
 
 impl Op {
@@ -154,6 +156,7 @@ impl Op {
             Op::Bit(op) => op.is_write(),
             Op::Sort(op) => op.is_write(),
             Op::List(op) => op.is_write(),
+            Op::PubSub(op) => op.is_write(),
         }
     }
 
@@ -169,6 +172,7 @@ impl Op {
             Op::Bit(op) => bitmaps::apply(ks, op, ctx),
             Op::Sort(op) => sort::apply(ks, op, ctx),
             Op::List(op) => lists::apply(ks, op, ctx),
+            Op::PubSub(op) => pubsub::apply(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
@@ -186,6 +190,7 @@ impl Op {
             Op::Bit(op) => bitmaps::query(ks, op, ctx),
             Op::Sort(op) => sort::query(ks, op, ctx),
             Op::List(op) => lists::query(ks, op, ctx),
+            Op::PubSub(op) => pubsub::query(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }

@@ -34,7 +34,6 @@ pub struct StateStore {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     applied: RwLock<Applied>,
     dir: PathBuf,
@@ -42,6 +41,17 @@ struct Inner {
     /// Serializes snapshot writes (openraft builds snapshots in a task of their own, possibly
     /// while a snapshot from the leader is being installed) and remembers the newest on disk.
     persisted: std::sync::Mutex<Option<LogId>>,
+    /// Where the messages applied entries publish go (the node's subscribers), once set.
+    sink: std::sync::OnceLock<MessageSink>,
+}
+
+/// Receives, entry by entry and in log order, the messages applied entries published.
+pub type MessageSink = Arc<dyn Fn(Vec<crate::sm::Message>) + Send + Sync>;
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore").field("dir", &self.dir).finish()
+    }
 }
 
 fn io_err(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
@@ -71,8 +81,15 @@ impl StateStore {
                 applied: RwLock::new(applied),
                 dir: dir.to_path_buf(),
                 snapshots_built: AtomicU64::new(0),
+                sink: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Sends the messages that entries applied from now on publish to `sink` (once; later
+    /// calls are ignored). Without a sink they are dropped.
+    pub fn set_message_sink(&self, sink: MessageSink) {
+        let _ = self.inner.sink.set(sink);
     }
 
     /// Read access to the applied state.
@@ -231,6 +248,15 @@ impl RaftStateMachine<TypeConfig> for StateStore {
                 EntryPayload::Blank => replies.push(BatchReply::default()),
                 EntryPayload::Normal(batch) => {
                     replies.push(BatchReply(batch.0.iter().map(|req| applied.sm.apply(req)).collect()));
+                    let outbox = &mut applied.sm.keyspace.outbox;
+                    if !outbox.is_empty() {
+                        let messages = std::mem::take(outbox);
+                        // Delivered before the entry's replies go out: a subscriber of this
+                        // node has its message before the publisher has its reply, as in Redis.
+                        if let Some(sink) = self.inner.sink.get() {
+                            sink(messages);
+                        }
+                    }
                 }
                 EntryPayload::Membership(m) => {
                     applied.membership = StoredMembership::new(Some(entry.log_id), m);

@@ -43,6 +43,11 @@ pub enum Reply {
     /// Pairs (a member and its score, a field and its value) that RESP3 sends as an array of
     /// two-element arrays and RESP2 as one flat array (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES).
     Pairs(Vec<(Reply, Reply)>),
+    /// An out-of-band message (pub/sub): `><n>` in RESP3, an array in RESP2.
+    Push(Vec<Reply>),
+    /// Several replies to one command, one after the other (SUBSCRIBE a b: one confirmation
+    /// per channel).
+    Several(Vec<Reply>),
 }
 
 impl Reply {
@@ -118,6 +123,12 @@ impl Reply {
                     b.encode(proto, out);
                 }
             }
+            Reply::Push(items) => {
+                let tag = if proto == Protocol::Resp3 { b'>' } else { b'*' };
+                header(out, tag, items.len());
+                items.iter().for_each(|r| r.encode(proto, out));
+            }
+            Reply::Several(replies) => replies.iter().for_each(|r| r.encode(proto, out)),
             Reply::Verbatim(s) => match proto {
                 Protocol::Resp2 => bulk(out, s.as_bytes()),
                 Protocol::Resp3 => {
@@ -186,5 +197,10 @@ mod tests {
         let p = Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double("2".into()))]);
         assert_eq!(&p.to_bytes(Protocol::Resp2)[..], b"*2\r\n$1\r\nm\r\n$1\r\n2\r\n");
         assert_eq!(&p.to_bytes(Protocol::Resp3)[..], b"*1\r\n*2\r\n$1\r\nm\r\n,2\r\n");
+        let push = Reply::Push(vec![Reply::bulk("message"), Reply::Nil]);
+        assert_eq!(&push.to_bytes(Protocol::Resp2)[..], b"*2\r\n$7\r\nmessage\r\n$-1\r\n");
+        assert_eq!(&push.to_bytes(Protocol::Resp3)[..], b">2\r\n$7\r\nmessage\r\n_\r\n");
+        let several = Reply::Several(vec![Reply::Int(1), Reply::Ok]);
+        assert_eq!(&several.to_bytes(Protocol::Resp2)[..], b":1\r\n+OK\r\n");
     }
 }

@@ -138,6 +138,11 @@ impl Backend {
         self.log.as_ref().map(|l| l.flush_stats())
     }
 
+    /// Hands the messages applied entries publish to `sink` (the node's subscribers).
+    pub fn set_message_sink(&self, sink: crate::raft::state_machine::MessageSink) {
+        self.state.set_message_sink(sink);
+    }
+
     /// The Raft handle.
     pub fn raft(&self) -> &Raft {
         &self.raft

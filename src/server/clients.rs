@@ -21,13 +21,42 @@ pub struct ClientInfo {
     /// Commands queued in MULTI, or -1 outside a transaction.
     pub multi: i64,
     pub resp: u8,
+    /// Channels, patterns and shard channels subscribed to.
+    pub sub: usize,
+    pub psub: usize,
+    pub ssub: usize,
+    /// Waiting in a blocking command.
+    pub blocked: bool,
+    /// READONLY was sent.
+    pub readonly: bool,
 }
 
 impl ClientInfo {
+    /// Whether the client is subscribed to anything (CLIENT LIST's `P` flag, TYPE pubsub).
+    pub fn is_pubsub(&self) -> bool {
+        self.sub + self.psub + self.ssub > 0
+    }
+
+    /// CLIENT LIST's flags, in Redis's order.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        for (on, c) in
+            [(self.is_pubsub(), 'P'), (self.multi >= 0, 'x'), (self.blocked, 'b'), (self.readonly, 'r')]
+        {
+            if on {
+                flags.push(c);
+            }
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        flags
+    }
+
     /// One CLIENT LIST line (without the trailing newline), in Redis's field order.
     pub fn line(&self, now: Instant) -> String {
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 \
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub={} \
              multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 \
              tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -36,7 +65,10 @@ impl ClientInfo {
             self.name,
             now.duration_since(self.created).as_secs(),
             now.duration_since(self.last_active).as_secs(),
-            if self.multi >= 0 { "x" } else { "N" },
+            self.flags(),
+            self.sub,
+            self.psub,
+            self.ssub,
             self.multi,
             self.last_cmd,
             self.resp,
@@ -75,6 +107,11 @@ impl Clients {
             last_cmd: "NULL".into(),
             multi: -1,
             resp: 2,
+            sub: 0,
+            psub: 0,
+            ssub: 0,
+            blocked: false,
+            readonly: false,
         }));
         self.lock().insert(id, info.clone());
         self.total_connections.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use tracing::debug;
 use super::backend::BackendError;
 use super::clients::{lock, ClientHandle};
 use super::commands::{self, Command, NodeCommand, Run};
+use super::pubsub::{Kind, Subscriptions};
 use super::Shared;
 use crate::base::unix_millis;
 use crate::cluster;
@@ -43,6 +44,8 @@ pub struct Session {
     /// in it arrived before that check started, so the check covers all of its reads.
     linearized: bool,
     rng: u64,
+    /// Pub/sub subscriptions, and the messages waiting for this connection.
+    pub subs: Subscriptions,
 }
 
 /// Serves one client until it disconnects, sends garbage, or the server shuts down.
@@ -65,6 +68,7 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
         readonly: false,
         linearized: false,
         rng: id ^ unix_millis().rotate_left(17),
+        subs: Subscriptions::default(),
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);
@@ -86,7 +90,15 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
             }
         }
         let full = commands.len() >= MAX_PIPELINE;
+        // Messages that arrived before these commands were read go out before their replies.
+        if session.take_messages(&mut output).is_err() {
+            break;
+        }
         session.run_pipeline(std::mem::take(&mut commands), &mut output, &stream).await;
+        // Messages that arrived meanwhile follow the replies.
+        if session.take_messages(&mut output).is_err() {
+            break;
+        }
         if let Some(e) = protocol_error {
             if !session.close {
                 Reply::err(format!("ERR {e}")).encode(session.proto, &mut output);
@@ -114,11 +126,30 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
                 Ok(0) | Err(_) => break 'conn,
                 Ok(_) => {}
             },
+            message = next_message(&mut session.subs) => {
+                // Over the output limit: the hub dropped this subscriber.
+                let Some(message) = message else { break 'conn };
+                message.encode(session.proto, &mut output);
+                if session.take_messages(&mut output).is_err() || stream.write_all(&output).await.is_err() {
+                    break 'conn;
+                }
+                output.clear();
+            }
             _ = shutdown.changed() => break 'conn,
         }
     }
     let _ = stream.shutdown().await;
+    shared.pubsub.detach(id, &mut session.subs);
     shared.clients.unregister(id);
+}
+
+/// The next message for a subscribed connection (never, for one that never subscribed);
+/// `None` once the hub dropped it.
+async fn next_message(subs: &mut Subscriptions) -> Option<crate::resp::Reply> {
+    match subs.inbox.as_mut() {
+        Some(inbox) => inbox.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What the gate decided for one command.
@@ -225,10 +256,28 @@ impl Session {
         };
         let name = command.name();
         self.touch_client(name);
+        if self.proto == Protocol::Resp2
+            && self.subs.active()
+            && !commands::pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&name)
+        {
+            return (
+                Some(name),
+                Step::Reply(Reply::err(format!(
+                    "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are \
+                     allowed in this context"
+                ))),
+            );
+        }
         if self.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return (Some(name), Step::Reply(self.queue(command.meta(), args)));
         }
         let step = match command {
+            // On the leader, a PUBLISH joins the pending writes (one entry for a pipeline).
+            Command::Node(_) if commands::pubsub::is_publish(name).is_some() && self.shared.backend.is_leader() => {
+                let shard = commands::pubsub::is_publish(name) == Some(true);
+                let seed = self.next_seed();
+                Step::Write(Request { now: unix_millis(), seed, body: Body::Op(publish_op(args, shard)) }, 0)
+            }
             Command::Node(node) => Step::Node(node),
             Command::Data(data) => {
                 let now = unix_millis();
@@ -284,15 +333,18 @@ impl Session {
         let mut reqs = Vec::with_capacity(batch.len());
         let mut meta = Vec::with_capacity(batch.len());
         for (req, slot, name) in batch.drain(..) {
+            meta.push((slot, name, published(&req)));
             reqs.push(req);
-            meta.push((slot, name));
         }
         let result = self.shared.backend.write_batch(reqs).await;
         self.wake_blocked();
         let took = started.elapsed() / meta.len() as u32;
-        for (i, (slot, name)) in meta.into_iter().enumerate() {
+        for (i, (slot, name, published)) in meta.into_iter().enumerate() {
             let reply = match &result {
-                Ok(replies) => replies.get(i).cloned().unwrap_or(Reply::Nil),
+                Ok(replies) => match (replies.get(i).cloned().unwrap_or(Reply::Nil), published) {
+                    (Reply::Int(_), Some((channel, shard))) => Reply::Int(self.shared.pubsub.receivers(&channel, shard)),
+                    (reply, _) => reply,
+                },
                 Err(e) => self.error_reply(e.clone(), slot),
             };
             self.shared.stats.record(name, &reply, took);
@@ -378,6 +430,7 @@ impl Session {
             _ => crate::sm::Kind::List,
         };
         let notify = shared.blocked.register(self.id, &b.sources);
+        lock(&self.client).blocked = true;
         let mut first = true;
         let reply = loop {
             let now = unix_millis();
@@ -413,6 +466,7 @@ impl Session {
                 }
             }
         };
+        lock(&self.client).blocked = false;
         let headed = shared.blocked.unregister(self.id, &b.sources);
         shared.blocked.wake(&headed);
         reply
@@ -507,6 +561,7 @@ impl Session {
         // operation in the request.
         let mut slots: Vec<Result<usize, Reply>> = Vec::with_capacity(queue.len());
         let mut ops = Vec::new();
+        let mut publishes = Vec::new();
         let mut first_slot = None;
         for args in &queue {
             let command = match commands::resolve(args) {
@@ -527,7 +582,15 @@ impl Session {
                     }
                     Err(e) => slots.push(Err(e.into())),
                 },
-                Command::Node(node) => slots.push(Err(Box::pin(self.run_node(node, args)).await)),
+                Command::Node(node) => match commands::pubsub::is_publish(node.meta.name) {
+                    // Published when the transaction applies, with its writes.
+                    Some(shard) => {
+                        ops.push(publish_op(args, shard));
+                        slots.push(Ok(ops.len() - 1));
+                        publishes.push((ops.len() - 1, args[1].clone(), shard));
+                    }
+                    None => slots.push(Err(Box::pin(self.run_node(node, args)).await)),
+                },
             }
         }
         let mut results = if ops.is_empty() && watches.is_empty() {
@@ -540,6 +603,11 @@ impl Session {
                 other => return other,
             }
         };
+        for (i, channel, shard) in publishes {
+            if let Some(r @ Reply::Int(_)) = results.get_mut(i) {
+                *r = Reply::Int(self.shared.pubsub.receivers(&channel, shard));
+            }
+        }
         let mut replies = Vec::with_capacity(slots.len());
         for slot in slots {
             replies.push(match slot {
@@ -556,5 +624,118 @@ fn first_key_slot(meta: &Meta, args: &[Bytes]) -> u16 {
     match meta.key_indexes(args).and_then(|keys| keys.first().copied()) {
         Some(i) if i < args.len() => cluster::key_slot(&args[i]),
         _ => 0,
+    }
+}
+
+/// The operation PUBLISH or SPUBLISH (`shard`) puts in the log.
+fn publish_op(args: &[Bytes], shard: bool) -> Op {
+    Op::PubSub(crate::cmd::pubsub::PubSubOp::Publish { channel: args[1].clone(), payload: args[2].clone(), shard })
+}
+
+/// The channel a request publishes to, if it is a PUBLISH (its reply is then this node's count
+/// of receivers).
+fn published(req: &Request) -> Option<(Bytes, bool)> {
+    match &req.body {
+        Body::Op(Op::PubSub(crate::cmd::pubsub::PubSubOp::Publish { channel, shard, .. })) => {
+            Some((channel.clone(), *shard))
+        }
+        _ => None,
+    }
+}
+
+impl Session {
+    /// Appends the messages already waiting to `out`; `Err` once the hub dropped this
+    /// subscriber (over the output limit).
+    fn take_messages(&mut self, out: &mut BytesMut) -> Result<(), ()> {
+        let Some(inbox) = self.subs.inbox.as_mut() else { return Ok(()) };
+        while let Some(message) = inbox.try_recv()? {
+            message.encode(self.proto, out);
+        }
+        Ok(())
+    }
+
+    /// Updates CLIENT LIST's subscription counts.
+    fn sync_subscription_counts(&self) {
+        let mut info = lock(&self.client);
+        info.sub = self.subs.channels.len();
+        info.psub = self.subs.patterns.len();
+        info.ssub = self.subs.shard.len();
+    }
+
+    /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE: one confirmation per name.
+    pub(crate) fn subscribe(&mut self, kind: Kind, names: &[Bytes]) -> Reply {
+        let verb = match kind {
+            Kind::Channel => "subscribe",
+            Kind::Pattern => "psubscribe",
+            Kind::Shard => "ssubscribe",
+        };
+        let mut replies = Vec::with_capacity(names.len());
+        for name in names {
+            self.shared.pubsub.subscribe(self.id, &mut self.subs, kind, name.clone());
+            let count = self.subs.count(kind) as i64;
+            replies.push(Reply::Push(vec![Reply::bulk(verb), Reply::Bulk(name.clone()), Reply::Int(count)]));
+        }
+        self.sync_subscription_counts();
+        Reply::Several(replies)
+    }
+
+    /// UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE: one confirmation per name; without names, from
+    /// everything of that kind (one confirmation with a nil name when there was nothing).
+    pub(crate) fn unsubscribe(&mut self, kind: Kind, names: &[Bytes]) -> Reply {
+        let verb = match kind {
+            Kind::Channel => "unsubscribe",
+            Kind::Pattern => "punsubscribe",
+            Kind::Shard => "sunsubscribe",
+        };
+        let names: Vec<Bytes> = if names.is_empty() { self.subs.set(kind).iter().cloned().collect() } else { names.to_vec() };
+        if names.is_empty() {
+            let count = self.subs.count(kind) as i64;
+            return Reply::Push(vec![Reply::bulk(verb), Reply::Nil, Reply::Int(count)]);
+        }
+        let mut replies = Vec::with_capacity(names.len());
+        for name in names {
+            self.shared.pubsub.unsubscribe(self.id, &mut self.subs, kind, &name);
+            let count = self.subs.count(kind) as i64;
+            replies.push(Reply::Push(vec![Reply::bulk(verb), Reply::Bulk(name), Reply::Int(count)]));
+        }
+        self.sync_subscription_counts();
+        Reply::Several(replies)
+    }
+
+    /// RESET: leaves every subscription, silently.
+    pub(crate) fn unsubscribe_all(&mut self) {
+        let inbox = self.subs.inbox.take();
+        self.shared.pubsub.detach(self.id, &mut self.subs);
+        // Messages already queued are dropped with the inbox; a later SUBSCRIBE makes a new one.
+        drop(inbox);
+        self.sync_subscription_counts();
+    }
+
+    /// PUBLISH or SPUBLISH outside the leader's write batch: proposed here if this node leads,
+    /// else relayed to the leader. The reply counts this node's receivers.
+    pub(crate) async fn publish(&mut self, args: &[Bytes], shard: bool) -> Reply {
+        let backend = self.shared.backend.clone();
+        let forwarded = lock(&self.client).name == super::forward::FORWARDER_NAME;
+        let reply = if backend.is_leader() || forwarded {
+            let slot = if shard { cluster::key_slot(&args[1]) } else { 0 };
+            let seed = self.next_seed();
+            self.submit(Request { now: unix_millis(), seed, body: Body::Op(publish_op(args, shard)) }, slot).await
+        } else {
+            let Some(addr) = backend.leader().and_then(|id| backend.addr_of(id)) else {
+                return cluster::cluster_down();
+            };
+            let timeout = self.shared.config.commit_timeout;
+            match self.shared.forwarder.call(&addr, args, timeout).await {
+                Ok(reply) => reply,
+                Err(e @ super::forward::ForwardError::Unreachable { .. }) => {
+                    Reply::err(format!("CLUSTERDOWN The cluster is down ({e})"))
+                }
+                Err(e) => Reply::err(format!("ERR {e}: the message may or may not have been published")),
+            }
+        };
+        match reply {
+            Reply::Int(_) => Reply::Int(self.shared.pubsub.receivers(&args[1], shard)),
+            other => other,
+        }
     }
 }

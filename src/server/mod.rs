@@ -5,6 +5,8 @@ mod blocked;
 mod clients;
 pub mod commands;
 mod conn;
+mod forward;
+pub mod pubsub;
 mod stats;
 
 use std::sync::atomic::Ordering;
@@ -39,6 +41,10 @@ pub struct Shared {
     pub run_id: String,
     /// Clients waiting in a blocking command.
     pub blocked: blocked::Blocked,
+    /// This node's pub/sub subscriptions.
+    pub pubsub: Arc<pubsub::Hub>,
+    /// Connections to the leader for commands a follower relays (PUBLISH).
+    pub forwarder: forward::Forwarder,
 }
 
 /// How often the expiry cycle looks for expired keys, and how many it deletes per request.
@@ -60,7 +66,11 @@ pub async fn serve(
         started: Instant::now(),
         run_id: run_id(),
         blocked: blocked::Blocked::default(),
+        pubsub: Arc::default(),
+        forwarder: forward::Forwarder::default(),
     });
+    let hub = shared.pubsub.clone();
+    shared.backend.set_message_sink(Arc::new(move |messages| hub.deliver(messages)));
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
     info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");
     loop {

@@ -73,6 +73,9 @@ pub struct KeySpace {
     /// The encoding thresholds (CONFIG SET), replicated: every replica converts a collection
     /// at the same command.
     pub encodings: Encodings,
+    /// Messages published by the operations applied since the node last took them (see
+    /// [`super::Message`]); not part of the state, its image or its digest.
+    pub outbox: Vec<super::Message>,
 }
 
 /// Redis's size thresholds for compact encodings, settable with CONFIG SET. They decide when a

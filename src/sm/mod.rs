@@ -23,6 +23,17 @@ pub use value::{element_hash, Dict, Kind, List, Score, Value, WrongType, ZSet};
 use crate::cmd::{Ctx, Op};
 use crate::resp::Reply;
 
+/// A pub/sub message published by an applied operation (PUBLISH, SPUBLISH). It is not part of
+/// the state: the node takes it from [`KeySpace::outbox`] after each entry and hands it to the
+/// subscribers connected to it, so every node delivers the same messages in log order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub channel: bytes::Bytes,
+    pub payload: bytes::Bytes,
+    /// A shard message (SPUBLISH): for SSUBSCRIBE'd clients only.
+    pub shard: bool,
+}
+
 /// One unit of the replicated log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {

@@ -121,7 +121,12 @@ pub(super) const COMMANDS: &[NodeCommand] = &[
     node!("select", 2, &["loading", "stale", "fast"], 0, 0, 0, AC, "connection", "1.0.0", Run::Sync(select), "Changes the selected database"),
 ];
 
-fn ping(_: &mut Session, args: &[Bytes]) -> Reply {
+fn ping(s: &mut Session, args: &[Bytes]) -> Reply {
+    if s.proto == Protocol::Resp2 && s.subs.active() && args.len() <= 2 {
+        // Subscribed mode (RESP2): a pong a subscriber can tell from its messages.
+        let arg = args.get(1).cloned().unwrap_or_default();
+        return Reply::Array(vec![Reply::bulk("pong"), Reply::Bulk(arg)]);
+    }
     match args.len() {
         1 => Reply::status("PONG"),
         2 => Reply::Bulk(args[1].clone()),
@@ -160,19 +165,23 @@ fn quit(s: &mut Session, _: &[Bytes]) -> Reply {
 
 fn readonly(s: &mut Session, _: &[Bytes]) -> Reply {
     s.readonly = true;
+    lock(&s.client).readonly = true;
     Reply::Ok
 }
 
 fn readwrite(s: &mut Session, _: &[Bytes]) -> Reply {
     s.readonly = false;
+    lock(&s.client).readonly = false;
     Reply::Ok
 }
 
 fn reset(s: &mut Session, _: &[Bytes]) -> Reply {
     s.end_multi();
+    s.unsubscribe_all();
     s.readonly = false;
     s.proto = Protocol::Resp2;
     let mut info = lock(&s.client);
+    info.readonly = false;
     info.name.clear();
     info.resp = 2;
     Reply::status("RESET")
@@ -273,14 +282,17 @@ fn client_list(s: &mut Session, args: &[Bytes]) -> Reply {
     // As Redis 7.0: `TYPE t` alone, or `ID id...` (any integer; ids no client has match
     // nothing), or no filter at all.
     let mut ids: Option<Vec<u64>> = None;
+    // TYPE: whether to list pub/sub clients (true) or normal ones (false).
+    let mut pubsub = None;
     if args.len() == 4 && eq(&args[2], "type") {
         let t = &args[3];
         if !["normal", "master", "replica", "slave", "pubsub"].iter().any(|n| eq(t, n)) {
             return Reply::err(format!("ERR Unknown client type '{}'", text(t)));
         }
-        if !eq(t, "normal") {
+        if !eq(t, "normal") && !eq(t, "pubsub") {
             return Reply::Verbatim(String::new());
         }
+        pubsub = Some(eq(t, "pubsub"));
     } else if args.len() > 3 && eq(&args[2], "id") {
         let mut list = Vec::new();
         for a in &args[3..] {
@@ -296,7 +308,7 @@ fn client_list(s: &mut Session, args: &[Bytes]) -> Reply {
     let now = Instant::now();
     let mut out = String::new();
     for c in s.shared.clients.all() {
-        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) && pubsub.is_none_or(|p| p == c.is_pubsub()) {
             out.push_str(&c.line(now));
             out.push('\n');
         }

@@ -500,7 +500,9 @@ fn command_getkeys(_: &mut Session, args: &[Bytes]) -> Reply {
         Err(_) if lookup(&args[0]).is_none() => return Reply::err("ERR Invalid command specified"),
         Err(_) => return Reply::err("ERR Invalid number of arguments specified for command"),
     };
-    if spec.first_key == 0 && spec.keynum.is_none() {
+    // Shard channels are key specs flagged `not_key`: they pick a slot but are not keys.
+    let not_keys = matches!(spec.name, "ssubscribe" | "sunsubscribe" | "spublish");
+    if (spec.first_key == 0 && spec.keynum.is_none()) || not_keys {
         return Reply::err("ERR The command has no key arguments");
     }
     match spec.key_indexes(args) {
