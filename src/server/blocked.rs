@@ -30,6 +30,17 @@ struct Inner {
     queues: HashMap<Bytes, VecDeque<u64>>,
     /// Each waiting client's wake-up.
     wakers: HashMap<u64, Arc<Notify>>,
+    /// Clients CLIENT UNBLOCK released, and how.
+    unblocked: HashMap<u64, Unblock>,
+}
+
+/// How CLIENT UNBLOCK releases a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unblock {
+    /// As if its timeout had passed.
+    Timeout,
+    /// With an `-UNBLOCKED` error.
+    Error,
 }
 
 impl Blocked {
@@ -71,7 +82,22 @@ impl Blocked {
         if inner.wakers.remove(&id).is_some() {
             self.count.fetch_sub(1, Ordering::SeqCst);
         }
+        inner.unblocked.remove(&id);
         headed
+    }
+
+    /// CLIENT UNBLOCK: releases client `id` if it is waiting; whether it was.
+    pub fn unblock(&self, id: u64, how: Unblock) -> bool {
+        let mut inner = self.lock();
+        let Some(notify) = inner.wakers.get(&id).cloned() else { return false };
+        inner.unblocked.insert(id, how);
+        notify.notify_one();
+        true
+    }
+
+    /// Whether CLIENT UNBLOCK released client `id`, and how.
+    pub fn take_unblock(&self, id: u64) -> Option<Unblock> {
+        self.lock().unblocked.remove(&id)
     }
 
     /// How many clients are waiting.
@@ -129,5 +155,18 @@ mod tests {
         assert_eq!(b.unregister(2, &keys(&["q", "r"])), keys(&["q", "r"]));
         assert_eq!(b.len(), 0);
         assert!(b.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn client_unblock_releases_only_a_waiting_client() {
+        let b = Blocked::default();
+        assert!(!b.unblock(7, Unblock::Error));
+        let n = b.register(7, &keys(&["q"]));
+        assert!(b.unblock(7, Unblock::Timeout));
+        tokio::time::timeout(std::time::Duration::from_millis(50), n.notified()).await.unwrap();
+        assert_eq!(b.take_unblock(7), Some(Unblock::Timeout));
+        assert_eq!(b.take_unblock(7), None);
+        b.unregister(7, &keys(&["q"]));
+        assert!(!b.unblock(7, Unblock::Timeout));
     }
 }

@@ -46,6 +46,10 @@ pub struct Session {
     rng: u64,
     /// Pub/sub subscriptions, and the messages waiting for this connection.
     pub subs: Subscriptions,
+    /// CLIENT REPLY OFF: replies are not sent.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: how many more replies are not sent (its own and the next).
+    pub reply_skip: u8,
 }
 
 /// Serves one client until it disconnects, sends garbage, or the server shuts down.
@@ -69,6 +73,8 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
         linearized: false,
         rng: id ^ unix_millis().rotate_left(17),
         subs: Subscriptions::default(),
+        reply_off: false,
+        reply_skip: 0,
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);
@@ -235,7 +241,7 @@ impl Session {
             if let Some(name) = name {
                 self.shared.stats.record(name, &reply, started.elapsed());
             }
-            reply.encode(self.proto, out);
+            self.emit(&reply, out);
         }
         self.flush_writes(&mut batch, out).await;
     }
@@ -348,7 +354,7 @@ impl Session {
                 Err(e) => self.error_reply(e.clone(), slot),
             };
             self.shared.stats.record(name, &reply, took);
-            reply.encode(self.proto, out);
+            self.emit(&reply, out);
         }
     }
 
@@ -433,6 +439,13 @@ impl Session {
         lock(&self.client).blocked = true;
         let mut first = true;
         let reply = loop {
+            match shared.blocked.take_unblock(self.id) {
+                Some(super::blocked::Unblock::Timeout) => break if b.block.nil_array { Reply::NilArray } else { Reply::Nil },
+                Some(super::blocked::Unblock::Error) => {
+                    break Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                }
+                None => {}
+            }
             let now = unix_millis();
             // The first look pops from (or reports WRONGTYPE for) any existing key, as Redis's
             // does; later ones wait for a key of the command's type.
@@ -644,6 +657,24 @@ fn published(req: &Request) -> Option<(Bytes, bool)> {
 }
 
 impl Session {
+    /// Encodes a command's reply into `out`, unless CLIENT REPLY silenced it. Pub/sub
+    /// confirmations are sent whatever the mode, as Redis does.
+    fn emit(&mut self, reply: &Reply, out: &mut BytesMut) {
+        let pubsub = match reply {
+            Reply::Push(_) => true,
+            Reply::Several(r) => r.first().is_some_and(|r| matches!(r, Reply::Push(_))),
+            _ => false,
+        };
+        if !pubsub && self.reply_skip > 0 {
+            self.reply_skip -= 1;
+            return;
+        }
+        if !pubsub && self.reply_off {
+            return;
+        }
+        reply.encode(self.proto, out);
+    }
+
     /// Appends the messages already waiting to `out`; `Err` once the hub dropped this
     /// subscriber (over the output limit).
     fn take_messages(&mut self, out: &mut BytesMut) -> Result<(), ()> {

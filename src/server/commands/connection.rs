@@ -92,6 +92,32 @@ const CLIENT_SUBS: &[NodeCommand] = &[
         "Lists open connections"
     ),
     node!(
+        "client|reply",
+        3,
+        &["noscript", "loading", "stale"],
+        0,
+        0,
+        0,
+        ASC,
+        "connection",
+        "3.2.0",
+        Run::Sync(client_reply),
+        "Instructs the server whether to reply to commands"
+    ),
+    node!(
+        "client|unblock",
+        -3,
+        ADMIN,
+        0,
+        0,
+        0,
+        &["@admin", "@slow", "@dangerous", "@connection"],
+        "connection",
+        "5.0.0",
+        Run::Sync(client_unblock),
+        "Unblocks a client blocked by a blocking command from a different connection"
+    ),
+    node!(
         "client|help",
         2,
         CONN,
@@ -205,6 +231,42 @@ fn client_setname(s: &mut Session, args: &[Bytes]) -> Reply {
     }
 }
 
+fn client_reply(s: &mut Session, args: &[Bytes]) -> Reply {
+    if eq(&args[2], "on") {
+        s.reply_off = false;
+        s.reply_skip = 0;
+        Reply::Ok
+    } else if eq(&args[2], "off") {
+        s.reply_off = true;
+        Reply::Ok
+    } else if eq(&args[2], "skip") {
+        // This command's reply and the next one's.
+        if !s.reply_off {
+            s.reply_skip = 2;
+        }
+        Reply::Ok
+    } else {
+        Reply::err("ERR syntax error")
+    }
+}
+
+fn client_unblock(s: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() > 4 {
+        return Reply::err("ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP.");
+    }
+    let Some(id) = parse_i64(&args[2]) else {
+        return Error::NotInteger.into();
+    };
+    let how = match args.get(3) {
+        None => crate::server::blocked::Unblock::Timeout,
+        Some(a) if eq(a, "timeout") => crate::server::blocked::Unblock::Timeout,
+        Some(a) if eq(a, "error") => crate::server::blocked::Unblock::Error,
+        Some(_) => return Reply::err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let released = u64::try_from(id).is_ok_and(|id| s.shared.blocked.unblock(id, how));
+    Reply::Int(released as i64)
+}
+
 fn client_getname(s: &mut Session, _: &[Bytes]) -> Reply {
     let name = lock(&s.client).name.clone();
     if name.is_empty() {
@@ -229,10 +291,14 @@ fn client_help(_: &mut Session, _: &[Bytes]) -> Reply {
         "    Return information about the current client connection.",
         "LIST [options ...]",
         "    Return information about client connections.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
         "SETINFO <option> <value>",
         "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "HELP",
         "    Print this help.",
     ])
