@@ -2,6 +2,7 @@
 //! Redis 7.0's replies, errors and encodings (a hash is a `listpack` until it holds more than 512
 //! fields or a field or value longer than 64 bytes, then a `hashtable` for good).
 
+use super::notify::{notify, GENERIC, HASH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -313,6 +314,7 @@ pub fn apply(ks: &mut KeySpace, op: &HashOp, ctx: Ctx) -> Result {
         HashOp::Set { key, pairs, ok } => {
             let slot = write_slot(ks, key, now)?;
             let added = modify(ks, key, slot, |h| pairs.iter().filter(|(f, v)| put(h, f, v)).count());
+            notify(ks, HASH, "hset", key);
             Ok(if *ok { Reply::Ok } else { Reply::Int(added as i64) })
         }
         HashOp::SetNx { key, field, value } => {
@@ -321,6 +323,7 @@ pub fn apply(ks: &mut KeySpace, op: &HashOp, ctx: Ctx) -> Result {
                 return Ok(Reply::Int(0));
             }
             modify(ks, key, slot, |h| put(h, field, value));
+            notify(ks, HASH, "hset", key);
             Ok(Reply::Int(1))
         }
         HashOp::Del { key, fields } => {
@@ -338,6 +341,10 @@ pub fn apply(ks: &mut KeySpace, op: &HashOp, ctx: Ctx) -> Result {
             if empty {
                 ks.remove_slot(slot);
             }
+            notify(ks, HASH, "hdel", key);
+            if empty {
+                notify(ks, GENERIC, "del", key);
+            }
             Ok(Reply::Int(removed as i64))
         }
         HashOp::IncrBy { key, field, by } => {
@@ -348,6 +355,7 @@ pub fn apply(ks: &mut KeySpace, op: &HashOp, ctx: Ctx) -> Result {
             };
             let next = current.checked_add(*by).ok_or(Error::Overflow)?;
             modify(ks, key, slot, |h| put(h, field, next.to_string().as_bytes()));
+            notify(ks, HASH, "hincrby", key);
             Ok(Reply::Int(next))
         }
         HashOp::IncrByFloat { key, field, by } => {
@@ -361,6 +369,7 @@ pub fn apply(ks: &mut KeySpace, op: &HashOp, ctx: Ctx) -> Result {
             };
             let reply = Reply::bulk(&next);
             modify(ks, key, slot, |h| put(h, field, &next));
+            notify(ks, HASH, "hincrbyfloat", key);
             Ok(reply)
         }
         read => query(ks, read, ctx),

@@ -1,6 +1,7 @@
 //! The generic key commands: existence, type, expiry, renaming and copying, deletion, and the
 //! keyspace-wide ones (KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHALL, OBJECT).
 
+use super::notify::{notify, EXPIRED, GENERIC};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -454,6 +455,7 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
             for k in keys {
                 if ks.live_slot(k, now).is_some() {
                     ks.remove(k);
+                    notify(ks, GENERIC, "del", k);
                     n += 1;
                 }
             }
@@ -463,6 +465,7 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
         KeyOp::Persist(key) => match ks.live_slot(key, now) {
             Some(slot) if ks.at(slot).is_some_and(|e| e.expire_at != 0) => {
                 ks.set_expire(slot, 0);
+                notify(ks, GENERIC, "persist", key);
                 Reply::Int(1)
             }
             _ => Reply::Int(0),
@@ -480,6 +483,7 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
             }
             ks.remove(to);
             ks.set(to, src.value, src.expire_at);
+            notify(ks, GENERIC, "copy_to", to);
             Reply::Int(1)
         }
         KeyOp::FlushAll => {
@@ -488,7 +492,11 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
         }
         KeyOp::SetEncodings(params) => {
             for (name, v) in params {
-                set_encoding(&mut ks.encodings, name, *v);
+                if name == "notify-keyspace-events" {
+                    ks.notify_flags = *v as u32;
+                } else {
+                    set_encoding(&mut ks.encodings, name, *v);
+                }
             }
             Reply::Ok
         }
@@ -497,6 +505,7 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
             for k in keys {
                 if ks.get_raw(k).is_some_and(|e| e.is_expired(now)) {
                     ks.remove(k);
+                    notify(ks, EXPIRED, "expired", k);
                     n += 1;
                 }
             }
@@ -543,6 +552,8 @@ pub fn query(ks: &KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
                     out.push(Reply::bulk(v.to_string()));
                 }
             }
+            out.push(Reply::bulk("notify-keyspace-events"));
+            out.push(Reply::bulk(crate::cmd::notify::format_flags(ks.notify_flags)));
             Reply::Array(out)
         }
         KeyOp::Keys(pattern) => {
@@ -611,8 +622,10 @@ fn expire(ks: &mut KeySpace, key: &Bytes, at: i64, cond: ExpireCond, now: u64) -
     }
     if at <= now as i64 {
         ks.remove_slot(slot);
+        notify(ks, GENERIC, "del", key);
     } else {
         ks.set_expire(slot, at as u64);
+        notify(ks, GENERIC, "expire", key);
     }
     Reply::Int(1)
 }
@@ -632,6 +645,8 @@ fn rename(ks: &mut KeySpace, from: &Bytes, to: &Bytes, nx: bool, now: u64) -> Re
     }
     let entry = ks.remove_slot(slot);
     ks.set(to, entry.value, entry.expire_at);
+    notify(ks, GENERIC, "rename_from", from);
+    notify(ks, GENERIC, "rename_to", to);
     Ok(if nx { Reply::Int(1) } else { Reply::Ok })
 }
 

@@ -7,6 +7,7 @@
 //! reports every list as a `quicklist` (a small one is one listpack node inside it). A list is
 //! never empty: the command that takes its last element deletes the key, as in Redis.
 
+use super::notify::{notify, GENERIC, LIST};
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -448,7 +449,17 @@ fn pop_at(list: &mut VecDeque<Box<[u8]>>, end: End) -> Option<Box<[u8]>> {
 
 /// Pops up to `count` elements from the list at `slot` (a live, non-empty list), deleting the
 /// key when it empties; the elements in pop order.
-fn pop_some(ks: &mut KeySpace, slot: u32, end: End, count: u64) -> Vec<Box<[u8]>> {
+fn pop_some(ks: &mut KeySpace, slot: u32, key: &[u8], end: End, count: u64) -> Vec<Box<[u8]>> {
+    let (popped, empty) = pop_quietly(ks, slot, end, count);
+    notify(ks, LIST, pop_event(end), key);
+    if empty {
+        notify(ks, GENERIC, "del", key);
+    }
+    popped
+}
+
+/// Pops without publishing events; whether the list emptied (and was removed).
+fn pop_quietly(ks: &mut KeySpace, slot: u32, end: End, count: u64) -> (Vec<Box<[u8]>>, bool) {
     let (popped, empty) = ks.update(slot, |e| {
         let list = list_mut(&mut e.value);
         let n = usize::try_from(count).unwrap_or(usize::MAX).min(list.len());
@@ -458,7 +469,21 @@ fn pop_some(ks: &mut KeySpace, slot: u32, end: End, count: u64) -> Vec<Box<[u8]>
     if empty {
         ks.remove_slot(slot);
     }
-    popped
+    (popped, empty)
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
 }
 
 /// Applies a list operation (reads included, as inside EXEC).
@@ -485,6 +510,9 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
                     len
                 }
             };
+            if len > 0 {
+                notify(ks, LIST, push_event(*end), key);
+            }
             Reply::Int(len as i64)
         }
         ListOp::Pop { key, end, count } => {
@@ -492,11 +520,11 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
                 return Ok(if count.is_some() { Reply::NilArray } else { Reply::Nil });
             };
             match count {
-                None => Reply::Bulk(pop_some(ks, slot, *end, 1).pop().expect("a list is never empty").into()),
+                None => Reply::Bulk(pop_some(ks, slot, key, *end, 1).pop().expect("a list is never empty").into()),
                 Some(0) => Reply::Array(vec![]),
-                Some(n) => {
-                    Reply::Array(pop_some(ks, slot, *end, *n).into_iter().map(|e| Reply::Bulk(e.into())).collect())
-                }
+                Some(n) => Reply::Array(
+                    pop_some(ks, slot, key, *end, *n).into_iter().map(|e| Reply::Bulk(e.into())).collect(),
+                ),
             }
         }
         ListOp::Set { key, index, element } => {
@@ -509,6 +537,7 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
                 return Err(Error::msg("ERR index out of range"));
             };
             ks.update(slot, |e| list_mut(&mut e.value)[i] = element.as_ref().into());
+            notify(ks, LIST, "lset", key);
             Reply::Ok
         }
         ListOp::Insert { key, after, pivot, element } => {
@@ -525,6 +554,7 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
                 list.insert(at, element.as_ref().into());
                 list.len()
             });
+            notify(ks, LIST, "linsert", key);
             Reply::Int(len as i64)
         }
         ListOp::Rem { key, count, element } => {
@@ -563,6 +593,10 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
             if empty {
                 ks.remove_slot(slot);
             }
+            notify(ks, LIST, "lrem", key);
+            if empty {
+                notify(ks, GENERIC, "del", key);
+            }
             Reply::Int(found.len() as i64)
         }
         ListOp::Trim { key, start, stop } => {
@@ -584,6 +618,10 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
             if empty {
                 ks.remove_slot(slot);
             }
+            notify(ks, LIST, "ltrim", key);
+            if empty {
+                notify(ks, GENERIC, "del", key);
+            }
             Reply::Ok
         }
         ListOp::Move { src, dst, from, to } => {
@@ -601,9 +639,12 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
                     push_at(list, *to, element);
                     reply
                 });
+                notify(ks, LIST, push_event(*to), dst);
+                notify(ks, LIST, pop_event(*from), src);
                 return Ok(element);
             }
-            let element = pop_some(ks, src_slot, *from, 1).pop().expect("a list is never empty");
+            let (mut popped, emptied) = pop_quietly(ks, src_slot, *from, 1);
+            let element = popped.pop().expect("a list is never empty");
             let reply = Reply::Bulk(Bytes::copy_from_slice(&element));
             match list_slot(ks, dst, now)? {
                 Some(slot) => ks.update(slot, |e| push_at(list_mut(&mut e.value), *to, element)),
@@ -611,12 +652,18 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
                     ks.set(dst, Value::List(List(Box::new(VecDeque::from([element])))), 0);
                 }
             }
+            // In Redis's order: the push, the pop, the deletion of an emptied source.
+            notify(ks, LIST, push_event(*to), dst);
+            notify(ks, LIST, pop_event(*from), src);
+            if emptied {
+                notify(ks, GENERIC, "del", src);
+            }
             reply
         }
         ListOp::MPop { keys, end, count } => {
             for key in keys {
                 let Some(slot) = list_slot(ks, key, now)? else { continue };
-                let popped = pop_some(ks, slot, *end, *count);
+                let popped = pop_some(ks, slot, key, *end, *count);
                 let elements = Reply::Array(popped.into_iter().map(|e| Reply::Bulk(e.into())).collect());
                 return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), elements]));
             }
@@ -625,7 +672,7 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
         ListOp::PopFirst { keys, end } => {
             for key in keys {
                 let Some(slot) = list_slot(ks, key, now)? else { continue };
-                let element = pop_some(ks, slot, *end, 1).pop().expect("a list is never empty");
+                let element = pop_some(ks, slot, key, *end, 1).pop().expect("a list is never empty");
                 return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(element.into())]));
             }
             Reply::NilArray

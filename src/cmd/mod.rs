@@ -14,6 +14,7 @@ pub mod hashes;
 pub mod keys;
 pub mod lists;
 pub mod meta;
+pub mod notify;
 pub mod pubsub;
 pub mod sets;
 pub mod sort;

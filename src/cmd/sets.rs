@@ -10,6 +10,7 @@
 //! SPOP and SRANDMEMBER draw their randomness from the request's seed only, so every replica
 //! picks the same members.
 
+use super::notify::{notify, GENERIC, SET};
 use std::collections::HashSet;
 
 use bytes::Bytes;
@@ -451,11 +452,18 @@ pub fn apply(ks: &mut KeySpace, op: &SetOp, ctx: Ctx) -> Result {
             if result.is_empty() {
                 if ks.live_slot(dst, now).is_some() {
                     ks.remove(dst);
+                    notify(ks, GENERIC, "del", dst);
                 }
                 Reply::Int(0)
             } else {
                 let len = result.len() as i64;
                 ks.set(dst, Value::Set(Box::new(result)), 0);
+                let event = match algebra {
+                    Algebra::Inter => "sinterstore",
+                    Algebra::Union => "sunionstore",
+                    Algebra::Diff => "sdiffstore",
+                };
+                notify(ks, SET, event, dst);
                 Reply::Int(len)
             }
         }
@@ -516,6 +524,9 @@ fn sadd(ks: &mut KeySpace, key: &Bytes, members: &[Bytes], now: u64) -> Result {
             added
         }
     };
+    if added > 0 {
+        notify(ks, SET, "sadd", key);
+    }
     Ok(Reply::Int(added))
 }
 
@@ -534,6 +545,10 @@ fn srem(ks: &mut KeySpace, key: &Bytes, members: &[Bytes], now: u64) -> Result {
     });
     if empty {
         ks.remove_slot(slot);
+    }
+    notify(ks, SET, "srem", key);
+    if empty {
+        notify(ks, GENERIC, "del", key);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -560,11 +575,17 @@ fn spop(ks: &mut KeySpace, key: &Bytes, count: Option<u64>, ctx: Ctx) -> Result 
             if empty {
                 ks.remove_slot(slot);
             }
+            notify(ks, SET, "spop", key);
+            if empty {
+                notify(ks, GENERIC, "del", key);
+            }
             return Ok(Reply::Bulk(member.into()));
         }
         Some(0) => Reply::Set(vec![]),
         Some(n) if n >= size => {
             let entry = ks.remove_slot(slot);
+            notify(ks, SET, "spop", key);
+            notify(ks, GENERIC, "del", key);
             Reply::Set(bulks(ordered(as_set(&entry.value)?)))
         }
         Some(n) => {
@@ -591,6 +612,7 @@ fn spop(ks: &mut KeySpace, key: &Bytes, count: Option<u64>, ctx: Ctx) -> Result 
                     popped
                 }
             });
+            notify(ks, SET, "spop", key);
             Reply::Set(popped.into_iter().map(|m| Reply::Bulk(m.into())).collect())
         }
     };
@@ -666,6 +688,10 @@ fn smove(ks: &mut KeySpace, src: &Bytes, dst: &Bytes, member: &Bytes, now: u64) 
     if empty {
         ks.remove_slot(src_slot);
     }
+    notify(ks, SET, "srem", src);
+    if empty {
+        notify(ks, GENERIC, "del", src);
+    }
     match (dst_slot, in_dst) {
         (Some(slot), Some(false)) => {
             ks.update(slot, |e| add(set_mut(&mut e.value), member));
@@ -674,6 +700,9 @@ fn smove(ks: &mut KeySpace, src: &Bytes, dst: &Bytes, member: &Bytes, now: u64) 
         (None, _) => {
             ks.set(dst, Value::Set(Box::new(build([&member[..]]))), 0);
         }
+    }
+    if in_dst != Some(true) {
+        notify(ks, SET, "sadd", dst);
     }
     Ok(Reply::Int(1))
 }

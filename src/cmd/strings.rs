@@ -1,5 +1,6 @@
 //! The string commands: GET, SET and its variants, counters, ranges, APPEND, LCS.
 
+use super::notify::{notify, GENERIC, STRING};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -375,6 +376,7 @@ pub fn apply(ks: &mut KeySpace, op: &StrOp, ctx: Ctx) -> Result {
             Some(slot) => {
                 ks.at(slot).expect("live slot").value.as_str()?;
                 let Value::Str(s) = ks.remove_slot(slot).value else { unreachable!("checked a string") };
+                notify(ks, GENERIC, "del", key);
                 Reply::Bulk(s.into())
             }
             None => Reply::Nil,
@@ -383,6 +385,7 @@ pub fn apply(ks: &mut KeySpace, op: &StrOp, ctx: Ctx) -> Result {
         StrOp::MSet(pairs) => {
             for (k, v) in pairs {
                 ks.set(k, Value::Str(v.to_vec()), 0);
+                notify(ks, STRING, "set", k);
             }
             Reply::Ok
         }
@@ -392,12 +395,20 @@ pub fn apply(ks: &mut KeySpace, op: &StrOp, ctx: Ctx) -> Result {
             }
             for (k, v) in pairs {
                 ks.set(k, Value::Str(v.to_vec()), 0);
+                notify(ks, STRING, "set", k);
             }
             Reply::Int(1)
         }
         StrOp::IncrBy { key, by } => incr_by(ks, key, *by, now)?,
         StrOp::IncrByFloat { key, by } => incr_by_float(ks, key, by, now)?,
-        StrOp::Append { key, value } => match ks.live_slot(key, now) {
+        StrOp::Append { key, value } => append(ks, key, value, now)?,
+        StrOp::SetRange { key, offset, value } => setrange(ks, key, *offset, value, now)?,
+        read => query(ks, read, ctx)?,
+    })
+}
+
+fn append(ks: &mut KeySpace, key: &Bytes, value: &Bytes, now: u64) -> Result {
+    let reply = match ks.live_slot(key, now) {
             Some(slot) => {
                 let len = ks.at(slot).expect("live slot").value.as_str()?.len();
                 if (len + value.len()) as i64 > MAX_BULK_LEN {
@@ -413,10 +424,9 @@ pub fn apply(ks: &mut KeySpace, op: &StrOp, ctx: Ctx) -> Result {
                 ks.set(key, Value::Str(value.to_vec()), 0);
                 Reply::Int(value.len() as i64)
             }
-        },
-        StrOp::SetRange { key, offset, value } => setrange(ks, key, *offset, value, now)?,
-        read => query(ks, read, ctx)?,
-    })
+    };
+    notify(ks, STRING, "append", key);
+    Ok(reply)
 }
 
 /// The string at `key` (empty when missing), or WRONGTYPE.
@@ -472,6 +482,10 @@ fn set(ks: &mut KeySpace, key: &Bytes, value: &Bytes, cond: SetCond, expiry: Exp
         Expiry::At(at) => at,
     };
     ks.set(key, Value::Str(value.to_vec()), expire_at);
+    notify(ks, STRING, "set", key);
+    if matches!(expiry, Expiry::At(_)) {
+        notify(ks, GENERIC, "expire", key);
+    }
     Ok(old)
 }
 
@@ -486,11 +500,16 @@ fn getex(ks: &mut KeySpace, key: &Bytes, expiry: GetExExpiry, now: u64) -> Resul
         GetExExpiry::NotInteger => return Err(Error::NotInteger),
         GetExExpiry::At(at) if at <= now => {
             ks.remove_slot(slot);
+            notify(ks, GENERIC, "del", key);
         }
-        GetExExpiry::At(at) | GetExExpiry::In(at) => ks.set_expire(slot, at),
+        GetExExpiry::At(at) | GetExExpiry::In(at) => {
+            ks.set_expire(slot, at);
+            notify(ks, GENERIC, "expire", key);
+        }
         GetExExpiry::Persist => {
             if ks.at(slot).is_some_and(|e| e.expire_at != 0) {
                 ks.set_expire(slot, 0);
+                notify(ks, GENERIC, "persist", key);
             }
         }
     }
@@ -511,6 +530,7 @@ fn incr_by(ks: &mut KeySpace, key: &Bytes, by: i64, now: u64) -> Result {
             ks.set(key, Value::Str(text), 0);
         }
     }
+    notify(ks, STRING, "incrby", key);
     Ok(Reply::Int(next))
 }
 
@@ -565,6 +585,7 @@ fn incr_by_float(ks: &mut KeySpace, key: &Bytes, by: &Bytes, now: u64) -> Result
                     ks.set(key, Value::Str(out), 0);
                 }
             }
+            notify(ks, STRING, "incrbyfloat", key);
             Ok(reply)
         }
     }
@@ -599,6 +620,7 @@ fn setrange(ks: &mut KeySpace, key: &Bytes, offset: u64, value: &Bytes, now: u64
             len
         }
     };
+    notify(ks, STRING, "setrange", key);
     Ok(Reply::Int(len as i64))
 }
 

@@ -14,6 +14,7 @@
 //! ZRANDMEMBER draws its randomness from the request's seed only, so every replica picks the
 //! same members.
 
+use super::notify::{notify, GENERIC, ZSET};
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 
@@ -1012,18 +1013,18 @@ pub fn apply(ks: &mut KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
             match count {
                 Some(0) => Reply::Array(vec![]),
                 None => {
-                    let popped = pop(ks, slot, *max, 1);
+                    let popped = pop(ks, slot, key, *max, 1);
                     let (m, s) = &popped[0];
                     Reply::Array(vec![Reply::bulk(m), double(*s)])
                 }
-                Some(n) => pairs_reply(pop(ks, slot, *max, *n)),
+                Some(n) => pairs_reply(pop(ks, slot, key, *max, *n)),
             }
         }
         ZSetOp::PopFirst { keys, max } => {
             for key in keys {
                 let Some(slot) = ks.live_slot(key, now) else { continue };
                 as_zset(&ks.at(slot).expect("live slot").value)?;
-                let (member, score) = pop(ks, slot, *max, 1).pop().expect("a sorted set is never empty");
+                let (member, score) = pop(ks, slot, key, *max, 1).pop().expect("a sorted set is never empty");
                 return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Bulk(member.into()), double(score)]));
             }
             Reply::NilArray
@@ -1033,7 +1034,7 @@ pub fn apply(ks: &mut KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
                 let Some(slot) = ks.live_slot(key, now) else { continue };
                 as_zset(&ks.at(slot).expect("live slot").value)?;
                 // Nested [member, score] arrays in RESP2 as well.
-                let popped = pop(ks, slot, *max, *count);
+                let popped = pop(ks, slot, key, *max, *count);
                 let pairs = popped.into_iter().map(|(m, s)| Reply::Array(vec![Reply::Bulk(m.into()), double(s)]));
                 return Ok(Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs.collect())]));
             }
@@ -1058,7 +1059,7 @@ pub fn apply(ks: &mut KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
                     out
                 }
             };
-            store(ks, dst, result, now)
+            store(ks, dst, result, now, "zrangestore")
         }
         ZSetOp::Store { algebra, dst, keys, opts } => {
             let sources = read_sources(ks, keys, now)?;
@@ -1076,7 +1077,12 @@ pub fn apply(ks: &mut KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
                 let s = if !z.members.is_big() && s == 0.0 { 0.0 } else { s };
                 z.insert(m, s);
             }
-            store(ks, dst, z, now)
+            let event = match algebra {
+                Algebra::Union => "zunionstore",
+                Algebra::Inter => "zinterstore",
+                Algebra::Diff => "zdiffstore",
+            };
+            store(ks, dst, z, now, event)
         }
         read => query(ks, read, ctx)?,
     })
@@ -1145,15 +1151,17 @@ pub fn query(ks: &KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
 }
 
 /// Replaces `dst` with `z` (no TTL kept), or deletes it when `z` is empty; replies the size.
-fn store(ks: &mut KeySpace, dst: &[u8], z: ZSet, now: u64) -> Reply {
+fn store(ks: &mut KeySpace, dst: &[u8], z: ZSet, now: u64, event: &str) -> Reply {
     if z.is_empty() {
         if ks.live_slot(dst, now).is_some() {
             ks.remove(dst);
+            notify(ks, GENERIC, "del", dst);
         }
         return Reply::Int(0);
     }
     let len = z.len() as i64;
     ks.set(dst, Value::ZSet(Box::new(z)), 0);
+    notify(ks, ZSET, event, dst);
     Reply::Int(len)
 }
 
@@ -1163,7 +1171,7 @@ fn pairs_reply(elems: Vec<(Vec<u8>, f64)>) -> Reply {
 
 /// Pops up to `count` members (at least one exists) from the low or high end of the sorted set
 /// at `slot`, deleting the key if it empties.
-fn pop(ks: &mut KeySpace, slot: u32, max: bool, count: u64) -> Vec<(Vec<u8>, f64)> {
+fn pop(ks: &mut KeySpace, slot: u32, key: &[u8], max: bool, count: u64) -> Vec<(Vec<u8>, f64)> {
     let (popped, empty) = ks.update(slot, |e| {
         let z = zset_mut(&mut e.value);
         let n = usize::try_from(count).unwrap_or(usize::MAX).min(z.len());
@@ -1177,6 +1185,10 @@ fn pop(ks: &mut KeySpace, slot: u32, max: bool, count: u64) -> Vec<(Vec<u8>, f64
     });
     if empty {
         ks.remove_slot(slot);
+    }
+    notify(ks, ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    if empty {
+        notify(ks, GENERIC, "del", key);
     }
     popped
 }
@@ -1261,6 +1273,7 @@ fn zadd(ks: &mut KeySpace, key: &Bytes, flags: AddFlags, pairs: &[(f64, Bytes)],
                 ks.set(key, Value::ZSet(Box::new(z)), 0);
             }
         }
+        notify(ks, ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
     }
     Ok(if flags.incr {
         if plan.processed > 0 {
@@ -1289,6 +1302,10 @@ fn zrem(ks: &mut KeySpace, key: &Bytes, members: &[Bytes], now: u64) -> Result {
     if empty {
         ks.remove_slot(slot);
     }
+    notify(ks, ZSET, "zrem", key);
+    if empty {
+        notify(ks, GENERIC, "del", key);
+    }
     Ok(Reply::Int(removed as i64))
 }
 
@@ -1310,6 +1327,15 @@ fn zremrange(ks: &mut KeySpace, key: &Bytes, by: &RangeBy, now: u64) -> Result {
     });
     if empty {
         ks.remove_slot(slot);
+    }
+    let event = match by {
+        RangeBy::Rank { .. } => "zremrangebyrank",
+        RangeBy::Score(_) => "zremrangebyscore",
+        RangeBy::Lex(_) => "zremrangebylex",
+    };
+    notify(ks, ZSET, event, key);
+    if empty {
+        notify(ks, GENERIC, "del", key);
     }
     Ok(Reply::Int(doomed.len() as i64))
 }

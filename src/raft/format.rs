@@ -1,9 +1,15 @@
 //! The versions of what raftis writes to disk and to other nodes: log entries and snapshots.
 //!
-//! Format 1 (this release): a log entry is stored as one version byte, then its bincode; a
+//! Format 2 (this release): a log entry is stored as one version byte, then its bincode; a
 //! snapshot starts with [`SNAPSHOT_MAGIC`] and a `u32` version, then the snapshot's metadata
-//! and the keyspace image (values typed: strings, hashes, sets, sorted sets). The log store also
-//! records its format under a `meta` key, so that a store is known before any entry is read.
+//! and the keyspace image (typed values, the encoding thresholds, the keyspace-notification
+//! flags). The log store also records its format under a `meta` key, so that a store is known
+//! before any entry is read.
+//!
+//! Format 1: the same, but the image has no notification flags (and, before CONFIG SET of the
+//! encoding thresholds existed, no thresholds either): both are read and converted. Its log
+//! entries are format 2's (operations are only ever appended to), so a format-1 log only has
+//! its marker rewritten. An older release refuses format 2 with its "newer format" message.
 //!
 //! Format 0 (releases up to a701ce4): no version anywhere, string values only. Its types are
 //! frozen in [`v0`]; a format-0 log is rewritten in format 1 when it is opened (in one sled
@@ -22,7 +28,7 @@ use crate::cmd::Op;
 use crate::sm::{Body, KeySpaceImage, Request, Value, Watch};
 
 /// The format this release writes.
-pub const FORMAT: u8 = 1;
+pub const FORMAT: u8 = 2;
 
 /// The first bytes of a snapshot of format 1 or later. A format-0 snapshot starts with its
 /// metadata's `Option` tag (0 or 1), so the two cannot be confused.
@@ -55,7 +61,8 @@ pub fn encode_entry(entry: &Entry) -> bincode::Result<Vec<u8>> {
 /// Reads a stored log entry of format 1.
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, FormatError> {
     match bytes.first() {
-        Some(&FORMAT) => bincode::deserialize(&bytes[1..]).map_err(|e| corrupt("log entry", e)),
+        // Format 1's entries decode as format 2's: operations are only ever appended.
+        Some(&(1 | FORMAT)) => bincode::deserialize(&bytes[1..]).map_err(|e| corrupt("log entry", e)),
         Some(&v) if v > FORMAT => Err(FormatError::Newer { what: "log entry", found: v as u32 }),
         Some(v) => Err(corrupt("log entry", format!("unknown format byte {v}"))),
         None => Err(corrupt("log entry", "empty value")),
@@ -95,6 +102,9 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), Fo
         if header.version > FORMAT as u32 {
             return Err(FormatError::Newer { what: "snapshot", found: header.version });
         }
+        if header.version == 1 {
+            return decode_v1_snapshot(bytes);
+        }
         let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, KeySpaceImage) =
             bincode::deserialize(bytes).map_err(|e| corrupt("snapshot", e))?;
         return Ok((meta, image));
@@ -111,8 +121,60 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), Fo
         tombstones: old.image.tombstones,
         tombstone_horizon: old.image.tombstone_horizon,
         encodings: Default::default(),
+        notify_flags: 0,
     };
     Ok((old.meta, image))
+}
+
+/// Format 1's keyspace image, in its two shapes: with the encoding thresholds (since CONFIG SET
+/// of them existed) and without.
+#[derive(Deserialize)]
+struct ImageV1 {
+    entries: Vec<crate::sm::Entry>,
+    seq: u64,
+    tombstones: Vec<(u64, u64, Box<[u8]>)>,
+    tombstone_horizon: u64,
+}
+
+/// Format 1's encoding thresholds (the same fields as format 2's, frozen here).
+#[derive(Deserialize)]
+struct EncodingsV1 {
+    hash_max_listpack_entries: u64,
+    hash_max_listpack_value: u64,
+    set_max_intset_entries: u64,
+    zset_max_listpack_entries: u64,
+    zset_max_listpack_value: u64,
+    list_max_listpack_size: i64,
+    list_compress_depth: i64,
+}
+
+/// Reads a format-1 snapshot: the image with thresholds if the bytes hold them (a shorter
+/// snapshot fails to decode that way: bincode reaches the end), else without.
+fn decode_v1_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), FormatError> {
+    let convert = |image: ImageV1, encodings: crate::sm::Encodings| KeySpaceImage {
+        entries: image.entries,
+        seq: image.seq,
+        tombstones: image.tombstones,
+        tombstone_horizon: image.tombstone_horizon,
+        encodings,
+        notify_flags: 0,
+    };
+    type WithThresholds = ([u8; 8], u32, SnapshotMeta, ImageV1, EncodingsV1);
+    if let Ok((_, _, meta, image, e)) = bincode::deserialize::<WithThresholds>(bytes) {
+        let encodings = crate::sm::Encodings {
+            hash_max_listpack_entries: e.hash_max_listpack_entries,
+            hash_max_listpack_value: e.hash_max_listpack_value,
+            set_max_intset_entries: e.set_max_intset_entries,
+            zset_max_listpack_entries: e.zset_max_listpack_entries,
+            zset_max_listpack_value: e.zset_max_listpack_value,
+            list_max_listpack_size: e.list_max_listpack_size,
+            list_compress_depth: e.list_compress_depth,
+        };
+        return Ok((meta, convert(image, encodings)));
+    }
+    let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, ImageV1) =
+        bincode::deserialize(bytes).map_err(|e| corrupt("format-1 snapshot", e))?;
+    Ok((meta, convert(image, Default::default())))
 }
 
 /// Only a snapshot's metadata (cheap for format 1: the image is not decoded).
@@ -250,6 +312,40 @@ mod tests {
         assert_eq!(decode_entry(&bytes).unwrap(), entry);
         bytes[0] = FORMAT + 1;
         assert!(matches!(decode_entry(&bytes), Err(FormatError::Newer { .. })));
+    }
+
+    #[test]
+    fn format_1_snapshots_of_both_shapes_and_entries_are_read() {
+        let entry = crate::sm::Entry { key: b"k".to_vec().into(), value: Value::Str(b"v".to_vec()), expire_at: 0, seq: 3 };
+        let no_tombstones: Vec<(u64, u64, Box<[u8]>)> = Vec::new();
+        let thresholds = (3u64, 64u64, 512u64, 128u64, 64u64, -2i64, 0i64);
+        let with = bincode::serialize(&(
+            SNAPSHOT_MAGIC,
+            1u32,
+            meta(),
+            (vec![entry.clone()], 3u64, no_tombstones.clone(), 0u64),
+            thresholds,
+        ))
+        .unwrap();
+        let (m, image) = decode_snapshot(&with).unwrap();
+        assert_eq!(m, meta());
+        assert_eq!(image.entries, vec![entry.clone()]);
+        assert_eq!(image.encodings.hash_max_listpack_entries, 3);
+        assert_eq!(image.notify_flags, 0);
+        let without =
+            bincode::serialize(&(SNAPSHOT_MAGIC, 1u32, meta(), (vec![entry.clone()], 3u64, no_tombstones, 0u64)))
+                .unwrap();
+        let (_, image) = decode_snapshot(&without).unwrap();
+        assert_eq!(image.entries, vec![entry]);
+        assert_eq!(image.encodings, crate::sm::Encodings::default());
+        // A format-1 log entry reads as it is.
+        let e = Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), 5),
+            payload: openraft::EntryPayload::Blank,
+        };
+        let mut bytes = encode_entry(&e).unwrap();
+        bytes[0] = 1;
+        assert_eq!(decode_entry(&bytes).unwrap(), e);
     }
 
     #[test]

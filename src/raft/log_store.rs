@@ -302,6 +302,13 @@ fn upgrade(db: &sled::Db, logs: &sled::Tree, meta: &sled::Tree) -> anyhow::Resul
     use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
     match meta.get(FORMAT_KEY)? {
         Some(v) if v.len() == 1 && v[0] == FORMAT => return Ok(()),
+        // Format 1's entries are read as they are (see `format`): only the marker changes.
+        Some(v) if v.len() == 1 && v[0] == 1 => {
+            meta.insert(FORMAT_KEY, &[FORMAT])?;
+            db.flush()?;
+            info!(format = FORMAT, "upgraded the Raft log's format marker from format 1");
+            return Ok(());
+        }
         Some(v) if v.len() == 1 && v[0] > FORMAT => {
             bail!(FormatError::Newer { what: "the Raft log", found: v[0] as u32 })
         }

@@ -73,6 +73,9 @@ pub struct KeySpace {
     /// The encoding thresholds (CONFIG SET), replicated: every replica converts a collection
     /// at the same command.
     pub encodings: Encodings,
+    /// CONFIG SET notify-keyspace-events, as Redis's flag bits (see `cmd::notify`): replicated
+    /// and kept in snapshots, so every node publishes the same keyspace events.
+    pub notify_flags: u32,
     /// Messages published by the operations applied since the node last took them (see
     /// [`super::Message`]); not part of the state, its image or its digest.
     pub outbox: Vec<super::Message>,
@@ -116,6 +119,8 @@ pub struct KeySpaceImage {
     pub tombstones: Vec<(u64, u64, Box<[u8]>)>,
     pub tombstone_horizon: u64,
     pub encodings: Encodings,
+    /// Since format 2.
+    pub notify_flags: u32,
 }
 
 impl KeySpace {
@@ -193,7 +198,11 @@ impl KeySpace {
                 self.set_expire(slot, expire_at);
                 slot
             }
-            None => self.insert(key, value, expire_at),
+            None => {
+                let slot = self.insert(key, value, expire_at);
+                crate::cmd::notify::notify(self, crate::cmd::notify::NEW, "new", key);
+                slot
+            }
         }
     }
 
@@ -370,6 +379,7 @@ impl KeySpace {
             tombstones: Vec<(u64, u64, &'a [u8])>,
             tombstone_horizon: u64,
             encodings: Encodings,
+            notify_flags: u32,
         }
         let image = ImageRef {
             entries: Entries(self),
@@ -377,6 +387,7 @@ impl KeySpace {
             tombstones: self.live_tombstones().collect(),
             tombstone_horizon: self.tombstone_horizon,
             encodings: self.encodings,
+            notify_flags: self.notify_flags,
         };
         let size = bincode::serialized_size(prefix)? + bincode::serialized_size(&image)?;
         let mut out = Vec::with_capacity(size as usize);
@@ -401,6 +412,7 @@ impl KeySpace {
             tombstones: self.live_tombstones().map(|(d, s, k)| (d, s, Box::from(k))).collect(),
             tombstone_horizon: self.tombstone_horizon,
             encodings: self.encodings,
+            notify_flags: self.notify_flags,
         }
     }
 
@@ -418,6 +430,7 @@ impl KeySpace {
         ks.seq = image.seq;
         ks.tombstone_horizon = image.tombstone_horizon;
         ks.encodings = image.encodings;
+        ks.notify_flags = image.notify_flags;
         ks
     }
 }

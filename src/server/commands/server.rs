@@ -211,6 +211,18 @@ async fn config_set_command(s: &mut Session, args: &[Bytes]) -> Reply {
             }
             continue;
         }
+        if name == "notify-keyspace-events" {
+            match crate::cmd::notify::parse_flags(&pair[1]) {
+                Some(flags) => params.push((name, flags as i64)),
+                None => {
+                    return Reply::err(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{given}') - Invalid event class \
+                         character. Use 'Ag$lshzxeKEtmdn'."
+                    ))
+                }
+            }
+            continue;
+        }
         let Some(&(canonical, _, min, max)) =
             ENCODING_PARAMS.iter().find(|(n, alias, ..)| *n == name || *alias == Some(name.as_str()))
         else {
