@@ -522,9 +522,9 @@ pub fn apply(ks: &mut KeySpace, op: &ListOp, ctx: Ctx) -> Result {
             match count {
                 None => Reply::Bulk(pop_some(ks, slot, key, *end, 1).pop().expect("a list is never empty").into()),
                 Some(0) => Reply::Array(vec![]),
-                Some(n) => Reply::Array(
-                    pop_some(ks, slot, key, *end, *n).into_iter().map(|e| Reply::Bulk(e.into())).collect(),
-                ),
+                Some(n) => {
+                    Reply::Array(pop_some(ks, slot, key, *end, *n).into_iter().map(|e| Reply::Bulk(e.into())).collect())
+                }
             }
         }
         ListOp::Set { key, index, element } => {

@@ -409,21 +409,21 @@ pub fn apply(ks: &mut KeySpace, op: &StrOp, ctx: Ctx) -> Result {
 
 fn append(ks: &mut KeySpace, key: &Bytes, value: &Bytes, now: u64) -> Result {
     let reply = match ks.live_slot(key, now) {
-            Some(slot) => {
-                let len = ks.at(slot).expect("live slot").value.as_str()?.len();
-                if (len + value.len()) as i64 > MAX_BULK_LEN {
-                    return Err(Error::TooBig);
-                }
-                Reply::Int(ks.update(slot, |e| {
-                    let s = e.value.as_str_mut().expect("checked a string");
-                    s.extend_from_slice(value);
-                    s.len()
-                }) as i64)
+        Some(slot) => {
+            let len = ks.at(slot).expect("live slot").value.as_str()?.len();
+            if (len + value.len()) as i64 > MAX_BULK_LEN {
+                return Err(Error::TooBig);
             }
-            None => {
-                ks.set(key, Value::Str(value.to_vec()), 0);
-                Reply::Int(value.len() as i64)
-            }
+            Reply::Int(ks.update(slot, |e| {
+                let s = e.value.as_str_mut().expect("checked a string");
+                s.extend_from_slice(value);
+                s.len()
+            }) as i64)
+        }
+        None => {
+            ks.set(key, Value::Str(value.to_vec()), 0);
+            Reply::Int(value.len() as i64)
+        }
     };
     notify(ks, STRING, "append", key);
     Ok(reply)

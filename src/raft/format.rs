@@ -316,7 +316,8 @@ mod tests {
 
     #[test]
     fn format_1_snapshots_of_both_shapes_and_entries_are_read() {
-        let entry = crate::sm::Entry { key: b"k".to_vec().into(), value: Value::Str(b"v".to_vec()), expire_at: 0, seq: 3 };
+        let entry =
+            crate::sm::Entry { key: b"k".to_vec().into(), value: Value::Str(b"v".to_vec()), expire_at: 0, seq: 3 };
         let no_tombstones: Vec<(u64, u64, Box<[u8]>)> = Vec::new();
         let thresholds = (3u64, 64u64, 512u64, 128u64, 64u64, -2i64, 0i64);
         let with = bincode::serialize(&(

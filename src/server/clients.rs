@@ -40,9 +40,7 @@ impl ClientInfo {
     /// CLIENT LIST's flags, in Redis's order.
     fn flags(&self) -> String {
         let mut flags = String::new();
-        for (on, c) in
-            [(self.is_pubsub(), 'P'), (self.multi >= 0, 'x'), (self.blocked, 'b'), (self.readonly, 'r')]
-        {
+        for (on, c) in [(self.is_pubsub(), 'P'), (self.multi >= 0, 'x'), (self.blocked, 'b'), (self.readonly, 'r')] {
             if on {
                 flags.push(c);
             }

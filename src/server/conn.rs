@@ -348,7 +348,9 @@ impl Session {
         for (i, (slot, name, published)) in meta.into_iter().enumerate() {
             let reply = match &result {
                 Ok(replies) => match (replies.get(i).cloned().unwrap_or(Reply::Nil), published) {
-                    (Reply::Int(_), Some((channel, shard))) => Reply::Int(self.shared.pubsub.receivers(&channel, shard)),
+                    (Reply::Int(_), Some((channel, shard))) => {
+                        Reply::Int(self.shared.pubsub.receivers(&channel, shard))
+                    }
                     (reply, _) => reply,
                 },
                 Err(e) => self.error_reply(e.clone(), slot),
@@ -440,7 +442,9 @@ impl Session {
         let mut first = true;
         let reply = loop {
             match shared.blocked.take_unblock(self.id) {
-                Some(super::blocked::Unblock::Timeout) => break if b.block.nil_array { Reply::NilArray } else { Reply::Nil },
+                Some(super::blocked::Unblock::Timeout) => {
+                    break if b.block.nil_array { Reply::NilArray } else { Reply::Nil }
+                }
                 Some(super::blocked::Unblock::Error) => {
                     break Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK");
                 }
@@ -677,7 +681,7 @@ impl Session {
 
     /// Appends the messages already waiting to `out`; `Err` once the hub dropped this
     /// subscriber (over the output limit).
-    fn take_messages(&mut self, out: &mut BytesMut) -> Result<(), ()> {
+    fn take_messages(&mut self, out: &mut BytesMut) -> Result<(), super::pubsub::Dropped> {
         let Some(inbox) = self.subs.inbox.as_mut() else { return Ok(()) };
         while let Some(message) = inbox.try_recv()? {
             message.encode(self.proto, out);
@@ -718,7 +722,8 @@ impl Session {
             Kind::Pattern => "punsubscribe",
             Kind::Shard => "sunsubscribe",
         };
-        let names: Vec<Bytes> = if names.is_empty() { self.subs.set(kind).iter().cloned().collect() } else { names.to_vec() };
+        let names: Vec<Bytes> =
+            if names.is_empty() { self.subs.set(kind).iter().cloned().collect() } else { names.to_vec() };
         if names.is_empty() {
             let count = self.subs.count(kind) as i64;
             return Reply::Push(vec![Reply::bulk(verb), Reply::Nil, Reply::Int(count)]);

@@ -55,7 +55,8 @@ impl Forwarder {
                     let stream = TcpStream::connect(addr).await?;
                     stream.set_nodelay(true)?;
                     let mut conn = Conn { stream, buf: BytesMut::with_capacity(512) };
-                    let name = [Bytes::from_static(b"CLIENT"), Bytes::from_static(b"SETNAME"), Bytes::from(FORWARDER_NAME)];
+                    let name =
+                        [Bytes::from_static(b"CLIENT"), Bytes::from_static(b"SETNAME"), Bytes::from(FORWARDER_NAME)];
                     match conn.exchange(&name).await? {
                         Reply::Ok => Ok(conn),
                         other => Err(std::io::Error::other(format!("CLIENT SETNAME answered {other:?}"))),

@@ -74,6 +74,11 @@ struct Outlet {
     queued: Arc<AtomicUsize>,
 }
 
+/// The hub dropped a subscriber that fell more than [`OUTPUT_LIMIT`] behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("subscriber over the pub/sub output limit")]
+pub struct Dropped;
+
 /// The receiving end of one connection's messages.
 #[derive(Debug)]
 pub struct Inbox {
@@ -89,15 +94,15 @@ impl Inbox {
         Some(m)
     }
 
-    /// A message already waiting, if any; `Err(())` once the hub dropped this subscriber.
-    pub fn try_recv(&mut self) -> Result<Option<Reply>, ()> {
+    /// A message already waiting, if any; `Err` once the hub dropped this subscriber.
+    pub fn try_recv(&mut self) -> Result<Option<Reply>, Dropped> {
         match self.rx.try_recv() {
             Ok(m) => {
                 self.queued.fetch_sub(size(&m), Ordering::Relaxed);
                 Ok(Some(m))
             }
             Err(mpsc::error::TryRecvError::Empty) => Ok(None),
-            Err(mpsc::error::TryRecvError::Disconnected) => Err(()),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(Dropped),
         }
     }
 }
@@ -189,12 +194,14 @@ impl Hub {
             let mut targets: Vec<(u64, Reply)> = Vec::new();
             if m.shard {
                 for &id in inner.shard.get(&m.channel).into_iter().flatten() {
-                    let push = vec![Reply::bulk("smessage"), Reply::Bulk(m.channel.clone()), Reply::Bulk(m.payload.clone())];
+                    let push =
+                        vec![Reply::bulk("smessage"), Reply::Bulk(m.channel.clone()), Reply::Bulk(m.payload.clone())];
                     targets.push((id, Reply::Push(push)));
                 }
             } else {
                 for &id in inner.channels.get(&m.channel).into_iter().flatten() {
-                    let push = vec![Reply::bulk("message"), Reply::Bulk(m.channel.clone()), Reply::Bulk(m.payload.clone())];
+                    let push =
+                        vec![Reply::bulk("message"), Reply::Bulk(m.channel.clone()), Reply::Bulk(m.payload.clone())];
                     targets.push((id, Reply::Push(push)));
                 }
                 for (pattern, ids) in &inner.patterns {
@@ -244,7 +251,8 @@ impl Hub {
     pub fn channels(&self, shard: bool, pattern: Option<&[u8]>) -> Vec<Bytes> {
         let mut inner = self.lock();
         let map = inner.map(if shard { Kind::Shard } else { Kind::Channel });
-        let mut names: Vec<Bytes> = map.keys().filter(|c| pattern.is_none_or(|p| glob_matches(p, c))).cloned().collect();
+        let mut names: Vec<Bytes> =
+            map.keys().filter(|c| pattern.is_none_or(|p| glob_matches(p, c))).cloned().collect();
         names.sort();
         names
     }
@@ -292,7 +300,10 @@ mod tests {
             got[1],
             Reply::Push(vec![Reply::bulk("pmessage"), Reply::bulk("n*"), Reply::bulk("news"), Reply::bulk("x")])
         );
-        assert_eq!(drain(&mut b), vec![Reply::Push(vec![Reply::bulk("smessage"), Reply::bulk("news"), Reply::bulk("y")])]);
+        assert_eq!(
+            drain(&mut b),
+            vec![Reply::Push(vec![Reply::bulk("smessage"), Reply::bulk("news"), Reply::bulk("y")])]
+        );
         hub.detach(1, &mut a);
         assert_eq!(hub.receivers(b"news", false), 0);
         assert!(hub.channels(false, None).is_empty());
