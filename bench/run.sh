@@ -9,11 +9,11 @@
 #   --keep      keep the temporary directory (data dirs, logs) instead of deleting it
 # Environment: RAFTIS_BIN (binary to test), BENCH_N1 / BENCH_N16 (requests per redis-benchmark
 # test at P=1 / P=16), BENCH_REPS, BENCH_KEYS (memory and recovery keys), BENCH_FAILOVERS,
-# BENCH_WRK_SECONDS.
+# BENCH_WRK_SECONDS, BENCH_PUBSUB_MSGS / BENCH_PUBSUB_RATE (pub/sub latency: messages per run, rate/s).
 # Exit status: 0 when every measurement ran (missed targets are reported, not failures); non-zero
-# when a benchmark could not run, returned errors, or a process crashed, and when a raftis measurement
-# outside the failover trials saw a term change, an error reply, an election or lost quorum in a node
-# log, a node not answering INFO, or (throughput) a max latency of 1 s or more.
+# when a benchmark could not run, returned errors, lost pub/sub messages, or a process crashed, and
+# when a raftis measurement outside the failover trials saw a term change, an error reply, an election
+# or lost quorum in a node log, a node not answering INFO, or (throughput) a max latency of 1 s or more.
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,12 +40,13 @@ done
 if [ "$PROFILE" = quick ]; then
   N1=${BENCH_N1:-2000}; N16=${BENCH_N16:-10000}; REPS=${BENCH_REPS:-3}
   KEYS=${BENCH_KEYS:-10000}; FAILOVERS=${BENCH_FAILOVERS:-3}; WRK_S=${BENCH_WRK_SECONDS:-2}
-  RB_TIMEOUT=120; CATCHUP_TIMEOUT=60; LOAD_TIMEOUT=120
+  RB_TIMEOUT=120; CATCHUP_TIMEOUT=60; LOAD_TIMEOUT=120; LAT_MSGS=${BENCH_PUBSUB_MSGS:-2000}
 else
   N1=${BENCH_N1:-100000}; N16=${BENCH_N16:-400000}; REPS=${BENCH_REPS:-3}
   KEYS=${BENCH_KEYS:-1000000}; FAILOVERS=${BENCH_FAILOVERS:-20}; WRK_S=${BENCH_WRK_SECONDS:-10}
-  RB_TIMEOUT=900; CATCHUP_TIMEOUT=300; LOAD_TIMEOUT=900
+  RB_TIMEOUT=900; CATCHUP_TIMEOUT=300; LOAD_TIMEOUT=900; LAT_MSGS=${BENCH_PUBSUB_MSGS:-20000}
 fi
+LAT_RATE=${BENCH_PUBSUB_RATE:-2000}
 CLIENTS=50
 KEYSPACE=100000
 VALUE_BYTES=100
@@ -163,7 +164,7 @@ fi
   echo "etcd_version=$(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')"
   echo "wrk_version=$( (wrk --version 2>&1 || true) | awk 'NR==1 {print $2}')"
   echo "raftis_binary=$SRC_BIN, $(date -u -r "$SRC_BIN" '+built %Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$BIN" | cut -c1-12)"
-  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE (SET, GET, INCR, MSET; HSET, HGET, SADD, ZADD, ZRANGEBYSCORE), -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
+  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE (SET, GET, INCR, MSET; HSET, HGET, SADD, ZADD, ZRANGEBYSCORE; LPUSH, LRANGE, RPOP, PUBLISH with one subscriber), -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; pub/sub latency $LAT_MSGS messages at $LAT_RATE/s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
   echo "reps=$REPS"
   echo "failovers=$FAILOVERS"
   if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN {exit !(l > n / 4)}'; then
@@ -357,17 +358,48 @@ declare -a ECLIENT=() EPEER=()
 # ------------------------------------------------------------------ benchmark drivers
 RB_FAILED=0
 # The string tests first, unchanged (their figures stay comparable with earlier runs), then the hash,
-# set and sorted-set tests. A test named in RB_CMD has no redis-benchmark -t name: its command line is
-# given instead (__rand_int__ drawn from -r $KEYSPACE). HGET and ZRANGEBYSCORE read the single key
-# (myhash, myzset) that the HSET and ZADD tests just before them filled, as GET reads what SET wrote.
-RB_TESTS=(set get incr mset hset hget sadd zadd zrangebyscore)
+# set and sorted-set tests, then the list and pub/sub tests (appended last, so that the rows before
+# them run as they did). A test named in RB_CMD has no redis-benchmark -t name: its command line is
+# given instead (__rand_int__ drawn from -r $KEYSPACE). HGET, ZRANGEBYSCORE and LRANGE read the single
+# key (myhash, myzset, mylist) that the HSET, ZADD and LPUSH tests before them filled, as GET reads what
+# SET wrote; RPOP pops what LPUSH pushed. PUBLISH runs with one subscriber connected (RB_SUBSCRIBE):
+# on the same redis-server, on a raftis follower (every node delivers each message to its own
+# subscribers), so that delivery is part of what it measures.
+RB_TESTS=(set get incr mset hset hget sadd zadd zrangebyscore lpush lrange rpop publish)
 declare -A RB_CMD=(
   [hget]="HGET myhash element:__rand_int__"
   [zrangebyscore]="ZRANGEBYSCORE myzset 0 __rand_int__ LIMIT 0 10"
+  [lrange]="LRANGE mylist 0 9"
+  [publish]="PUBLISH bench:ch __rand_int__"
 )
+declare -A RB_SUBSCRIBE=([publish]=bench:ch)  # test -> channel a background subscriber listens to
+numsub() { # port channel: the node's PUBSUB NUMSUB count for the channel, empty when unanswered
+  { timeout 2 redis-cli -h 127.0.0.1 -p "$1" pubsub numsub "$2" 2>/dev/null || true; } | tr -d '\r' | sed -n 2p
+}
+sub_start() { # port channel: a redis-cli SUBSCRIBE in the background (PID_OF[subscriber]), until the
+  # node counts exactly one subscriber to the channel (10 s at most)
+  local port=$1 ch=$2 i
+  redis-cli -h 127.0.0.1 -p "$port" SUBSCRIBE "$ch" >/dev/null 2>"$W/subscriber.err" &
+  PID_OF[subscriber]=$!
+  for i in $(seq 100); do
+    [ "$(numsub "$port" "$ch")" = 1 ] && return 0
+    kill -0 "${PID_OF[subscriber]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  return 1
+}
+sub_end() { # port channel what: the subscriber must still be connected; then it is stopped
+  local port=$1 ch=$2 n
+  n=$(numsub "$port" "$ch")
+  if ! kill -0 "${PID_OF[subscriber]}" 2>/dev/null || [ "$n" != 1 ]; then
+    problem "$3: the subscriber to $ch on port $port was disconnected during the test (redis-cli $(kill -0 "${PID_OF[subscriber]}" 2>/dev/null && echo running || echo exited), PUBSUB NUMSUB ${n:-unanswered}): $(tr '\n' ' ' <"$W/subscriber.err" | cut -c1-200)"
+    RB_FAILED=1
+  fi
+  stop_name subscriber
+}
 run_rb() { # target port P rep: one redis-benchmark per test, in the order of RB_TESTS;
   # raftis (port "-"): the leader's port, found before each test, and the test watched (INFO, logs)
-  local target=$1 port=$2 p=$3 rep=$4 n out t T base rc failed=0 what
+  local target=$1 port=$2 p=$3 rep=$4 n out t T base rc failed=0 what ch sport
   n=$N1; [ "$p" = 16 ] && n=$N16
   out=$RAW/rb/$target/P$p
   mkdir -p "$out"
@@ -378,14 +410,29 @@ run_rb() { # target port P rep: one redis-benchmark per test, in the order of RB
     if [ "$target" = raftis ]; then
       wait_settled 60 || { check_nodes "benchmark" || true; die "raftis: no settled leader before $T P=$p run $rep"; }
       port=${RPORT[$L]}
+    fi
+    ch=${RB_SUBSCRIBE[$t]:-}
+    if [ -n "$ch" ]; then
+      sport=$port  # raftis: a follower's port
+      [ "$target" != raftis ] || sport=${RPORT[$(( L % 3 + 1 ))]}
+      if ! sub_start "$sport" "$ch"; then
+        problem "$target $T P=$p run $rep: the subscriber to $ch on port $sport was not counted by PUBSUB NUMSUB within 10 s ($(numsub "$sport" "$ch" || true)); test skipped"
+        stop_name subscriber
+        RB_FAILED=1
+        failed=1
+        continue
+      fi
+    fi
+    if [ "$target" = raftis ]; then
       watch_begin "throughput-$T-P$p-rep$rep" phase=throughput "label=raftis $T P=$p run $rep" "test=$T" "p=$p" \
-        "rep=$rep" "csv=rb/raftis/P$p/rep$rep-$T.csv" "leader_port=$port"
+        "rep=$rep" "csv=rb/raftis/P$p/rep$rep-$T.csv" "leader_port=$port" ${ch:+"subscriber_port=$sport"}
     fi
     rc=0
     if [ -n "${RB_CMD[$t]:-}" ]; then read -ra what <<<"${RB_CMD[$t]}"; else what=(-t "$t"); fi
     fg timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" \
       -c "$CLIENTS" -P "$p" -r "$KEYSPACE" --csv "${what[@]}" >"$base.csv" 2>"$base.err" || rc=$?
     [ "$target" != raftis ] || watch_end rb "$base.err" "$base.csv"
+    [ -z "$ch" ] || sub_end "$sport" "$ch" "$target $T P=$p run $rep"
     if [ "$rc" != 0 ]; then
       problem "redis-benchmark against $target ($T P=$p, run $rep) failed (exit $rc): $(tr '\n' ' ' <"$base.err" | cut -c1-300)"
       RB_FAILED=1
@@ -416,6 +463,39 @@ run_wrk() { # op rep
     problem "etcd answered non-2xx responses ($op, run $rep): $(grep 'Non-2xx' "$out/rep$rep.txt")"
     RB_FAILED=1
   fi
+}
+run_lat() { # target rep: publish-to-receive latency (bench/lib/pubsub_latency.py), $LAT_MSGS messages
+  # at $LAT_RATE/s; redis: publisher and subscriber on the same server; raftis: publisher on the leader,
+  # subscriber on a follower (the message goes through the log; the follower delivers it when it applies it)
+  local target=$1 rep=$2 pub sub out rc=0 f line
+  out=$RAW/pubsub/$target
+  mkdir -p "$out"
+  if [ "$target" = raftis ]; then
+    wait_settled 60 || { check_nodes "pub/sub latency" || true; die "raftis: no settled leader before pub/sub latency run $rep"; }
+    f=$(( L % 3 + 1 ))
+    pub=${RPORT[$L]}; sub=${RPORT[$f]}
+    watch_begin "pubsub-latency-rep$rep" phase=pubsub-latency \
+      "label=raftis pub/sub latency run $rep (publisher on leader node $L, subscriber on follower node $f)" "rep=$rep"
+  else
+    pub=$P_REDIS; sub=$P_REDIS
+  fi
+  log "pub/sub latency $target run $rep/$REPS ($LAT_MSGS messages at $LAT_RATE/s; publisher port $pub, subscriber port $sub)"
+  fg timeout $(( LAT_MSGS / LAT_RATE + 60 )) python3 "$LIB/pubsub_latency.py" --pub "127.0.0.1:$pub" \
+    --sub "127.0.0.1:$sub" --messages "$LAT_MSGS" --rate "$LAT_RATE" >"$out/rep$rep.txt" 2>"$out/rep$rep.err" || rc=$?
+  [ "$target" != raftis ] || watch_end
+  line=$(grep -m1 '^pubsub_latency ' "$out/rep$rep.txt" || true)
+  if [ "$rc" != 0 ] || [ -z "$line" ]; then
+    problem "pub/sub latency against $target (run $rep) failed (exit $rc): $(tr '\n' ' ' <"$out/rep$rep.err" | cut -c1-300)"
+    RB_FAILED=1
+  else
+    log "  $target: ${line#pubsub_latency }"
+    grep -q ' lost=0 ' <<<"$line" || problem "pub/sub latency against $target (run $rep): messages lost: ${line#pubsub_latency }"
+    grep -q ' duplicates=0 reordered=0 ' <<<"$line" || problem "pub/sub latency against $target (run $rep): messages duplicated or out of order: ${line#pubsub_latency }"
+    grep -q ' publish_errors=0 ' <<<"$line" || {
+      problem "pub/sub latency against $target (run $rep): PUBLISH errors: ${line#pubsub_latency } $(tr '\n' ' ' <"$out/rep$rep.err" | cut -c1-200)"
+      RB_FAILED=1; }
+  fi
+  if [ "$target" = raftis ]; then check_nodes "pub/sub latency run $rep" || die "raftis node crashed"; fi
 }
 
 load_keys() { # port prefix count: SETs through redis-cli --pipe; sets LOAD_S (seconds taken)
@@ -457,6 +537,8 @@ for rep in $(seq "$REPS"); do
   done
   run_wrk put "$rep" || true
   run_wrk get "$rep" || true
+  run_lat redis "$rep"
+  run_lat raftis "$rep"
 done
 stop_name redis
 stop_name redis-fsync

@@ -5,7 +5,9 @@
 //! - `early-ack`: a write is acknowledged once proposed, before it is committed;
 //! - `lossy-snapshot`: snapshots leave out the most recently changed keys;
 //! - `eternal-lease`: a leader's read lease never runs out (a leader cut off from the others keeps
-//!   answering reads from its own state).
+//!   answering reads from its own state);
+//! - `uncommitted-pop`: a pop (LPOP/RPOP) is answered from the leader's state without a log entry,
+//!   so the element stays in the list and can be popped again.
 
 #[cfg(all(feature = "broken", not(debug_assertions)))]
 compile_error!("the `broken` feature makes raftis unsafe on purpose: it is for debug test builds only");
@@ -17,6 +19,7 @@ pub enum Mode {
     EarlyAck,
     LossySnapshot,
     EternalLease,
+    UncommittedPop,
 }
 
 /// The broken mode this process runs in, if any (always `None` without the feature).
@@ -30,6 +33,7 @@ pub fn mode() -> Option<Mode> {
                 Ok("early-ack") => Some(Mode::EarlyAck),
                 Ok("lossy-snapshot") => Some(Mode::LossySnapshot),
                 Ok("eternal-lease") => Some(Mode::EternalLease),
+                Ok("uncommitted-pop") => Some(Mode::UncommittedPop),
                 _ => None,
             };
             if let Some(m) = mode {

@@ -11,6 +11,7 @@ RAW_DIR holds what run.sh recorded:
   memory.txt                    key=value: RSS after loading the keys
   recovery.txt                  key=value: restarted follower catching up
   failover.txt                  "<trial> <ms>" per line
+  pubsub/<target>/rep<r>.txt    pubsub_latency.py's line (publish-to-receive latency; redis, raftis)
   watch/<window>.txt            INFO raft/errorstats before and after, node log events, load generator
                                 errors around each raftis measurement (see watch.py)
   problems.txt                  free text, one problem a line
@@ -35,9 +36,11 @@ LABEL = {
     "raftis": "raftis (3 nodes)",
     "etcd": "etcd (3 nodes)",
 }
-TESTS = ["SET", "GET", "INCR", "MSET", "HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE"]
-# Hash, set and sorted-set rows: against both redis-servers only (etcd has no equivalent), no targets.
-NO_ETCD = {"HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE"}
+TESTS = ["SET", "GET", "INCR", "MSET", "HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE",
+         "LPUSH", "LRANGE", "RPOP", "PUBLISH"]
+# Hash, set, sorted-set, list and pub/sub rows: against both redis-servers only (etcd has no
+# equivalent), no targets.
+NO_ETCD = {"HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE", "LPUSH", "LRANGE", "RPOP", "PUBLISH"}
 ROW_NAME = {"MSET": "MSET (10 keys)"}
 PIPES = [1, 16]
 # raftis / redis(fsync always) throughput targets; every workload also has >= 5x etcd.
@@ -227,17 +230,51 @@ for note in meta.get("note", "").split("\n"):
         add("> " + note)
         add("")
 
+
+
+def and_join(items):
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def no_etcd_prose():
+    """What the rows without an etcd peer are and what each reads (only those this run has)."""
+    present = [t for t in TESTS if t in NO_ETCD]
+    if not present:
+        return ""
+    kinds = [k for k, ts in (("hash", ("HSET", "HGET")), ("set", ("SADD",)),
+                             ("sorted-set", ("ZADD", "ZRANGEBYSCORE")), ("list", ("LPUSH", "LRANGE", "RPOP")),
+                             ("pub/sub", ("PUBLISH",))) if any(t in present for t in ts)]
+    text = (" The %s rows (%s) are measured against both redis-servers only: etcd has no equivalent (n/a), "
+            "and they have no target." % (and_join(kinds), ", ".join(present)))
+    keys = [k for k, t in (("myhash", "HSET"), ("myset", "SADD"), ("myzset", "ZADD"), ("mylist", "LPUSH"))
+            if t in present]
+    reads = [(r, w) for r, w in (("HGET", "HSET"), ("ZRANGEBYSCORE (`0 <random> LIMIT 0 10`)", "ZADD"),
+                                 ("LRANGE (`0 9`)", "LPUSH")) if w in present]
+    if keys:
+        text += " Each data-structure row works on one key (%s)" % ", ".join(keys)
+        if len(reads) == 1:
+            text += "; %s reads what the %s test before it wrote" % reads[0]
+        elif reads:
+            text += "; %s read what the %s tests before them wrote" % (
+                and_join([r for r, _ in reads]), and_join([w for _, w in reads]))
+        if "RPOP" in present:
+            text += ", and RPOP pops what LPUSH pushed"
+        text += "."
+    if "PUBLISH" in present:
+        text += (" PUBLISH (`PUBLISH bench:ch <random>`) runs with one subscriber to `bench:ch` connected "
+                 "(`redis-cli SUBSCRIBE`): on the same redis-server; on a raftis follower, since a message goes "
+                 "through the Raft log and every node delivers it to its own subscribers when it applies it.")
+    return text
+
+
 add("## Throughput and latency")
 add("")
 add("Each cell: operations/s (p50 / p99 latency in ms), the median of %s runs. 50 clients; "
     "P = redis-benchmark pipeline depth. etcd: wrk over its HTTP/JSON gateway, 50 connections, no "
     "pipelining (the same etcd figures serve as the peer for P=1 and P=16); writes (SET, INCR, MSET) "
     "are compared with etcd puts, GET with etcd linearizable gets. One MSET (10 keys) counts as one "
-    "operation.%s" % (meta.get("reps", "3"), (
-        " The hash, set and sorted-set rows (%s) are measured against both redis-servers only: etcd has "
-        "no equivalent (n/a), and they have no target. Each works on one key (myhash, myset, myzset); HGET "
-        "and ZRANGEBYSCORE (`0 <random> LIMIT 0 10`) read what the HSET and ZADD tests just before them "
-        "wrote." % ", ".join(t for t in TESTS if t in NO_ETCD)) if any(t in NO_ETCD for t in TESTS) else ""))
+    "operation.%s" % (meta.get("reps", "3"), no_etcd_prose()))
 add("")
 add("| workload | P | %s | %s | %s | %s | raftis ÷ redis (fsync always) | raftis ÷ etcd |"
     % (LABEL["redis"], LABEL["redis-fsync"], LABEL["raftis"], LABEL["etcd"]))
@@ -336,6 +373,65 @@ for p in PIPES:
         }
         add("| %s | %d | %s | %s | %s | %s |" % (ROW_NAME.get(test, test), p, lat, terms, ecell, ev))
 add("")
+
+# ---------------------------------------------------------------- pub/sub latency
+LAT_TARGETS = [("redis", "redis (no persistence)", "same server"),
+               ("raftis", "raftis (3 nodes)", "leader → follower")]
+
+
+def read_lat(target):
+    """pubsub_latency.py's lines of a target, one dict per run (numbers as floats, '-' as None)."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(RAW, "pubsub", target, "rep*.txt"))):
+        for line in open(path):
+            if line.startswith("pubsub_latency "):
+                runs.append({k: fnum(v) for k, _, v in (kv.partition("=") for kv in line.split()[1:])})
+    return runs
+
+
+pubsub_latency = {}
+for target, _, _ in LAT_TARGETS:
+    runs = read_lat(target)
+    if runs:
+        pubsub_latency[target] = {
+            "runs": len(runs),
+            "p50": med([r["p50_ms"] for r in runs if r.get("p50_ms") is not None]),
+            "p99": med([r["p99_ms"] for r in runs if r.get("p99_ms") is not None]),
+            "max": max([r["max_ms"] for r in runs if r.get("max_ms") is not None], default=None),
+            "p50_all": [r.get("p50_ms") for r in runs], "p99_all": [r.get("p99_ms") for r in runs],
+            "messages": int(sum(r.get("messages") or 0 for r in runs)),
+            "received": int(sum(r.get("received") or 0 for r in runs)),
+            "lost": int(sum(r.get("lost") or 0 for r in runs)),
+            "rate": runs[0].get("rate"),
+        }
+if pubsub_latency or glob.glob(os.path.join(RAW, "pubsub", "*")):
+    add("## Pub/sub latency")
+    add("")
+    any_run = next(iter(pubsub_latency.values()), {})
+    add("Publish-to-receive latency (`bench/lib/pubsub_latency.py`): one subscriber to `bench:lat` and one "
+        "publisher, both in one Python process (send and receive times from the same `perf_counter_ns`), "
+        "%s messages a run published at a fixed rate of %s/s (open loop, a sequence number and the send time "
+        "in each payload); the median over the runs of each run's p50 and p99, the worst max. redis-server: "
+        "publisher and subscriber on the same server (no persistence); raftis: publisher on the leader, "
+        "subscriber on a follower, so a message is committed through the log and delivered when the follower "
+        "applies it."
+        % ("{:,.0f}".format(any_run["messages"] / any_run["runs"]) if any_run else "?",
+           "{:,.0f}".format(any_run["rate"]) if any_run.get("rate") else "?"))
+    add("")
+    shown = [(t, label, how) for t, label, how in LAT_TARGETS]
+    add("| | %s | raftis ÷ redis |" % " | ".join("%s, %s" % (label, how) for _, label, how in shown))
+    add("|---|%s---|" % ("---|" * len(shown)))
+    for key, what in (("p50", "p50 latency, ms"), ("p99", "p99 latency, ms"), ("max", "max latency, ms")):
+        vals = [pubsub_latency.get(t, {}).get(key) for t, _, _ in shown]
+        r, d = pubsub_latency.get("raftis", {}).get(key), pubsub_latency.get("redis", {}).get(key)
+        add("| %s | %s | %s |" % (what, " | ".join(f_ms(v) for v in vals),
+                                  "%.3g×" % (r / d) if r is not None and d else "—"))
+    add("| received / published (runs) | %s | |" % " | ".join(
+        ("%s / %s (%d)" % ("{:,.0f}".format(pubsub_latency[t]["received"]),
+                           "{:,.0f}".format(pubsub_latency[t]["messages"]), pubsub_latency[t]["runs"])
+         + (" — **%s lost**" % "{:,.0f}".format(pubsub_latency[t]["lost"]) if pubsub_latency[t]["lost"] else ""))
+        if t in pubsub_latency else "not measured" for t, _, _ in shown))
+    add("")
 
 # ---------------------------------------------------------------- memory
 mem = read_kv("memory.txt")
@@ -467,6 +563,7 @@ add("")
 # ---------------------------------------------------------------- phases
 PHASES = [
     ("throughput", "throughput (raftis rows, every run)"),
+    ("pubsub-latency", "pub/sub latency (publisher on the leader, subscriber on a follower)"),
     ("failover", "failover (leader killed on purpose: elections and errors expected)"),
     ("memory-load", "memory: loading the keys"),
     ("recovery-writes", "recovery: writes with a follower stopped"),
@@ -561,7 +658,7 @@ else:
         "every raftis max latency stayed under %.0f ms, no node crashed or logged a panic or an election."
         % watch.MAX_LATENCY_MS)
 add("")
-add("Raw data (redis-benchmark CSVs, wrk outputs, memory/recovery/failover records, INFO and log events "
+add("Raw data (redis-benchmark CSVs, wrk outputs, pub/sub latency lines, memory/recovery/failover records, INFO and log events "
     "around each raftis measurement in `raw/watch/`): `raw/`; raftis node logs: `raw/logs/`.")
 add("")
 
@@ -588,6 +685,7 @@ summary = {
     "memory": mem,
     "recovery": rec,
     "failover": failover,
+    "pubsub_latency": pubsub_latency,
     "targets": [{"target": a, "measured": b, "goal": c, "verdict": d} for a, b, c, d in verdicts],
     "problems": problems,
 }

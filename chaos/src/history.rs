@@ -50,6 +50,12 @@ pub enum Call {
     Transfer { from: usize, to: usize, amount: i64 },
     /// Bank: MULTI, GET every account, EXEC.
     ReadAll,
+    /// Queue: LPUSH a unique token.
+    Enqueue { token: String },
+    /// Queue: RPOP (the token popped, or nothing from an empty queue).
+    Dequeue,
+    /// Queue: LRANGE 0 -1, the whole queue (final reads).
+    QueueRead,
 }
 
 /// What an acknowledged operation returned.

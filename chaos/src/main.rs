@@ -76,6 +76,7 @@ fn check_file(path: &Path) -> anyhow::Result<bool> {
         checker::append::check(&ops),
         checker::bank::check(&ops, workload::BANK_ACCOUNTS, workload::BANK_INITIAL * workload::BANK_ACCOUNTS as i64),
         checker::set::check(&ops),
+        checker::queue::check(&ops),
     ];
     let mut ok = true;
     for v in verdicts.iter().filter(|v| v.counts.total() > 0) {

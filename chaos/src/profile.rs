@@ -34,6 +34,7 @@ fn spec(name: &str, nodes: u64, secs: u64, snapshot_every: u64) -> RunSpec {
         append_clients: 4,
         bank_clients: 4,
         set_clients: 2,
+        queue_clients: 2,
         faults: FaultKind::ALL.to_vec(),
         timing: TIMING,
         flags: flags(snapshot_every),
@@ -70,13 +71,13 @@ pub struct SelfTest {
 
 /// One run per broken mode (each about half a minute).
 pub fn selftest() -> Vec<SelfTest> {
-    // Clients per run: (register, append, bank, set).
-    type Clients = (usize, usize, usize, usize);
+    // Clients per run: (register, append, bank, set, queue).
+    type Clients = (usize, usize, usize, usize, usize);
     let broken = |mode: &str, secs: u64, snapshot_every: u64, faults: &[FaultKind], clients: Clients| {
         let mut s = spec(&format!("broken-{mode}"), 3, secs, snapshot_every);
         s.env = vec![("RAFTIS_BROKEN".into(), mode.into())];
         s.faults = faults.to_vec();
-        (s.register_clients, s.append_clients, s.bank_clients, s.set_clients) = clients;
+        (s.register_clients, s.append_clients, s.bank_clients, s.set_clients, s.queue_clients) = clients;
         s.check_budget = Duration::from_secs(30);
         s
     };
@@ -89,7 +90,7 @@ pub fn selftest() -> Vec<SelfTest> {
                 25,
                 10_000,
                 &[FaultKind::PartitionHalves, FaultKind::PartitionLeader, FaultKind::LinkDelay],
-                (6, 4, 0, 2),
+                (6, 4, 0, 2, 0),
             ),
             expect: &["nonlinearizable", "stale-read"],
         },
@@ -101,7 +102,7 @@ pub fn selftest() -> Vec<SelfTest> {
                 30,
                 10_000,
                 &[FaultKind::PartitionLeader, FaultKind::KillLeader, FaultKind::PartitionOneWay],
-                (4, 6, 0, 2),
+                (4, 6, 0, 2, 0),
             ),
             expect: &["lost-write"],
         },
@@ -113,7 +114,7 @@ pub fn selftest() -> Vec<SelfTest> {
                 30,
                 20,
                 &[FaultKind::KillRandom, FaultKind::PartitionHalves, FaultKind::KillLeader],
-                (4, 4, 4, 2),
+                (4, 4, 4, 2, 0),
             ),
             expect: &["digest-mismatch", "lost-write", "nonlinearizable", "missing-account"],
         },
@@ -126,9 +127,15 @@ pub fn selftest() -> Vec<SelfTest> {
                 30,
                 10_000,
                 &[FaultKind::PartitionLeader, FaultKind::PartitionHalves, FaultKind::PauseLeader],
-                (6, 4, 0, 2),
+                (6, 4, 0, 2, 0),
             ),
             expect: &["nonlinearizable", "stale-read"],
+        },
+        SelfTest {
+            mode: "uncommitted-pop",
+            // Pops that never reach the log leave their element for the next consumer.
+            spec: broken("uncommitted-pop", 20, 10_000, &[FaultKind::KillLeader], (0, 0, 0, 0, 4)),
+            expect: &["duplicate"],
         },
     ]
 }

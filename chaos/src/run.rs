@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::checker::{append, bank, register, set, Anomaly, Validity, Verdict};
+use crate::checker::{append, bank, queue, register, set, Anomaly, Validity, Verdict};
 use crate::client::CutSwitch;
 use crate::cluster::{self, Cluster, State};
 use crate::history::{elections, Clock, Counts, LeaderSample, Recorder};
@@ -30,6 +30,7 @@ pub struct RunSpec {
     pub append_clients: usize,
     pub bank_clients: usize,
     pub set_clients: usize,
+    pub queue_clients: usize,
     pub faults: Vec<FaultKind>,
     pub timing: Timing,
     /// Flags for every node (timeouts, --snapshot-every).
@@ -147,6 +148,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     let registers = Arc::new(KeyPool::new("reg:", 4, 120));
     let lists = Arc::new(KeyPool::new("list:", 3, 300));
     let sets = Arc::new(KeyPool::new("set:", 3, 300));
+    let queues = Arc::new(KeyPool::new("queue:", 2, 400));
     let mut clients = Vec::new();
     let mut process = 0;
     for i in 0..spec.register_clients {
@@ -167,6 +169,11 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     for i in 0..spec.set_clients {
         let seed = client_seed(seed, 4, i);
         clients.push(tokio::spawn(workload::set_client(ctx.clone(), process, seed, sets.clone())));
+        process += 1;
+    }
+    for i in 0..spec.queue_clients {
+        let seed = client_seed(seed, 5, i);
+        clients.push(tokio::spawn(workload::queue_client(ctx.clone(), process, seed, queues.clone())));
         process += 1;
     }
 
@@ -193,10 +200,11 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         cluster_anomalies.push(cluster_anomaly("no-leader", "no leader within 30 s after healing".into()));
     }
     let final_process = 1000;
-    let (reg_keys, list_keys, set_keys) = (
+    let (reg_keys, list_keys, set_keys, queue_keys) = (
         if spec.register_clients > 0 { registers.all() } else { Vec::new() },
         if spec.append_clients > 0 { lists.all() } else { Vec::new() },
         if spec.set_clients > 0 { sets.all() } else { Vec::new() },
+        if spec.queue_clients > 0 { queues.all() } else { Vec::new() },
     );
     workload::final_reads(
         &ctx,
@@ -204,6 +212,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         &reg_keys,
         &list_keys,
         &set_keys,
+        &queue_keys,
         spec.bank_clients > 0,
         Duration::from_secs(15),
     )
@@ -228,6 +237,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         append::check(&ops),
         bank::check(&ops, BANK_ACCOUNTS, BANK_INITIAL * BANK_ACCOUNTS as i64),
         set::check(&ops),
+        queue::check(&ops),
     ]
     .into_iter()
     .filter(|v| v.counts.total() > 0)

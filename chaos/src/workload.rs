@@ -326,6 +326,55 @@ fn members(r: &Resp) -> Ended {
     Ended::Ok(Ret::Members(out))
 }
 
+/// A queue client (Jepsen's Redis "queue"): LPUSHes unique tokens onto keys from `pool` and
+/// RPOPs them; a token must come out at most once, and every acknowledged one must come out or
+/// still be queued at the end.
+pub async fn queue_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyPool>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
+    let mut n = 0u64;
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let key = pool.pick(&mut rng);
+        let invoke = ctx.clock.now();
+        let (call, end) = if rng.random_bool(0.5) {
+            n += 1;
+            let token = format!("p{process}.{n}");
+            let end = run(&mut client, &mut rng, &[cmd(&["LPUSH", &key, &token])], false, |r| match &r[0] {
+                Resp::Int(len) => Ended::Ok(Ret::Len(*len)),
+                other => unexpected("LPUSH", other),
+            })
+            .await;
+            (Call::Enqueue { token }, end)
+        } else {
+            let end = run(&mut client, &mut rng, &[cmd(&["RPOP", &key])], false, |r| match &r[0] {
+                Resp::Nil => Ended::Ok(Ret::Text(String::new())),
+                Resp::Bulk(b) => Ended::Ok(Ret::Text(String::from_utf8_lossy(b).into_owned())),
+                other => unexpected("RPOP", other),
+            })
+            .await;
+            (Call::Dequeue, end)
+        };
+        ctx.record(("queue", process), &key, call, invoke, end, &client.last_node);
+    }
+}
+
+async fn read_queue(client: &mut Client, rng: &mut StdRng, key: &str) -> Ended {
+    run(client, rng, &[cmd(&["LRANGE", key, "0", "-1"])], false, |r| match &r[0] {
+        Resp::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for it in items {
+                match it {
+                    Resp::Bulk(b) => out.push(String::from_utf8_lossy(b).into_owned()),
+                    other => return Ended::Fail(format!("LRANGE: unexpected element {other}")),
+                }
+            }
+            Ended::Ok(Ret::Members(out))
+        }
+        other => unexpected("LRANGE", other),
+    })
+    .await
+}
+
 /// A bank client: transfers and whole-bank reads.
 pub async fn bank_client(ctx: Ctx, process: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -399,6 +448,7 @@ pub async fn final_reads(
     registers: &[String],
     lists: &[String],
     sets: &[String],
+    queues: &[String],
     bank: bool,
     give_up: Duration,
 ) {
@@ -428,6 +478,11 @@ pub async fn final_reads(
         let invoke = ctx.clock.now();
         let end = read_set(&mut client, &mut rng, key, false).await;
         ctx.record(("set", process + 3), key, Call::SetRead, invoke, end, &client.last_node);
+    }
+    for key in queues {
+        let invoke = ctx.clock.now();
+        let end = read_queue(&mut client, &mut rng, key).await;
+        ctx.record(("queue", process + 4), key, Call::QueueRead, invoke, end, &client.last_node);
     }
 }
 

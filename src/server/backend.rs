@@ -164,6 +164,14 @@ impl Backend {
         if crate::broken::is(crate::broken::Mode::EarlyAck) {
             return self.ack_before_commit(reqs).await;
         }
+        if crate::broken::is(crate::broken::Mode::UncommittedPop) && self.is_leader() && reqs.iter().all(is_pop) {
+            // Broken on purpose: the pop's reply comes from a copy of the state; nothing is
+            // proposed, so the element stays in the list.
+            let mut scratch = crate::sm::StateMachine {
+                keyspace: crate::sm::KeySpace::from_image(self.state.read().sm.keyspace.to_image()),
+            };
+            return Ok(reqs.iter().map(|r| scratch.apply(r)).collect());
+        }
         if self.quorum_lost.load(Ordering::Relaxed) {
             return Err(BackendError::Unavailable("CLUSTERDOWN The cluster is down".into()));
         }
@@ -282,6 +290,11 @@ impl Backend {
             catchup: self.catchup.view(role == Role::Leader, applied),
         }
     }
+}
+
+/// Whether a request is a single LPOP/RPOP (the `uncommitted-pop` broken mode's target).
+fn is_pop(req: &Request) -> bool {
+    matches!(&req.body, crate::sm::Body::Op(Op::List(crate::cmd::lists::ListOp::Pop { .. })))
 }
 
 /// Checks, every quarter of `lease`, that a leader still hears from a quorum, and sets

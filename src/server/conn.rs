@@ -606,7 +606,14 @@ impl Session {
                         slots.push(Ok(ops.len() - 1));
                         publishes.push((ops.len() - 1, args[1].clone(), shard));
                     }
-                    None => slots.push(Err(Box::pin(self.run_node(node, args)).await)),
+                    None => {
+                        let reply = match Box::pin(self.run_node(node, args)).await {
+                            // SUBSCRIBE of one channel: its confirmation is one element of EXEC's array.
+                            Reply::Several(mut one) if one.len() == 1 => one.remove(0),
+                            reply => reply,
+                        };
+                        slots.push(Err(reply));
+                    }
                 },
             }
         }

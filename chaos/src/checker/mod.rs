@@ -10,6 +10,7 @@
 pub mod append;
 pub mod bank;
 pub mod linear;
+pub mod queue;
 pub mod register;
 pub mod set;
 
