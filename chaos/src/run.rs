@@ -200,23 +200,14 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         cluster_anomalies.push(cluster_anomaly("no-leader", "no leader within 30 s after healing".into()));
     }
     let final_process = 1000;
-    let (reg_keys, list_keys, set_keys, queue_keys) = (
-        if spec.register_clients > 0 { registers.all() } else { Vec::new() },
-        if spec.append_clients > 0 { lists.all() } else { Vec::new() },
-        if spec.set_clients > 0 { sets.all() } else { Vec::new() },
-        if spec.queue_clients > 0 { queues.all() } else { Vec::new() },
-    );
-    workload::final_reads(
-        &ctx,
-        final_process,
-        &reg_keys,
-        &list_keys,
-        &set_keys,
-        &queue_keys,
-        spec.bank_clients > 0,
-        Duration::from_secs(15),
-    )
-    .await;
+    let keys = workload::FinalKeys {
+        registers: if spec.register_clients > 0 { registers.all() } else { Vec::new() },
+        lists: if spec.append_clients > 0 { lists.all() } else { Vec::new() },
+        sets: if spec.set_clients > 0 { sets.all() } else { Vec::new() },
+        queues: if spec.queue_clients > 0 { queues.all() } else { Vec::new() },
+        bank: spec.bank_clients > 0,
+    };
+    workload::final_reads(&ctx, final_process, &keys, Duration::from_secs(15)).await;
 
     if let Some(a) = converge(&cluster, Duration::from_secs(30)).await {
         cluster_anomalies.push(a);

@@ -442,16 +442,17 @@ pub async fn bank_setup(addrs: Vec<String>, timeout: Duration) -> anyhow::Result
 
 /// After the cluster healed: one read of every key of every workload, recorded like any other
 /// operation (processes from `process` up), waiting up to `give_up` for each.
-pub async fn final_reads(
-    ctx: &Ctx,
-    process: usize,
-    registers: &[String],
-    lists: &[String],
-    sets: &[String],
-    queues: &[String],
-    bank: bool,
-    give_up: Duration,
-) {
+/// The keys the final reads cover, workload by workload.
+pub struct FinalKeys {
+    pub registers: Vec<String>,
+    pub lists: Vec<String>,
+    pub sets: Vec<String>,
+    pub queues: Vec<String>,
+    pub bank: bool,
+}
+
+pub async fn final_reads(ctx: &Ctx, process: usize, keys: &FinalKeys, give_up: Duration) {
+    let FinalKeys { registers, lists, sets, queues, bank } = keys;
     let mut rng = StdRng::seed_from_u64(process as u64);
     let mut client = Client::new(ctx.addrs.clone(), CutSwitch::default());
     client.give_up = give_up;
@@ -469,7 +470,7 @@ pub async fn final_reads(
         let end = read_list(&mut client, &mut rng, key, false).await;
         ctx.record(("append", process + 1), key, Call::ReadList, invoke, end, &client.last_node);
     }
-    if bank {
+    if *bank {
         let invoke = ctx.clock.now();
         let end = read_bank(&mut client, &mut rng).await;
         ctx.record(("bank", process + 2), "bank", Call::ReadAll, invoke, end, &client.last_node);

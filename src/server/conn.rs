@@ -170,6 +170,25 @@ enum Step {
     Node(&'static NodeCommand),
     /// A blocking command (outside MULTI): its operation, the keys it pops from, its timeout.
     Block(Box<Blocking>),
+    /// PUBLISH (SPUBLISH: `true`) on a follower: relayed to the leader with the ones next to it.
+    Relay(bool),
+}
+
+/// A command a follower relays to the leader.
+struct Relayed {
+    args: Vec<Bytes>,
+    shard: bool,
+    name: &'static str,
+}
+
+/// What a client is told when relaying to the leader failed.
+fn relay_error(e: &super::forward::ForwardError) -> Reply {
+    match e {
+        super::forward::ForwardError::Unreachable { .. } => {
+            Reply::err(format!("CLUSTERDOWN The cluster is down ({e})"))
+        }
+        _ => Reply::err(format!("ERR {e}: the message may or may not have been published")),
+    }
 }
 
 /// A blocking command about to run.
@@ -210,33 +229,32 @@ impl Session {
     async fn run_pipeline(&mut self, commands: Vec<Vec<Bytes>>, out: &mut BytesMut, peer: &TcpStream) {
         self.linearized = false;
         let mut batch: Vec<(Request, u16, &'static str)> = Vec::new();
+        let mut relayed: Vec<Relayed> = Vec::new();
         for args in commands {
             if self.close {
                 break;
             }
             let started = std::time::Instant::now();
             let (name, step) = self.gate(&args);
+            if !matches!(step, Step::Write(..)) {
+                self.flush_writes(&mut batch, out).await;
+            }
+            if !matches!(step, Step::Relay(_)) {
+                self.flush_relayed(&mut relayed, out).await;
+            }
             let reply = match step {
                 Step::Write(req, slot) => {
                     batch.push((req, slot, name.unwrap_or_default()));
                     continue;
                 }
-                Step::Reply(reply) => {
-                    self.flush_writes(&mut batch, out).await;
-                    reply
+                Step::Relay(shard) => {
+                    relayed.push(Relayed { args, shard, name: name.unwrap_or_default() });
+                    continue;
                 }
-                Step::Read(op, slot, ctx) => {
-                    self.flush_writes(&mut batch, out).await;
-                    self.read(&op, slot, ctx).await
-                }
-                Step::Node(command) => {
-                    self.flush_writes(&mut batch, out).await;
-                    self.run_node(command, &args).await
-                }
-                Step::Block(blocking) => {
-                    self.flush_writes(&mut batch, out).await;
-                    self.block(*blocking, peer).await
-                }
+                Step::Reply(reply) => reply,
+                Step::Read(op, slot, ctx) => self.read(&op, slot, ctx).await,
+                Step::Node(command) => self.run_node(command, &args).await,
+                Step::Block(blocking) => self.block(*blocking, peer).await,
             };
             if let Some(name) = name {
                 self.shared.stats.record(name, &reply, started.elapsed());
@@ -244,6 +262,41 @@ impl Session {
             self.emit(&reply, out);
         }
         self.flush_writes(&mut batch, out).await;
+        self.flush_relayed(&mut relayed, out).await;
+    }
+
+    /// Relays the pending PUBLISHes of a follower to the leader, pipelined on one connection,
+    /// and encodes their replies (each counting this node's receivers).
+    async fn flush_relayed(&mut self, relayed: &mut Vec<Relayed>, out: &mut BytesMut) {
+        if relayed.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let pending = std::mem::take(relayed);
+        let backend = self.shared.backend.clone();
+        let replies: Vec<Reply> = match backend.leader().and_then(|id| backend.addr_of(id)) {
+            None => pending.iter().map(|_| cluster::cluster_down()).collect(),
+            Some(addr) => {
+                let commands: Vec<Vec<Bytes>> = pending.iter().map(|r| r.args.clone()).collect();
+                let timeout = self.shared.config.commit_timeout;
+                match self.shared.forwarder.call_many(&addr, &commands, timeout).await {
+                    Ok(replies) => replies,
+                    Err(e) => {
+                        let reply = relay_error(&e);
+                        pending.iter().map(|_| reply.clone()).collect()
+                    }
+                }
+            }
+        };
+        let took = started.elapsed() / pending.len() as u32;
+        for (r, reply) in pending.into_iter().zip(replies) {
+            let reply = match reply {
+                Reply::Int(_) => Reply::Int(self.shared.pubsub.receivers(&r.args[1], r.shard)),
+                other => other,
+            };
+            self.shared.stats.record(r.name, &reply, took);
+            self.emit(&reply, out);
+        }
     }
 
     /// The one gate every command passes, whichever way it then runs: resolution and arity,
@@ -278,11 +331,15 @@ impl Session {
             return (Some(name), Step::Reply(self.queue(command.meta(), args)));
         }
         let step = match command {
-            // On the leader, a PUBLISH joins the pending writes (one entry for a pipeline).
+            // On the leader, a PUBLISH joins the pending writes (one entry for a pipeline); a
+            // follower relays it (unless it came relayed: then it is refused, see `publish`).
             Command::Node(_) if commands::pubsub::is_publish(name).is_some() && self.shared.backend.is_leader() => {
                 let shard = commands::pubsub::is_publish(name) == Some(true);
                 let seed = self.next_seed();
                 Step::Write(Request { now: unix_millis(), seed, body: Body::Op(publish_op(args, shard)) }, 0)
+            }
+            Command::Node(_) if commands::pubsub::is_publish(name).is_some() && !self.is_forwarder() => {
+                Step::Relay(commands::pubsub::is_publish(name) == Some(true))
             }
             Command::Node(node) => Step::Node(node),
             Command::Data(data) => {
@@ -696,6 +753,11 @@ impl Session {
         Ok(())
     }
 
+    /// Whether this connection is another node relaying commands (never relayed again).
+    fn is_forwarder(&self) -> bool {
+        lock(&self.client).name == super::forward::FORWARDER_NAME
+    }
+
     /// Updates CLIENT LIST's subscription counts.
     fn sync_subscription_counts(&self) {
         let mut info = lock(&self.client);
@@ -758,8 +820,7 @@ impl Session {
     /// else relayed to the leader. The reply counts this node's receivers.
     pub(crate) async fn publish(&mut self, args: &[Bytes], shard: bool) -> Reply {
         let backend = self.shared.backend.clone();
-        let forwarded = lock(&self.client).name == super::forward::FORWARDER_NAME;
-        let reply = if backend.is_leader() || forwarded {
+        let reply = if backend.is_leader() || self.is_forwarder() {
             let slot = if shard { cluster::key_slot(&args[1]) } else { 0 };
             let seed = self.next_seed();
             self.submit(Request { now: unix_millis(), seed, body: Body::Op(publish_op(args, shard)) }, slot).await
@@ -770,10 +831,7 @@ impl Session {
             let timeout = self.shared.config.commit_timeout;
             match self.shared.forwarder.call(&addr, args, timeout).await {
                 Ok(reply) => reply,
-                Err(e @ super::forward::ForwardError::Unreachable { .. }) => {
-                    Reply::err(format!("CLUSTERDOWN The cluster is down ({e})"))
-                }
-                Err(e) => Reply::err(format!("ERR {e}: the message may or may not have been published")),
+                Err(e) => relay_error(&e),
             }
         };
         match reply {

@@ -46,6 +46,18 @@ struct Conn {
 impl Forwarder {
     /// Sends `args` to the node at `addr` and returns its reply.
     pub async fn call(&self, addr: &str, args: &[Bytes], timeout: Duration) -> Result<Reply, ForwardError> {
+        let mut replies = self.call_many(addr, std::slice::from_ref(&args.to_vec()), timeout).await?;
+        Ok(replies.pop().unwrap_or(Reply::Nil))
+    }
+
+    /// Sends `commands` pipelined on one connection to the node at `addr` and returns their
+    /// replies in order.
+    pub async fn call_many(
+        &self,
+        addr: &str,
+        commands: &[Vec<Bytes>],
+        timeout: Duration,
+    ) -> Result<Vec<Reply>, ForwardError> {
         let unreachable = |reason: String| ForwardError::Unreachable { addr: addr.to_string(), reason };
         let no_reply = |reason: String| ForwardError::NoReply { addr: addr.to_string(), reason };
         let mut conn = match self.take(addr) {
@@ -69,10 +81,10 @@ impl Forwarder {
                 }
             }
         };
-        match tokio::time::timeout(timeout, conn.exchange(args)).await {
-            Ok(Ok(reply)) => {
+        match tokio::time::timeout(timeout, conn.exchange_many(commands)).await {
+            Ok(Ok(replies)) => {
                 self.put(addr, conn);
-                Ok(reply)
+                Ok(replies)
             }
             Ok(Err(e)) => Err(no_reply(e.to_string())),
             Err(_) => Err(no_reply("timed out".into())),
@@ -96,9 +108,27 @@ impl Forwarder {
 impl Conn {
     /// Writes one command and reads its reply.
     async fn exchange(&mut self, args: &[Bytes]) -> std::io::Result<Reply> {
+        let mut replies = self.exchange_many(std::slice::from_ref(&args.to_vec())).await?;
+        Ok(replies.pop().unwrap_or(Reply::Nil))
+    }
+
+    /// Writes commands in one go and reads their replies.
+    async fn exchange_many(&mut self, commands: &[Vec<Bytes>]) -> std::io::Result<Vec<Reply>> {
         let mut out = BytesMut::new();
-        Reply::Array(args.iter().cloned().map(Reply::Bulk).collect()).encode(crate::resp::Protocol::Resp2, &mut out);
+        for args in commands {
+            Reply::Array(args.iter().cloned().map(Reply::Bulk).collect())
+                .encode(crate::resp::Protocol::Resp2, &mut out);
+        }
         self.stream.write_all(&out).await?;
+        let mut replies = Vec::with_capacity(commands.len());
+        while replies.len() < commands.len() {
+            replies.push(self.read_reply().await?);
+        }
+        Ok(replies)
+    }
+
+    /// Reads one reply.
+    async fn read_reply(&mut self) -> std::io::Result<Reply> {
         loop {
             match redis_protocol::resp2::decode::decode(&self.buf) {
                 Ok(Some((frame, used))) => {

@@ -182,7 +182,8 @@ mod tests {
 
     #[test]
     fn a_token_popped_twice_or_popped_and_left_is_a_duplicate() {
-        let h = vec![push(0, "a", Outcome::Ok, (1, 2)), pop(1, "a", (3, 4)), pop(2, "a", (5, 6)), left(3, &[], (9, 10))];
+        let h =
+            vec![push(0, "a", Outcome::Ok, (1, 2)), pop(1, "a", (3, 4)), pop(2, "a", (5, 6)), left(3, &[], (9, 10))];
         assert_eq!(kinds(&h), vec!["duplicate"]);
         let h = vec![push(0, "a", Outcome::Ok, (1, 2)), pop(1, "a", (3, 4)), left(2, &["a"], (9, 10))];
         assert_eq!(kinds(&h), vec!["duplicate"]);
