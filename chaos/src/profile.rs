@@ -35,6 +35,7 @@ fn spec(name: &str, nodes: u64, secs: u64, snapshot_every: u64) -> RunSpec {
         bank_clients: 4,
         set_clients: 2,
         queue_clients: 2,
+        list_append_clients: 2,
         faults: FaultKind::ALL.to_vec(),
         timing: TIMING,
         flags: flags(snapshot_every),
@@ -71,7 +72,8 @@ pub struct SelfTest {
 
 /// One run per broken mode (each about half a minute).
 pub fn selftest() -> Vec<SelfTest> {
-    // Clients per run: (register, append, bank, set, queue).
+    // Clients per run: (register, append, bank, set, queue); no list-append clients but in
+    // `early-ack`, where acknowledged RPUSHes must go missing too.
     type Clients = (usize, usize, usize, usize, usize);
     let broken = |mode: &str, secs: u64, snapshot_every: u64, faults: &[FaultKind], clients: Clients| {
         let mut s = spec(&format!("broken-{mode}"), 3, secs, snapshot_every);
@@ -79,6 +81,7 @@ pub fn selftest() -> Vec<SelfTest> {
         s.faults = faults.to_vec();
         (s.register_clients, s.append_clients, s.bank_clients, s.set_clients, s.queue_clients) = clients;
         s.check_budget = Duration::from_secs(30);
+        s.list_append_clients = if mode == "early-ack" { 2 } else { 0 };
         s
     };
     vec![

@@ -31,6 +31,7 @@ pub struct RunSpec {
     pub bank_clients: usize,
     pub set_clients: usize,
     pub queue_clients: usize,
+    pub list_append_clients: usize,
     pub faults: Vec<FaultKind>,
     pub timing: Timing,
     /// Flags for every node (timeouts, --snapshot-every).
@@ -149,6 +150,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     let lists = Arc::new(KeyPool::new("list:", 3, 300));
     let sets = Arc::new(KeyPool::new("set:", 3, 300));
     let queues = Arc::new(KeyPool::new("queue:", 2, 400));
+    let list_appends = Arc::new(KeyPool::new("lappend:", 3, 300));
     let mut clients = Vec::new();
     let mut process = 0;
     for i in 0..spec.register_clients {
@@ -169,6 +171,11 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     for i in 0..spec.set_clients {
         let seed = client_seed(seed, 4, i);
         clients.push(tokio::spawn(workload::set_client(ctx.clone(), process, seed, sets.clone())));
+        process += 1;
+    }
+    for i in 0..spec.list_append_clients {
+        let seed = client_seed(seed, 6, i);
+        clients.push(tokio::spawn(workload::list_append_client(ctx.clone(), process, seed, list_appends.clone())));
         process += 1;
     }
     for i in 0..spec.queue_clients {
@@ -203,6 +210,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     let keys = workload::FinalKeys {
         registers: if spec.register_clients > 0 { registers.all() } else { Vec::new() },
         lists: if spec.append_clients > 0 { lists.all() } else { Vec::new() },
+        list_appends: if spec.list_append_clients > 0 { list_appends.all() } else { Vec::new() },
         sets: if spec.set_clients > 0 { sets.all() } else { Vec::new() },
         queues: if spec.queue_clients > 0 { queues.all() } else { Vec::new() },
         bank: spec.bank_clients > 0,
@@ -226,6 +234,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     let verdicts = vec![
         register::check(&ops, spec.check_budget),
         append::check(&ops),
+        append::check_workload(&ops, append::LIST_WORKLOAD),
         bank::check(&ops, BANK_ACCOUNTS, BANK_INITIAL * BANK_ACCOUNTS as i64),
         set::check(&ops),
         queue::check(&ops),

@@ -326,6 +326,92 @@ fn members(r: &Resp) -> Ended {
     Ended::Ok(Ret::Members(out))
 }
 
+/// Width of a list-append token: `pPP.NNNNNNNN` (process and count zero-padded), so that the
+/// length RPUSH returns gives the token's end in the text a read makes of the list.
+const LIST_TOKEN_LEN: usize = 12;
+
+fn list_token(process: usize, n: u64) -> String {
+    format!("p{:02}.{:08}", process % 100, n % 100_000_000)
+}
+
+/// A list read (LRANGE's elements) as the append checker reads text: each element followed by a
+/// space.
+fn list_text(items: &[Resp]) -> Option<String> {
+    let mut text = String::new();
+    for it in items {
+        let Resp::Bulk(b) = it else { return None };
+        text.push_str(&String::from_utf8_lossy(b));
+        text.push(' ');
+    }
+    Some(text)
+}
+
+/// A list-append client (Jepsen's Redis "list-append", one key per transaction): `MULTI; RPUSH k
+/// t; EXEC`, `MULTI; LRANGE k 0 -1; EXEC`, or both in one transaction (`MULTI; RPUSH k t; LRANGE
+/// k 0 -1; EXEC`, recorded as an append and a read), on keys from `pool`. Checked by the append
+/// checker: the list must read as one growing sequence of unique tokens.
+pub async fn list_append_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyPool>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
+    let mut n = 0u64;
+    let who = (crate::checker::append::LIST_WORKLOAD, process);
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let key = pool.pick(&mut rng);
+        let invoke = ctx.clock.now();
+        let roll = rng.random_range(0..100);
+        let token = if roll < 70 {
+            n += 1;
+            Some(list_token(process, n))
+        } else {
+            None
+        };
+        let mut cmds = vec![cmd(&["MULTI"])];
+        if let Some(t) = &token {
+            cmds.push(cmd(&["RPUSH", &key, t]));
+        }
+        let read = token.is_none() || roll < 25;
+        if read {
+            cmds.push(cmd(&["LRANGE", &key, "0", "-1"]));
+        }
+        cmds.push(cmd(&["EXEC"]));
+        let first = client.leader();
+        let reply = client.request(&cmds, first, &mut rng).await;
+        let node = client.last_node.clone();
+        let (push_end, read_end) = match reply {
+            Reply::Fail(e) => (Ended::Fail(e.clone()), Ended::Fail(e)),
+            Reply::Info(e) => (Ended::Info(e.clone()), Ended::Info(e)),
+            Reply::Done(r) => match r.last() {
+                Some(Resp::Array(items)) => {
+                    let mut items = items.iter();
+                    let push = match token.as_ref().map(|_| items.next()) {
+                        None => Ended::Fail("no RPUSH".into()),
+                        Some(Some(Resp::Int(len))) => Ended::Ok(Ret::Len(*len * (LIST_TOKEN_LEN as i64 + 1))),
+                        Some(Some(other)) => unexpected("RPUSH", other),
+                        Some(None) => Ended::Fail("EXEC answered too few replies".into()),
+                    };
+                    let read = match items.next() {
+                        Some(Resp::Array(elems)) => match list_text(elems) {
+                            Some(text) => Ended::Ok(Ret::Text(text)),
+                            None => Ended::Fail("LRANGE: an element is not a string".into()),
+                        },
+                        Some(other) => unexpected("LRANGE", other),
+                        None => Ended::Fail("no LRANGE".into()),
+                    };
+                    (push, read)
+                }
+                Some(other) => (unexpected("EXEC", other), unexpected("EXEC", other)),
+                None => (Ended::Fail("no reply".into()), Ended::Fail("no reply".into())),
+            },
+        };
+        if let Some(token) = token {
+            ctx.record(who, &key, Call::Append { token }, invoke, push_end, &node);
+        }
+        if read {
+            ctx.record(who, &key, Call::ReadList, invoke, read_end, &node);
+        }
+    }
+}
+
 /// A queue client (Jepsen's Redis "queue"): LPUSHes unique tokens onto keys from `pool` and
 /// RPOPs them; a token must come out at most once, and every acknowledged one must come out or
 /// still be queued at the end.
@@ -446,13 +532,14 @@ pub async fn bank_setup(addrs: Vec<String>, timeout: Duration) -> anyhow::Result
 pub struct FinalKeys {
     pub registers: Vec<String>,
     pub lists: Vec<String>,
+    pub list_appends: Vec<String>,
     pub sets: Vec<String>,
     pub queues: Vec<String>,
     pub bank: bool,
 }
 
 pub async fn final_reads(ctx: &Ctx, process: usize, keys: &FinalKeys, give_up: Duration) {
-    let FinalKeys { registers, lists, sets, queues, bank } = keys;
+    let FinalKeys { registers, lists, list_appends, sets, queues, bank } = keys;
     let mut rng = StdRng::seed_from_u64(process as u64);
     let mut client = Client::new(ctx.addrs.clone(), CutSwitch::default());
     client.give_up = give_up;
@@ -479,6 +566,19 @@ pub async fn final_reads(ctx: &Ctx, process: usize, keys: &FinalKeys, give_up: D
         let invoke = ctx.clock.now();
         let end = read_set(&mut client, &mut rng, key, false).await;
         ctx.record(("set", process + 3), key, Call::SetRead, invoke, end, &client.last_node);
+    }
+    for key in list_appends {
+        let invoke = ctx.clock.now();
+        let end = run(&mut client, &mut rng, &[cmd(&["LRANGE", key, "0", "-1"])], false, |r| match &r[0] {
+            Resp::Array(items) => match list_text(items) {
+                Some(text) => Ended::Ok(Ret::Text(text)),
+                None => Ended::Fail("LRANGE: an element is not a string".into()),
+            },
+            other => unexpected("LRANGE", other),
+        })
+        .await;
+        let who = (crate::checker::append::LIST_WORKLOAD, process + 5);
+        ctx.record(who, key, Call::ReadList, invoke, end, &client.last_node);
     }
     for key in queues {
         let invoke = ctx.clock.now();

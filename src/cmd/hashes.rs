@@ -294,7 +294,7 @@ fn modify<R>(ks: &mut KeySpace, key: &[u8], slot: Option<u32>, f: impl FnOnce(&m
 
 /// Sets a field as Redis's `hashTypeSet` does, converting a listpack to a hashtable when the
 /// field or the value is too long or there are too many fields; whether the field is new.
-fn put(h: &mut Hash, field: &[u8], value: &[u8]) -> bool {
+pub(super) fn put(h: &mut Hash, field: &[u8], value: &[u8]) -> bool {
     let limits = super::encodings();
     let max_value = limits.hash_max_listpack_value as usize;
     if field.len() > max_value || value.len() > max_value {

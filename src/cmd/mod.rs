@@ -9,6 +9,7 @@
 
 mod args;
 pub mod bitmaps;
+pub mod dump;
 pub mod error;
 pub mod hashes;
 pub mod keys;
@@ -113,6 +114,7 @@ pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
         bitmaps::COMMANDS,
         sort::COMMANDS,
         lists::COMMANDS,
+        dump::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -143,6 +145,7 @@ pub enum Op {
     Sort(sort::SortOp),
     List(lists::ListOp),
     PubSub(pubsub::PubSubOp),
+    Dump(dump::DumpOp),
 }
 
 impl Op {
@@ -158,6 +161,7 @@ impl Op {
             Op::Sort(op) => op.is_write(),
             Op::List(op) => op.is_write(),
             Op::PubSub(op) => op.is_write(),
+            Op::Dump(op) => op.is_write(),
         }
     }
 
@@ -174,6 +178,7 @@ impl Op {
             Op::Sort(op) => sort::apply(ks, op, ctx),
             Op::List(op) => lists::apply(ks, op, ctx),
             Op::PubSub(op) => pubsub::apply(ks, op, ctx),
+            Op::Dump(op) => dump::apply(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
@@ -192,6 +197,7 @@ impl Op {
             Op::Sort(op) => sort::query(ks, op, ctx),
             Op::List(op) => lists::query(ks, op, ctx),
             Op::PubSub(op) => pubsub::query(ks, op, ctx),
+            Op::Dump(op) => dump::query(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }

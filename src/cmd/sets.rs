@@ -321,7 +321,7 @@ fn add(set: &mut Dict<()>, member: &[u8]) -> bool {
 }
 
 /// A new set holding `members`, encoded as Redis encodes a set built by adding them one by one.
-fn build<'a>(members: impl IntoIterator<Item = &'a [u8]>) -> Dict<()> {
+pub(super) fn build<'a>(members: impl IntoIterator<Item = &'a [u8]>) -> Dict<()> {
     let mut set = Dict::new();
     for m in members {
         add(&mut set, m);

@@ -850,7 +850,7 @@ fn read_zset<'a>(ks: &'a KeySpace, key: &[u8], now: u64) -> Result<Option<&'a ZS
 /// Sets `member`'s score as Redis's `zsetAdd` does: a new member that a listpack cannot hold
 /// (one too many, or too long) converts the set to a skiplist first; a listpack stores a
 /// negative zero as 0.
-fn put(z: &mut ZSet, member: &[u8], score: f64) {
+pub(super) fn put(z: &mut ZSet, member: &[u8], score: f64) {
     if !z.members.is_big()
         && !z.members.contains(member)
         && (z.len() >= (super::encodings().zset_max_listpack_entries as usize)

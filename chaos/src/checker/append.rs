@@ -18,9 +18,18 @@ use crate::history::{Call, Op, Outcome, Ret};
 /// The name of the workload this checker reads.
 pub const WORKLOAD: &str = "append";
 
+/// The list-append workload (RPUSH and LRANGE inside MULTI), checked the same way: a list read
+/// is recorded as the text its elements make, each followed by a space.
+pub const LIST_WORKLOAD: &str = "list-append";
+
 /// Checks every key of the append workload in `history`.
 pub fn check(history: &[Op]) -> Verdict {
-    let ops: Vec<&Op> = history.iter().filter(|o| o.workload == WORKLOAD).collect();
+    check_workload(history, WORKLOAD)
+}
+
+/// Checks every key of `workload` (the append or the list-append workload) in `history`.
+pub fn check_workload(history: &[Op], workload: &str) -> Verdict {
+    let ops: Vec<&Op> = history.iter().filter(|o| o.workload == workload).collect();
     let mut by_key: BTreeMap<&str, Vec<&Op>> = BTreeMap::new();
     for o in &ops {
         by_key.entry(o.key.as_str()).or_default().push(o);
@@ -29,7 +38,7 @@ pub fn check(history: &[Op]) -> Verdict {
     for (key, key_ops) in by_key {
         check_key(key, &key_ops, &mut anomalies);
     }
-    Verdict::new(WORKLOAD, &ops, anomalies, false, Vec::new())
+    Verdict::new(workload, &ops, anomalies, false, Vec::new())
 }
 
 struct Read<'a> {
