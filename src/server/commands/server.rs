@@ -517,10 +517,33 @@ fn command_getkeys(_: &mut Session, args: &[Bytes]) -> Reply {
     if (spec.first_key == 0 && spec.keynum.is_none()) || not_keys {
         return Reply::err("ERR The command has no key arguments");
     }
-    match spec.key_indexes(args) {
+    let keys = if spec.name == "sort" { Some(sort_keys(args)) } else { spec.key_indexes(args) };
+    match keys {
         None => Reply::err("ERR Invalid arguments specified for command"),
         Some(keys) => Reply::Array(keys.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()),
     }
+}
+
+/// SORT's keys as Redis's `sortGetKeys` finds them: the sorted key, and the last STORE's
+/// destination (LIMIT's two arguments and BY's and GET's one are skipped).
+fn sort_keys(args: &[Bytes]) -> Vec<usize> {
+    let mut keys = vec![1];
+    let mut store = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            store = Some(i + 1);
+            i += 1;
+        }
+        i += 1;
+    }
+    keys.extend(store);
+    keys
 }
 fn config_values(s: &Session, patterns: &[Bytes]) -> Reply {
     let cfg = &s.shared.config;
