@@ -128,7 +128,6 @@ fn queue_survives_leader_kills() {
         thread::sleep(Duration::from_millis(1500));
         c.restart(leader);
     }
-    let deadline = Instant::now() + Duration::from_secs(180);
     let status = poll(Duration::from_secs(180), || child.try_wait().ok().flatten());
     let mut out = String::new();
     let mut err = String::new();
@@ -137,7 +136,7 @@ fn queue_survives_leader_kills() {
     }
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(Instant::now() < deadline || status.is_some(), "queue_check.py timed out\n{out}\n{err}");
+    assert!(status.is_some(), "queue_check.py did not finish within 180 s\n{out}\n{err}");
     assert!(status.is_some_and(|s| s.success()), "queue_check.py failed\nstdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("QUEUE OK"), "{out}\n{err}");
     eprintln!("{out}");

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Anomaly, Verdict};
+use super::{anomaly, Anomaly, Verdict};
 use crate::history::{Call, Op, Outcome, Ret};
 
 /// The name of the workload this checker reads.
@@ -45,13 +45,6 @@ struct Read<'a> {
     op: &'a Op,
     text: &'a str,
     tokens: Vec<&'a str>,
-}
-
-fn anomaly(kind: &str, key: &str, detail: String, ops: &[&Op]) -> Anomaly {
-    let mut ops: Vec<Op> = ops.iter().map(|o| (*o).clone()).collect();
-    ops.sort_by_key(|o| o.invoke);
-    ops.dedup_by_key(|o| o.index);
-    Anomaly { kind: kind.into(), key: key.into(), detail, ops }
 }
 
 fn check_key(key: &str, ops: &[&Op], out: &mut Vec<Anomaly>) {

@@ -40,6 +40,14 @@ pub struct Anomaly {
     pub ops: Vec<Op>,
 }
 
+/// An anomaly shown by `ops`, sorted by invocation, each once.
+pub(crate) fn anomaly(kind: &str, key: &str, detail: String, ops: &[&Op]) -> Anomaly {
+    let mut ops: Vec<Op> = ops.iter().map(|o| (*o).clone()).collect();
+    ops.sort_by_key(|o| o.invoke);
+    ops.dedup_by_key(|o| o.index);
+    Anomaly { kind: kind.into(), key: key.into(), detail, ops }
+}
+
 /// A checker's verdict on one workload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Anomaly, Verdict};
+use super::{anomaly, Anomaly, Verdict};
 use crate::history::{Call, Op, Outcome, Ret};
 
 /// The name of the workload this checker reads.
@@ -29,13 +29,6 @@ pub fn check(history: &[Op]) -> Verdict {
         check_key(key, &key_ops, &mut anomalies);
     }
     Verdict::new(WORKLOAD, &ops, anomalies, false, Vec::new())
-}
-
-fn anomaly(kind: &str, key: &str, detail: String, ops: &[&Op]) -> Anomaly {
-    let mut ops: Vec<Op> = ops.iter().map(|o| (*o).clone()).collect();
-    ops.sort_by_key(|o| o.invoke);
-    ops.dedup_by_key(|o| o.index);
-    Anomaly { kind: kind.into(), key: key.into(), detail, ops }
 }
 
 fn check_key(key: &str, ops: &[&Op], out: &mut Vec<Anomaly>) {

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Anomaly, Verdict};
+use super::{anomaly, Anomaly, Verdict};
 use crate::history::{Call, Op, Outcome, Ret};
 
 /// The name of the workload this checker reads.
@@ -39,13 +39,6 @@ struct Read<'a> {
     /// The members as returned (sorted by the client; duplicates kept).
     list: &'a [String],
     members: HashSet<&'a str>,
-}
-
-fn anomaly(kind: &str, key: &str, detail: String, ops: &[&Op]) -> Anomaly {
-    let mut ops: Vec<Op> = ops.iter().map(|o| (*o).clone()).collect();
-    ops.sort_by_key(|o| o.invoke);
-    ops.dedup_by_key(|o| o.index);
-    Anomaly { kind: kind.into(), key: key.into(), detail, ops }
 }
 
 /// Why an element is known present, for the reports.
