@@ -816,24 +816,16 @@ impl Session {
         self.sync_subscription_counts();
     }
 
-    /// PUBLISH or SPUBLISH outside the leader's write batch: proposed here if this node leads,
-    /// else relayed to the leader. The reply counts this node's receivers.
+    /// PUBLISH or SPUBLISH outside the leader's write batch: only a relayed one (from another
+    /// node's forwarder) that reached this node after it stopped leading gets here (the gate
+    /// batches the leader's and relays a follower's), so it is proposed and the backend answers
+    /// MOVED or CLUSTERDOWN, which the relaying node passes on. The reply counts this node's
+    /// receivers.
     pub(crate) async fn publish(&mut self, args: &[Bytes], shard: bool) -> Reply {
-        let backend = self.shared.backend.clone();
-        let reply = if backend.is_leader() || self.is_forwarder() {
-            let slot = if shard { cluster::key_slot(&args[1]) } else { 0 };
-            let seed = self.next_seed();
-            self.submit(Request { now: unix_millis(), seed, body: Body::Op(publish_op(args, shard)) }, slot).await
-        } else {
-            let Some(addr) = backend.leader().and_then(|id| backend.addr_of(id)) else {
-                return cluster::cluster_down();
-            };
-            let timeout = self.shared.config.commit_timeout;
-            match self.shared.forwarder.call(&addr, args, timeout).await {
-                Ok(reply) => reply,
-                Err(e) => relay_error(&e),
-            }
-        };
+        let slot = if shard { cluster::key_slot(&args[1]) } else { 0 };
+        let seed = self.next_seed();
+        let reply =
+            self.submit(Request { now: unix_millis(), seed, body: Body::Op(publish_op(args, shard)) }, slot).await;
         match reply {
             Reply::Int(_) => Reply::Int(self.shared.pubsub.receivers(&args[1], shard)),
             other => other,

@@ -44,12 +44,6 @@ struct Conn {
 }
 
 impl Forwarder {
-    /// Sends `args` to the node at `addr` and returns its reply.
-    pub async fn call(&self, addr: &str, args: &[Bytes], timeout: Duration) -> Result<Reply, ForwardError> {
-        let mut replies = self.call_many(addr, std::slice::from_ref(&args.to_vec()), timeout).await?;
-        Ok(replies.pop().unwrap_or(Reply::Nil))
-    }
-
     /// Sends `commands` pipelined on one connection to the node at `addr` and returns their
     /// replies in order.
     pub async fn call_many(
