@@ -7,6 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+/// The Redis version raftis answers as (INFO, HELLO, `redis.REDIS_VERSION` in scripts).
+pub const REDIS_VERSION: &str = "7.0.15";
+
 /// A node's id (`--id`).
 pub type NodeId = u64;
 

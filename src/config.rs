@@ -79,6 +79,16 @@ pub struct ServerConfig {
     /// How long a write waits for its commit before the client gets an indeterminate error (ms).
     #[arg(long, env = "RAFTIS_COMMIT_TIMEOUT_MS", default_value_t = defaults::COMMIT_TIMEOUT_MS)]
     pub commit_timeout_ms: u64,
+    /// Lua instructions one script may run before it is stopped with an error. The node that
+    /// accepts a script stamps its value into the request, so every replica stops it at the
+    /// same instruction.
+    #[arg(long, env = "RAFTIS_LUA_MAX_INSTRUCTIONS", default_value_t = crate::script::defaults::MAX_INSTRUCTIONS,
+          value_parser = clap::value_parser!(u64).range(1000..))]
+    pub lua_max_instructions: u64,
+    /// Memory in MiB one script may allocate in the Lua VM.
+    #[arg(long, env = "RAFTIS_LUA_MAX_MEMORY_MB", default_value_t = (crate::script::defaults::MAX_MEMORY >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub lua_max_memory_mb: u64,
 }
 
 /// One member of the cluster as `--peers` describes it.
@@ -122,6 +132,8 @@ pub struct NodeConfig {
     pub election_timeout: Duration,
     pub heartbeat: Duration,
     pub commit_timeout: Duration,
+    /// The bounds this node stamps into the scripts it accepts.
+    pub lua_limits: crate::script::Limits,
 }
 
 impl NodeConfig {
@@ -246,6 +258,10 @@ impl ServerConfig {
             election_timeout: Duration::from_millis(self.election_timeout_ms),
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             commit_timeout: Duration::from_millis(self.commit_timeout_ms),
+            lua_limits: crate::script::Limits {
+                max_instructions: self.lua_max_instructions,
+                max_memory: self.lua_max_memory_mb << 20,
+            },
         })
     }
 }

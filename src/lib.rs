@@ -3,6 +3,7 @@
 //! - [`resp`]: the wire formats (requests in, replies out, RESP2 and RESP3).
 //! - [`cmd`]: the command table; a request's arguments become a keyspace operation or a
 //!   server command, with Redis's exact errors.
+//! - [`script`]: Lua scripting: the sandboxed VM, `redis.*`, cjson and bit, conversions.
 //! - [`sm`]: the deterministic state machine: the keyspace and `apply(Request) -> Reply`.
 //! - [`server`]: the listener, connections (pipelining, MULTI/WATCH) and the backend that
 //!   requests are submitted to.
@@ -18,5 +19,6 @@ pub mod local;
 pub mod net;
 pub mod raft;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod sm;

@@ -17,6 +17,7 @@ pub mod lists;
 pub mod meta;
 pub mod notify;
 pub mod pubsub;
+pub mod scripting;
 pub mod sets;
 pub mod sort;
 pub mod strings;
@@ -115,6 +116,7 @@ pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
         sort::COMMANDS,
         lists::COMMANDS,
         dump::COMMANDS,
+        scripting::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -146,6 +148,7 @@ pub enum Op {
     List(lists::ListOp),
     PubSub(pubsub::PubSubOp),
     Dump(dump::DumpOp),
+    Script(scripting::ScriptOp),
 }
 
 impl Op {
@@ -162,6 +165,7 @@ impl Op {
             Op::List(op) => op.is_write(),
             Op::PubSub(op) => op.is_write(),
             Op::Dump(op) => op.is_write(),
+            Op::Script(op) => op.is_write(),
         }
     }
 
@@ -179,6 +183,7 @@ impl Op {
             Op::List(op) => lists::apply(ks, op, ctx),
             Op::PubSub(op) => pubsub::apply(ks, op, ctx),
             Op::Dump(op) => dump::apply(ks, op, ctx),
+            Op::Script(op) => scripting::apply(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
@@ -198,6 +203,7 @@ impl Op {
             Op::List(op) => lists::query(ks, op, ctx),
             Op::PubSub(op) => pubsub::query(ks, op, ctx),
             Op::Dump(op) => dump::query(ks, op, ctx),
+            Op::Script(op) => scripting::query(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }

@@ -1,10 +1,14 @@
 //! The versions of what raftis writes to disk and to other nodes: log entries and snapshots.
 //!
-//! Format 2 (this release): a log entry is stored as one version byte, then its bincode; a
+//! Format 3 (this release): a log entry is stored as one version byte, then its bincode; a
 //! snapshot starts with [`SNAPSHOT_MAGIC`] and a `u32` version, then the snapshot's metadata
 //! and the keyspace image (typed values, the encoding thresholds, the keyspace-notification
-//! flags). The log store also records its format under a `meta` key, so that a store is known
-//! before any entry is read.
+//! flags, the script cache and function libraries). The log store also records its format
+//! under a `meta` key, so that a store is known before any entry is read.
+//!
+//! Format 2: the same, but the image ends before the script cache (read as an empty cache).
+//! Its log entries are format 3's (operations are only ever appended to); a release that
+//! knows only format 2 refuses format 3, whose entries may hold scripts it cannot run.
 //!
 //! Format 1: the same, but the image has no notification flags (and, before CONFIG SET of the
 //! encoding thresholds existed, no thresholds either): both are read and converted. Its log
@@ -28,7 +32,7 @@ use crate::cmd::Op;
 use crate::sm::{Body, KeySpaceImage, Request, Value, Watch};
 
 /// The format this release writes.
-pub const FORMAT: u8 = 2;
+pub const FORMAT: u8 = 3;
 
 /// The first bytes of a snapshot of format 1 or later. A format-0 snapshot starts with its
 /// metadata's `Option` tag (0 or 1), so the two cannot be confused.
@@ -61,8 +65,8 @@ pub fn encode_entry(entry: &Entry) -> bincode::Result<Vec<u8>> {
 /// Reads a stored log entry of format 1.
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, FormatError> {
     match bytes.first() {
-        // Format 1's entries decode as format 2's: operations are only ever appended.
-        Some(&(1 | FORMAT)) => bincode::deserialize(&bytes[1..]).map_err(|e| corrupt("log entry", e)),
+        // Format 1's and 2's entries decode as format 3's: operations are only ever appended.
+        Some(&(1 | 2 | FORMAT)) => bincode::deserialize(&bytes[1..]).map_err(|e| corrupt("log entry", e)),
         Some(&v) if v > FORMAT => Err(FormatError::Newer { what: "log entry", found: v as u32 }),
         Some(v) => Err(corrupt("log entry", format!("unknown format byte {v}"))),
         None => Err(corrupt("log entry", "empty value")),
@@ -105,6 +109,9 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), Fo
         if header.version == 1 {
             return decode_v1_snapshot(bytes);
         }
+        if header.version == 2 {
+            return decode_v2_snapshot(bytes);
+        }
         let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, KeySpaceImage) =
             bincode::deserialize(bytes).map_err(|e| corrupt("snapshot", e))?;
         return Ok((meta, image));
@@ -122,8 +129,38 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), Fo
         tombstone_horizon: old.image.tombstone_horizon,
         encodings: Default::default(),
         notify_flags: 0,
+        scripts: Vec::new(),
+        libraries: Vec::new(),
     };
     Ok((old.meta, image))
+}
+
+/// Format 2's keyspace image: format 3's without the script cache and libraries.
+#[derive(Deserialize)]
+struct ImageV2 {
+    entries: Vec<crate::sm::Entry>,
+    seq: u64,
+    tombstones: Vec<(u64, u64, Box<[u8]>)>,
+    tombstone_horizon: u64,
+    encodings: crate::sm::Encodings,
+    notify_flags: u32,
+}
+
+/// Reads a format-2 snapshot.
+fn decode_v2_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), FormatError> {
+    let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, ImageV2) =
+        bincode::deserialize(bytes).map_err(|e| corrupt("format-2 snapshot", e))?;
+    let image = KeySpaceImage {
+        entries: image.entries,
+        seq: image.seq,
+        tombstones: image.tombstones,
+        tombstone_horizon: image.tombstone_horizon,
+        encodings: image.encodings,
+        notify_flags: image.notify_flags,
+        scripts: Vec::new(),
+        libraries: Vec::new(),
+    };
+    Ok((meta, image))
 }
 
 /// Format 1's keyspace image, in its two shapes: with the encoding thresholds (since CONFIG SET
@@ -158,6 +195,8 @@ fn decode_v1_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), For
         tombstone_horizon: image.tombstone_horizon,
         encodings,
         notify_flags: 0,
+        scripts: Vec::new(),
+        libraries: Vec::new(),
     };
     type WithThresholds = ([u8; 8], u32, SnapshotMeta, ImageV1, EncodingsV1);
     if let Ok((_, _, meta, image, e)) = bincode::deserialize::<WithThresholds>(bytes) {
@@ -346,6 +385,34 @@ mod tests {
         };
         let mut bytes = encode_entry(&e).unwrap();
         bytes[0] = 1;
+        assert_eq!(decode_entry(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn format_2_snapshots_and_entries_are_read() {
+        let entry =
+            crate::sm::Entry { key: b"k".to_vec().into(), value: Value::Str(b"v".to_vec()), expire_at: 0, seq: 3 };
+        let no_tombstones: Vec<(u64, u64, Box<[u8]>)> = Vec::new();
+        let encodings = crate::sm::Encodings { set_max_intset_entries: 9, ..Default::default() };
+        let v2 = bincode::serialize(&(
+            SNAPSHOT_MAGIC,
+            2u32,
+            meta(),
+            (vec![entry.clone()], 3u64, no_tombstones, 0u64, encodings, 0x21u32),
+        ))
+        .unwrap();
+        let (m, image) = decode_snapshot(&v2).unwrap();
+        assert_eq!(m, meta());
+        assert_eq!(image.entries, vec![entry]);
+        assert_eq!(image.encodings, encodings);
+        assert_eq!(image.notify_flags, 0x21);
+        assert!(image.scripts.is_empty() && image.libraries.is_empty());
+        let e = Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), 5),
+            payload: openraft::EntryPayload::Blank,
+        };
+        let mut bytes = encode_entry(&e).unwrap();
+        bytes[0] = 2;
         assert_eq!(decode_entry(&bytes).unwrap(), e);
     }
 

@@ -48,6 +48,10 @@ pub enum Reply {
     /// Several replies to one command, one after the other (SUBSCRIBE a b: one confirmation
     /// per channel).
     Several(Vec<Reply>),
+    /// `#t`/`#f` in RESP3; `:1`/`:0` in RESP2 (a script's boolean under `redis.setresp(3)`).
+    Bool(bool),
+    /// `(<digits>` in RESP3; a bulk string in RESP2.
+    BigNumber(String),
 }
 
 impl Reply {
@@ -129,6 +133,14 @@ impl Reply {
                 items.iter().for_each(|r| r.encode(proto, out));
             }
             Reply::Several(replies) => replies.iter().for_each(|r| r.encode(proto, out)),
+            Reply::Bool(b) => match proto {
+                Protocol::Resp2 => out.put_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
+                Protocol::Resp3 => out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+            },
+            Reply::BigNumber(text) => match proto {
+                Protocol::Resp2 => bulk(out, text.as_bytes()),
+                Protocol::Resp3 => line(out, b'(', text.as_bytes()),
+            },
             Reply::Verbatim(s) => match proto {
                 Protocol::Resp2 => bulk(out, s.as_bytes()),
                 Protocol::Resp3 => {

@@ -460,6 +460,13 @@ impl Session {
         self.submit(Request { now, seed, body: Body::Op(op) }, 0).await
     }
 
+    /// Answers one read-only operation a node command builds (SCRIPT EXISTS) as a data read
+    /// is answered: after the linearizability check, or locally after READONLY.
+    pub(crate) async fn read_op(&mut self, op: Op) -> Reply {
+        let ctx = Ctx { now: unix_millis(), seed: self.next_seed() };
+        self.read(&op, 0, ctx).await
+    }
+
     async fn submit(&self, req: Request, slot: u16) -> Reply {
         let result = self.shared.backend.write(req).await;
         self.wake_blocked();

@@ -58,6 +58,8 @@ pub async fn serve(
     backend: Arc<Backend>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    crate::script::set_limits(config.lua_limits);
+    crate::script::set_known_command(|name| commands::lookup(name).is_some());
     let shared = Arc::new(Shared {
         backend,
         clients: Clients::default(),

@@ -76,6 +76,9 @@ pub struct KeySpace {
     /// CONFIG SET notify-keyspace-events, as Redis's flag bits (see `cmd::notify`): replicated
     /// and kept in snapshots, so every node publishes the same keyspace events.
     pub notify_flags: u32,
+    /// The script cache (EVAL, SCRIPT LOAD): SHA1 -> body. Replicated and kept in snapshots,
+    /// so EVALSHA finds a script on every node, after failovers and restarts.
+    pub scripts: std::collections::BTreeMap<String, bytes::Bytes>,
     /// Messages published by the operations applied since the node last took them (see
     /// [`super::Message`]); not part of the state, its image or its digest.
     pub outbox: Vec<super::Message>,
@@ -121,6 +124,10 @@ pub struct KeySpaceImage {
     pub encodings: Encodings,
     /// Since format 2.
     pub notify_flags: u32,
+    /// Since format 3: the script cache's bodies.
+    pub scripts: Vec<bytes::Bytes>,
+    /// Since format 3: function libraries' code (FUNCTION LOAD).
+    pub libraries: Vec<bytes::Bytes>,
 }
 
 impl KeySpace {
@@ -380,6 +387,8 @@ impl KeySpace {
             tombstone_horizon: u64,
             encodings: Encodings,
             notify_flags: u32,
+            scripts: Vec<&'a bytes::Bytes>,
+            libraries: Vec<bytes::Bytes>,
         }
         let image = ImageRef {
             entries: Entries(self),
@@ -388,6 +397,8 @@ impl KeySpace {
             tombstone_horizon: self.tombstone_horizon,
             encodings: self.encodings,
             notify_flags: self.notify_flags,
+            scripts: self.scripts.values().collect(),
+            libraries: Vec::new(),
         };
         let size = bincode::serialized_size(prefix)? + bincode::serialized_size(&image)?;
         let mut out = Vec::with_capacity(size as usize);
@@ -413,6 +424,8 @@ impl KeySpace {
             tombstone_horizon: self.tombstone_horizon,
             encodings: self.encodings,
             notify_flags: self.notify_flags,
+            scripts: self.scripts.values().cloned().collect(),
+            libraries: Vec::new(),
         }
     }
 
@@ -431,6 +444,7 @@ impl KeySpace {
         ks.tombstone_horizon = image.tombstone_horizon;
         ks.encodings = image.encodings;
         ks.notify_flags = image.notify_flags;
+        ks.scripts = image.scripts.into_iter().map(|body| (crate::script::sha1_hex(&body), body)).collect();
         ks
     }
 }

@@ -16,7 +16,7 @@ use crate::server::conn::Session;
 use crate::sm::glob_matches;
 
 /// The Redis version raftis speaks and reports, so clients enable the same features.
-pub const REDIS_VERSION: &str = "7.0.15";
+pub use crate::base::REDIS_VERSION;
 
 const COMMAND_SUBS: &[NodeCommand] = &[
     node!(

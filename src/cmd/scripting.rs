@@ -1,0 +1,307 @@
+//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, and the operations behind SCRIPT
+//! LOAD, EXISTS and FLUSH (the SCRIPT container itself is a node command).
+//!
+//! A script that may write is one log entry, run when it is applied, on every replica; its
+//! `redis.call`s are data commands parsed and applied right there, against the same keyspace,
+//! with the entry's time and seed, so the script's writes are atomic and every replica ends
+//! identical. A read-only run (EVAL_RO, EVALSHA_RO, a `#!lua flags=no-writes` EVAL) is
+//! answered like any read, with no log entry. The script cache (SHA1 -> body) is replicated
+//! state: a script loaded through one node runs by SHA on every node, after failovers and
+//! restarts.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::{args, data_commands, Ctx, DataCommand, Error, Op, Result};
+use crate::data;
+use crate::resp::Reply;
+use crate::script::{self, flags, Limits};
+use crate::sm::KeySpace;
+
+const EVAL_FLAGS: &[&str] = &["noscript", "stale", "skip_monitor", "no_mandatory_keys"];
+const EVAL_RO_FLAGS: &[&str] = &["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys"];
+const ACL: &[&str] = &["@slow", "@scripting"];
+
+pub const COMMANDS: &[DataCommand] = &[
+    data!("eval", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "2.6.0", parse_eval, "Execute a Lua script server side").keynum(2, 3),
+    data!("evalsha", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "2.6.0", parse_evalsha, "Execute a Lua script server side").keynum(2, 3),
+    data!("eval_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_eval_ro, "Execute a read-only Lua script server side").keynum(2, 3),
+    data!("evalsha_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_evalsha_ro, "Execute a read-only Lua script server side").keynum(2, 3),
+];
+
+/// Which script a run is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Script {
+    /// EVAL's body (added to the script cache when it compiles).
+    Body(Bytes),
+    /// EVALSHA's SHA1, lower-cased.
+    Sha(Bytes),
+}
+
+/// A scripting operation. Variants are appended, never reordered (log format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ScriptOp {
+    /// EVAL and its forms. `read_only`: EVAL_RO, EVALSHA_RO, or a `no-writes` body.
+    Eval { script: Script, keys: Vec<Bytes>, argv: Vec<Bytes>, read_only: bool, limits: Limits },
+    /// SCRIPT LOAD.
+    Load(Bytes),
+    /// SCRIPT EXISTS.
+    Exists(Vec<Bytes>),
+    /// SCRIPT FLUSH.
+    Flush,
+}
+
+impl ScriptOp {
+    pub fn is_write(&self) -> bool {
+        match self {
+            ScriptOp::Eval { read_only, .. } => !read_only,
+            ScriptOp::Load(_) | ScriptOp::Flush => true,
+            ScriptOp::Exists(_) => false,
+        }
+    }
+}
+
+fn parse(args: &[Bytes], sha: bool, read_only: bool) -> Result<Op> {
+    let numkeys = args::int(&args[2])?;
+    if numkeys > args.len() as i64 - 3 {
+        return Err(Error::Other("ERR Number of keys can't be greater than number of args".into()));
+    }
+    if numkeys < 0 {
+        return Err(Error::Other("ERR Number of keys can't be negative".into()));
+    }
+    let split = 3 + numkeys as usize;
+    let script = if sha { Script::Sha(Bytes::from(args[1].to_ascii_lowercase())) } else { Script::Body(args[1].clone()) };
+    // A body that declares `no-writes` runs as a read (Redis runs it read-only too).
+    let no_writes = matches!(&script, Script::Body(b) if script::shebang(b).is_ok_and(|(f, _)| f & flags::NO_WRITES != 0));
+    Ok(Op::Script(ScriptOp::Eval {
+        script,
+        keys: args[3..split].to_vec(),
+        argv: args[split..].to_vec(),
+        read_only: read_only || no_writes,
+        limits: script::limits(),
+    }))
+}
+
+fn parse_eval(args: &[Bytes], _: u64) -> Result<Op> {
+    parse(args, false, false)
+}
+
+fn parse_evalsha(args: &[Bytes], _: u64) -> Result<Op> {
+    parse(args, true, false)
+}
+
+fn parse_eval_ro(args: &[Bytes], _: u64) -> Result<Op> {
+    parse(args, false, true)
+}
+
+fn parse_evalsha_ro(args: &[Bytes], _: u64) -> Result<Op> {
+    parse(args, true, true)
+}
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// Applies a scripting operation (a write: it may change the keyspace and the script cache).
+pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
+    match op {
+        ScriptOp::Eval { script, keys, argv, read_only, limits } => {
+            let (sha, body) = match resolve(ks, script) {
+                Ok(found) => found,
+                Err(reply) => return Ok(reply),
+            };
+            if let Err(reply) = check(&sha, &body, *read_only) {
+                return Ok(reply);
+            }
+            if matches!(script, Script::Body(_)) && !*read_only {
+                ks.scripts.insert(sha.clone(), body.clone());
+            }
+            let mut calls = 0u64;
+            let read_only = *read_only || script::shebang(&body).is_ok_and(|(f, _)| f & flags::NO_WRITES != 0);
+            let mut dispatch = |line: &[Bytes]| {
+                calls += 1;
+                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
+                match resolve_call(line, read_only, ctx.now) {
+                    Ok(Call::Data(op)) => op.apply(ks, ctx),
+                    Ok(Call::Node(node)) => node.run(ks, line, ctx),
+                    Err(reply) => reply,
+                }
+            };
+            let run = script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: false };
+            Ok(script::run(&run, &mut dispatch))
+        }
+        ScriptOp::Load(body) => {
+            let sha = script::sha1_hex(body);
+            if let Err(text) = script::shebang(body) {
+                return Ok(Reply::Error(format!("ERR {text}")));
+            }
+            if let Err(text) = script::compile_check(&sha, body) {
+                return Ok(Reply::Error(format!("ERR {text}")));
+            }
+            ks.scripts.insert(sha.clone(), body.clone());
+            Ok(Reply::Bulk(Bytes::from(sha)))
+        }
+        ScriptOp::Flush => {
+            ks.scripts.clear();
+            Ok(Reply::Ok)
+        }
+        ScriptOp::Exists(_) => query(ks, op, ctx),
+    }
+}
+
+/// Answers a read-only scripting operation.
+pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
+    match op {
+        ScriptOp::Exists(shas) => Ok(Reply::Array(
+            shas.iter()
+                .map(|sha| {
+                    let sha = String::from_utf8_lossy(&sha.to_ascii_lowercase()).into_owned();
+                    Reply::Int(ks.scripts.contains_key(&sha) as i64)
+                })
+                .collect(),
+        )),
+        ScriptOp::Eval { script, keys, argv, limits, .. } => {
+            let (sha, body) = match resolve(ks, script) {
+                Ok(found) => found,
+                Err(reply) => return Ok(reply),
+            };
+            if let Err(reply) = check(&sha, &body, true) {
+                return Ok(reply);
+            }
+            let mut calls = 0u64;
+            let mut dispatch = |line: &[Bytes]| {
+                calls += 1;
+                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
+                match resolve_call(line, true, ctx.now) {
+                    Ok(Call::Data(op)) => op.query(ks, ctx),
+                    Ok(Call::Node(node)) => node.query(line, ctx),
+                    Err(reply) => reply,
+                }
+            };
+            let run = script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: true };
+            Ok(script::run(&run, &mut dispatch))
+        }
+        // Writes never reach a query (the gate sends them through the log).
+        ScriptOp::Load(_) | ScriptOp::Flush => Ok(Reply::err("ERR this scripting operation writes")),
+    }
+}
+
+/// The script's SHA1 and body, or NOSCRIPT.
+fn resolve(ks: &KeySpace, script: &Script) -> std::result::Result<(String, Bytes), Reply> {
+    match script {
+        Script::Body(body) => Ok((script::sha1_hex(body), body.clone())),
+        Script::Sha(sha) => {
+            let sha = String::from_utf8_lossy(sha).into_owned();
+            match ks.scripts.get(&sha) {
+                Some(body) => Ok((sha, body.clone())),
+                None => Err(Reply::err(NOSCRIPT)),
+            }
+        }
+    }
+}
+
+/// The checks before a run: the shebang, and a `*_RO` form of a script that declares writes.
+fn check(sha: &str, body: &[u8], read_only: bool) -> std::result::Result<(), Reply> {
+    let bits = match script::shebang(body) {
+        Ok((bits, _)) => bits,
+        Err(text) => return Err(Reply::Error(format!("ERR {text}"))),
+    };
+    if read_only && bits & flags::EVAL_COMPAT == 0 && bits & flags::NO_WRITES == 0 {
+        return Err(Reply::err("ERR Can not execute a script with write flag using *_ro command."));
+    }
+    script::compile_check(sha, body).map_err(|text| Reply::Error(format!("ERR {text}")))
+}
+
+/// What a `redis.call` runs.
+enum Call {
+    Data(Op),
+    Node(NodeCall),
+}
+
+/// The few node commands a script may call: answered from the entry alone.
+#[derive(Clone, Copy)]
+enum NodeCall {
+    Ping,
+    Echo,
+    Time,
+    Publish { shard: bool },
+}
+
+impl NodeCall {
+    fn query(self, line: &[Bytes], ctx: Ctx) -> Reply {
+        match self {
+            NodeCall::Ping if line.len() == 1 => Reply::status("PONG"),
+            NodeCall::Ping => Reply::Bulk(line[1].clone()),
+            NodeCall::Echo => Reply::Bulk(line[1].clone()),
+            NodeCall::Time => Reply::Array(vec![
+                Reply::bulk((ctx.now / 1000).to_string()),
+                Reply::bulk(((ctx.now % 1000) * 1000).to_string()),
+            ]),
+            NodeCall::Publish { .. } => Reply::Int(0),
+        }
+    }
+
+    fn run(self, ks: &mut KeySpace, line: &[Bytes], ctx: Ctx) -> Reply {
+        match self {
+            NodeCall::Publish { shard } => {
+                let op = super::pubsub::PubSubOp::Publish { channel: line[1].clone(), payload: line[2].clone(), shard };
+                Op::PubSub(op).apply(ks, ctx)
+            }
+            other => other.query(line, ctx),
+        }
+    }
+}
+
+/// Node commands a script may call, with their metadata's arity and whether they write.
+const NODE_CALLS: &[(&str, i32, bool, NodeCall)] = &[
+    ("ping", -1, false, NodeCall::Ping),
+    ("echo", 2, false, NodeCall::Echo),
+    ("time", 1, false, NodeCall::Time),
+    ("publish", 3, true, NodeCall::Publish { shard: false }),
+    ("spublish", 3, true, NodeCall::Publish { shard: true }),
+];
+
+/// Resolves a script's command line: Redis's checks, in Redis's order, with its texts.
+fn resolve_call(line: &[Bytes], read_only: bool, now: u64) -> std::result::Result<Call, Reply> {
+    let name = String::from_utf8_lossy(&line[0]).to_ascii_lowercase();
+    if let Some(&(_, arity, writes, call)) = NODE_CALLS.iter().find(|(n, ..)| *n == name) {
+        let ok = if arity >= 0 { line.len() == arity as usize } else { line.len() >= (-arity) as usize };
+        if !ok {
+            return Err(Reply::err("ERR Wrong number of args calling Redis command from script"));
+        }
+        if read_only && writes {
+            return Err(Reply::err("ERR Write commands are not allowed from read-only scripts."));
+        }
+        return Ok(Call::Node(call));
+    }
+    let Some(mut command) = lookup(&name) else {
+        return Err(if script::is_known_command(&line[0]) {
+            Reply::err("ERR This Redis command is not allowed from script")
+        } else {
+            Reply::err("ERR Unknown Redis command called from script")
+        });
+    };
+    if !command.subcommands.is_empty() && line.len() >= 2 {
+        let sub = String::from_utf8_lossy(&line[1]).to_ascii_lowercase();
+        match command.subcommands.iter().find(|c| c.meta.name.split_once('|').is_some_and(|(_, s)| s == sub)) {
+            Some(c) => command = c,
+            None => return Err(Reply::from(super::unknown_subcommand(&line[0], &line[1]))),
+        }
+    }
+    if !command.meta.arity_ok(line.len()) {
+        return Err(Reply::err("ERR Wrong number of args calling Redis command from script"));
+    }
+    if command.meta.flags.contains(&"noscript") {
+        return Err(Reply::err("ERR This Redis command is not allowed from script"));
+    }
+    if read_only && command.meta.is_write() {
+        return Err(Reply::err("ERR Write commands are not allowed from read-only scripts."));
+    }
+    (command.parse)(line, now).map(Call::Data).map_err(Reply::from)
+}
+
+/// A data command by lower-case name.
+fn lookup(name: &str) -> Option<&'static DataCommand> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<HashMap<&'static str, &'static DataCommand>> = OnceLock::new();
+    TABLE.get_or_init(|| data_commands().map(|c| (c.meta.name, c)).collect()).get(name).copied()
+}

@@ -1,0 +1,170 @@
+//! Scripts through the command layer: determinism across replicas, the sandbox holding across
+//! runs on one VM, and the limits.
+
+use bytes::Bytes;
+
+use crate::cmd::scripting::{Script, ScriptOp};
+use crate::cmd::{Ctx, Op};
+use crate::resp::Reply;
+use crate::script::Limits;
+use crate::sm::{digest, KeySpace};
+
+fn eval(ks: &mut KeySpace, body: &str, keys: &[&str], argv: &[&str], seed: u64) -> Reply {
+    eval_with(ks, body, keys, argv, seed, Limits::default())
+}
+
+fn eval_with(ks: &mut KeySpace, body: &str, keys: &[&str], argv: &[&str], seed: u64, limits: Limits) -> Reply {
+    let b = |v: &[&str]| v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+    let op = Op::Script(ScriptOp::Eval {
+        script: Script::Body(Bytes::copy_from_slice(body.as_bytes())),
+        keys: b(keys),
+        argv: b(argv),
+        read_only: false,
+        limits,
+    });
+    op.apply(ks, Ctx { now: 1_700_000_000_000, seed })
+}
+
+#[test]
+fn replicas_running_the_same_scripts_end_identical() {
+    // One replica's VM has run other scripts first (and on another thread): nothing of that
+    // may change what the scripts below do.
+    let warm = std::thread::spawn(|| {
+        let mut other = KeySpace::new();
+        for i in 0..50 {
+            eval(&mut other, "local t = {} for i = 1, 100 do t[i] = tostring({}) .. math.random() end return #t", &[], &[], i);
+        }
+        let mut ks = KeySpace::new();
+        run_workload(&mut ks)
+    });
+    let mut cold = KeySpace::new();
+    let (cold_replies, cold_digest) = run_workload(&mut cold);
+    let (warm_replies, warm_digest) = warm.join().unwrap();
+    assert_eq!(cold_replies, warm_replies);
+    assert_eq!(cold_digest, warm_digest);
+}
+
+fn run_workload(ks: &mut KeySpace) -> (Vec<Reply>, String) {
+    let scripts = [
+        "redis.call('SET', KEYS[1], math.random(1000000)) return redis.call('GET', KEYS[1])",
+        "local t = {} for i = 1, 5 do t[#t + 1] = tostring({}) end redis.call('RPUSH', KEYS[1], unpack(t)) return t",
+        "redis.call('SADD', KEYS[1], 'a', 'b', 'c', 'd') return redis.call('SPOP', KEYS[1])",
+        "return {collectgarbage('count'), gcinfo()}",
+        "math.randomseed(7) return {math.random(), math.random(10), math.random(5, 9)}",
+        "return cjson.encode({a = {1, 2, 3}, b = 'x'})",
+        "return redis.call('TIME')",
+    ];
+    let mut replies = Vec::new();
+    for (i, s) in scripts.iter().enumerate() {
+        replies.push(eval(ks, s, &[&format!("k{i}")], &[], 1000 + i as u64));
+    }
+    (replies, digest(ks))
+}
+
+#[test]
+fn nothing_a_script_does_survives_it() {
+    let mut ks = KeySpace::new();
+    let attempts = [
+        "x = 1",
+        "rawset(_G, 'x', 1)",
+        "table.insert(string, 'x')",
+        "rawset(string, 'upper', nil)",
+        "getmetatable('').__index = {}",
+        "setmetatable(_G, {})",
+        "loadstring('y = 1')()",
+        "collectgarbage('stop')",
+        "math.randomseed(42)",
+        "redis.setresp(3)",
+        "KEYS[1] = 'changed'",
+        "cjson.encode_number_precision(3)",
+    ];
+    for a in attempts {
+        eval(&mut ks, a, &["k"], &[], 1);
+    }
+    let check = "return {type(rawget(_G, 'x')), type(rawget(_G, 'y')), ('a'):upper(), #KEYS, type(redis.call('GET', 'nokey')), cjson.encode({0.123456789}), tostring(collectgarbage('count'))}";
+    let reply = eval(&mut ks, check, &[], &[], 1);
+    assert_eq!(
+        reply,
+        Reply::Array(vec![
+            Reply::bulk("nil"),
+            Reply::bulk("nil"),
+            Reply::bulk("A"),
+            Reply::Int(0),
+            Reply::bulk("boolean"),
+            Reply::bulk("[0.123456789]"),
+            Reply::bulk("0"),
+        ])
+    );
+    // math.random restarts from the run's seed every time.
+    let draw = "return math.random(1000000)";
+    assert_eq!(eval(&mut ks, draw, &[], &[], 5), eval(&mut ks, draw, &[], &[], 5));
+    assert_ne!(eval(&mut ks, draw, &[], &[], 5), eval(&mut ks, draw, &[], &[], 6));
+}
+
+#[test]
+fn the_instruction_budget_stops_loops_that_catch_errors() {
+    let mut ks = KeySpace::new();
+    let limits = Limits { max_instructions: 100_000, ..Limits::default() };
+    for body in [
+        "while true do end",
+        "while true do pcall(function() while true do end end) end",
+        "local co = coroutine.wrap(function() while true do end end) co()",
+        "while true do coroutine.resume(coroutine.create(function() while true do end end)) end",
+        "redis.call('SET', 'w', 1) while true do end",
+    ] {
+        let reply = eval_with(&mut ks, body, &[], &[], 1, limits);
+        let Reply::Error(text) = reply else { panic!("{body}: {reply:?}") };
+        assert!(text.starts_with("ERR Script stopped after running 100000 Lua instructions"), "{body}: {text}");
+    }
+    // Writes made before the stop stay (as after any script error), and the VM works on.
+    assert_eq!(eval(&mut ks, "return redis.call('GET', 'w')", &[], &[], 1), Reply::bulk("1"));
+}
+
+#[test]
+fn the_memory_bound_stops_a_script() {
+    let mut ks = KeySpace::new();
+    let limits = Limits { max_memory: 8 << 20, ..Limits::default() };
+    let reply = eval_with(&mut ks, "local t = {} for i = 1, 1e7 do t[i] = i end return #t", &[], &[], 1, limits);
+    let Reply::Error(text) = reply else { panic!("{reply:?}") };
+    assert!(text.contains("not enough memory"), "{text}");
+    assert_eq!(eval(&mut ks, "return 1", &[], &[], 1), Reply::Int(1));
+}
+
+#[test]
+fn evalsha_finds_what_eval_and_load_cached_and_snapshots_keep_it() {
+    let mut ks = KeySpace::new();
+    let body = "return 'cached'";
+    eval(&mut ks, body, &[], &[], 1);
+    let sha = crate::script::sha1_hex(body.as_bytes());
+    let by_sha = |ks: &mut KeySpace, sha: &str| {
+        Op::Script(ScriptOp::Eval {
+            script: Script::Sha(Bytes::from(sha.to_string())),
+            keys: vec![],
+            argv: vec![],
+            read_only: false,
+            limits: Limits::default(),
+        })
+        .apply(ks, Ctx { now: 1, seed: 1 })
+    };
+    assert_eq!(by_sha(&mut ks, &sha), Reply::bulk("cached"));
+    let loaded = Op::Script(ScriptOp::Load(Bytes::from_static(b"return 2"))).apply(&mut ks, Ctx { now: 1, seed: 1 });
+    let Reply::Bulk(loaded_sha) = loaded else { panic!("{loaded:?}") };
+    let image = ks.to_image();
+    let mut restored = KeySpace::from_image(image);
+    assert_eq!(by_sha(&mut restored, &sha), Reply::bulk("cached"));
+    assert_eq!(by_sha(&mut restored, std::str::from_utf8(&loaded_sha).unwrap()), Reply::Int(2));
+    Op::Script(ScriptOp::Flush).apply(&mut restored, Ctx { now: 1, seed: 1 });
+    assert_eq!(by_sha(&mut restored, &sha), Reply::err("NOSCRIPT No matching script. Please use EVAL."));
+}
+
+#[test]
+fn shebang_lines_parse_like_redis() {
+    use super::{flags, shebang};
+    assert_eq!(shebang(b"return 1"), Ok((flags::EVAL_COMPAT, 0)));
+    assert_eq!(shebang(b"#!lua\nreturn 1"), Ok((0, 5)));
+    assert_eq!(shebang(b"#!lua flags=no-writes,allow-stale\nx"), Ok((flags::NO_WRITES | flags::ALLOW_STALE, 33)));
+    assert_eq!(shebang(b"#!lua flags=\nx"), Ok((0, 12)));
+    assert_eq!(shebang(b"#!lua"), Err("Invalid script shebang".into()));
+    assert_eq!(shebang(b"#!lua flags=x\n"), Err("Unexpected flag in script shebang: x".into()));
+    assert_eq!(shebang(b"#!js\n"), Err("Unexpected engine in script shebang: #!js".into()));
+}
