@@ -164,7 +164,7 @@ fi
   echo "etcd_version=$(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')"
   echo "wrk_version=$( (wrk --version 2>&1 || true) | awk 'NR==1 {print $2}')"
   echo "raftis_binary=$SRC_BIN, $(date -u -r "$SRC_BIN" '+built %Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$BIN" | cut -c1-12)"
-  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE (SET, GET, INCR, MSET; HSET, HGET, SADD, ZADD, ZRANGEBYSCORE; LPUSH, LRANGE, RPOP, PUBLISH with one subscriber), -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; pub/sub latency $LAT_MSGS messages at $LAT_RATE/s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
+  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE (SET, GET, INCR, MSET; HSET, HGET, SADD, ZADD, ZRANGEBYSCORE; LPUSH, LRANGE, RPOP, PUBLISH with one subscriber; EVALSHA of a GET+SET script), -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; pub/sub latency $LAT_MSGS messages at $LAT_RATE/s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
   echo "reps=$REPS"
   echo "failovers=$FAILOVERS"
   if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN {exit !(l > n / 4)}'; then
@@ -365,12 +365,17 @@ RB_FAILED=0
 # SET wrote; RPOP pops what LPUSH pushed. PUBLISH runs with one subscriber connected (RB_SUBSCRIBE):
 # on the same redis-server, on a raftis follower (every node delivers each message to its own
 # subscribers), so that delivery is part of what it measures.
-RB_TESTS=(set get incr mset hset hget sadd zadd zrangebyscore lpush lrange rpop publish)
+RB_TESTS=(set get incr mset hset hget sadd zadd zrangebyscore lpush lrange rpop publish evalsha)
+# EVALSHA: a small read-modify-write script (GET, SET of the value plus one), SCRIPT LOADed on the
+# target (raftis: on the leader, which replicates its script cache) before the test.
+BENCH_SCRIPT="local v = tonumber(redis.call('GET', KEYS[1]) or '0') redis.call('SET', KEYS[1], v + 1) return v + 1"
+BENCH_SHA=374f05abca67a7af169fb70eb4d6e5b973b81624
 declare -A RB_CMD=(
   [hget]="HGET myhash element:__rand_int__"
   [zrangebyscore]="ZRANGEBYSCORE myzset 0 __rand_int__ LIMIT 0 10"
   [lrange]="LRANGE mylist 0 9"
   [publish]="PUBLISH bench:ch __rand_int__"
+  [evalsha]="EVALSHA $BENCH_SHA 1 counter:__rand_int__"
 )
 declare -A RB_SUBSCRIBE=([publish]=bench:ch)  # test -> channel a background subscriber listens to
 numsub() { # port channel: the node's PUBSUB NUMSUB count for the channel, empty when unanswered
@@ -426,6 +431,12 @@ run_rb() { # target port P rep: one redis-benchmark per test, in the order of RB
     if [ "$target" = raftis ]; then
       watch_begin "throughput-$T-P$p-rep$rep" phase=throughput "label=raftis $T P=$p run $rep" "test=$T" "p=$p" \
         "rep=$rep" "csv=rb/raftis/P$p/rep$rep-$T.csv" "leader_port=$port" ${ch:+"subscriber_port=$sport"}
+    fi
+    if [ "$t" = evalsha ] && [ "$(redis-cli -h 127.0.0.1 -p "$port" SCRIPT LOAD "$BENCH_SCRIPT" 2>&1)" != "$BENCH_SHA" ]; then
+      problem "$target $T P=$p run $rep: SCRIPT LOAD of the benchmark script failed on port $port; test skipped"
+      RB_FAILED=1
+      failed=1
+      continue
     fi
     rc=0
     if [ -n "${RB_CMD[$t]:-}" ]; then read -ra what <<<"${RB_CMD[$t]}"; else what=(-t "$t"); fi

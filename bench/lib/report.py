@@ -37,10 +37,10 @@ LABEL = {
     "etcd": "etcd (3 nodes)",
 }
 TESTS = ["SET", "GET", "INCR", "MSET", "HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE",
-         "LPUSH", "LRANGE", "RPOP", "PUBLISH"]
+         "LPUSH", "LRANGE", "RPOP", "PUBLISH", "EVALSHA"]
 # Hash, set, sorted-set, list and pub/sub rows: against both redis-servers only (etcd has no
 # equivalent), no targets.
-NO_ETCD = {"HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE", "LPUSH", "LRANGE", "RPOP", "PUBLISH"}
+NO_ETCD = {"HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE", "LPUSH", "LRANGE", "RPOP", "PUBLISH", "EVALSHA"}
 ROW_NAME = {"MSET": "MSET (10 keys)"}
 PIPES = [1, 16]
 # raftis / redis(fsync always) throughput targets; every workload also has >= 5x etcd.
@@ -244,7 +244,7 @@ def no_etcd_prose():
         return ""
     kinds = [k for k, ts in (("hash", ("HSET", "HGET")), ("set", ("SADD",)),
                              ("sorted-set", ("ZADD", "ZRANGEBYSCORE")), ("list", ("LPUSH", "LRANGE", "RPOP")),
-                             ("pub/sub", ("PUBLISH",))) if any(t in present for t in ts)]
+                             ("pub/sub", ("PUBLISH",)), ("scripting", ("EVALSHA",))) if any(t in present for t in ts)]
     text = (" The %s rows (%s) are measured against both redis-servers only: etcd has no equivalent (n/a), "
             "and they have no target." % (and_join(kinds), ", ".join(present)))
     keys = [k for k, t in (("myhash", "HSET"), ("myset", "SADD"), ("myzset", "ZADD"), ("mylist", "LPUSH"))
@@ -265,6 +265,9 @@ def no_etcd_prose():
         text += (" PUBLISH (`PUBLISH bench:ch <random>`) runs with one subscriber to `bench:ch` connected "
                  "(`redis-cli SUBSCRIBE`): on the same redis-server; on a raftis follower, since a message goes "
                  "through the Raft log and every node delivers it to its own subscribers when it applies it.")
+    if "EVALSHA" in present:
+        text += (" EVALSHA runs a small read-modify-write script (`GET` a random `counter:<n>`, `SET` it plus one) "
+                 "loaded with SCRIPT LOAD first; on raftis each call is one log entry run on every replica.")
     return text
 
 

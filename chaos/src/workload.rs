@@ -1,7 +1,8 @@
 //! The workloads: what each client does in a loop, and the final reads after the cluster healed.
 //!
-//! - register: GET / SET / INCR / compare-and-set (WATCH, GET, MULTI, SET, EXEC) on a few keys
-//!   at a time; a key is retired after a bounded number of operations, so that each key's
+//! - register: GET / SET / INCR / compare-and-set (WATCH, GET, MULTI, SET, EXEC) / a Lua
+//!   compare-and-set (EVAL of a script that GETs and SETs when the value is the expected one,
+//!   from the value the client last saw) on a few keys at a time; a key is retired after a bounded number of operations, so that each key's
 //!   history stays small enough for the linearizability search.
 //! - append: APPEND unique tokens to a few keys, and GET them.
 //! - set: SADD unique elements to a few keys, and SMEMBERS them (Jepsen's "set": adds and reads
@@ -168,10 +169,18 @@ async fn run(
     }
 }
 
+/// The Lua compare-and-set: sets KEYS[1] to ARGV[2] when it holds ARGV[1] (`nil`: when it is
+/// missing); 1 if it did, 0 if not.
+const LUA_CAS: &str = "local v = redis.call('GET', KEYS[1]) \
+    if (v == false and ARGV[1] == 'nil') or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end \
+    return 0";
+
 /// A register client: until `stop`, one operation after another on keys from `pool`.
 pub async fn register_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyPool>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
+    // The value this client last saw on each key: what its Lua CAS expects.
+    let mut seen: std::collections::HashMap<String, Option<i64>> = std::collections::HashMap::new();
     while !ctx.stop.load(Ordering::Relaxed) {
         let key = pool.pick(&mut rng);
         let roll = rng.random_range(0..100);
@@ -198,6 +207,18 @@ pub async fn register_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyP
             })
             .await;
             (Call::Incr, end)
+        } else if roll < 90 {
+            let new = ctx.values.fetch_add(1, Ordering::Relaxed) * 1000;
+            let expect = seen.get(&key).copied().flatten();
+            let expect_arg = expect.map_or("nil".to_string(), |v| v.to_string());
+            let cmds = [cmd(&["EVAL", LUA_CAS, "1", &key, &expect_arg, &new.to_string()])];
+            let end = run(&mut client, &mut rng, &cmds, false, |r| match &r[0] {
+                Resp::Int(1) => Ended::Ok(Ret::Done),
+                Resp::Int(0) => Ended::Fail("Lua CAS: the value was not the expected one".into()),
+                other => unexpected("EVAL", other),
+            })
+            .await;
+            (Call::Cas { expect, known: true, new }, end)
         } else {
             let new = ctx.values.fetch_add(1, Ordering::Relaxed) * 1000;
             let cmds = [
@@ -210,6 +231,15 @@ pub async fn register_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyP
             let first = client.leader();
             cas_outcome(new, client.request(&cmds, first, &mut rng).await)
         };
+        match (&call, &end) {
+            (Call::Read | Call::Incr, Ended::Ok(Ret::Value(v))) => {
+                seen.insert(key.clone(), *v);
+            }
+            (Call::Write { value: v } | Call::Cas { new: v, .. }, Ended::Ok(_)) => {
+                seen.insert(key.clone(), Some(*v));
+            }
+            _ => {}
+        }
         ctx.record(("register", process), &key, call, invoke, end, &client.last_node);
     }
 }

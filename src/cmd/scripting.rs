@@ -27,6 +27,8 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("evalsha", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "2.6.0", parse_evalsha, "Execute a Lua script server side").keynum(2, 3),
     data!("eval_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_eval_ro, "Execute a read-only Lua script server side").keynum(2, 3),
     data!("evalsha_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_evalsha_ro, "Execute a read-only Lua script server side").keynum(2, 3),
+    data!("fcall", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_fcall, "Invoke a function").keynum(2, 3),
+    data!("fcall_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_fcall_ro, "Invoke a read-only function").keynum(2, 3),
 ];
 
 /// Which script a run is.
@@ -49,6 +51,26 @@ pub enum ScriptOp {
     Exists(Vec<Bytes>),
     /// SCRIPT FLUSH.
     Flush,
+    /// FUNCTION LOAD [REPLACE].
+    FunctionLoad { code: Bytes, replace: bool, limits: Limits },
+    /// FUNCTION DELETE.
+    FunctionDelete(Bytes),
+    /// FUNCTION FLUSH.
+    FunctionFlush,
+    /// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE].
+    FunctionList { pattern: Option<Bytes>, withcode: bool },
+    /// FUNCTION STATS.
+    FunctionStats,
+    /// FCALL, FCALL_RO. The numkeys argument is checked when the function is found (Redis's
+    /// order of errors).
+    Fcall { name: Bytes, numkeys: Bytes, args: Vec<Bytes>, read_only: bool, limits: Limits },
+}
+
+/// A function library in the keyspace: its code and what it registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Library {
+    pub code: Bytes,
+    pub info: script::LibraryInfo,
 }
 
 impl ScriptOp {
@@ -57,6 +79,9 @@ impl ScriptOp {
             ScriptOp::Eval { read_only, .. } => !read_only,
             ScriptOp::Load(_) | ScriptOp::Flush => true,
             ScriptOp::Exists(_) => false,
+            ScriptOp::FunctionLoad { .. } | ScriptOp::FunctionDelete(_) | ScriptOp::FunctionFlush => true,
+            ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats => false,
+            ScriptOp::Fcall { read_only, .. } => !read_only,
         }
     }
 }
@@ -96,6 +121,92 @@ fn parse_eval_ro(args: &[Bytes], _: u64) -> Result<Op> {
 
 fn parse_evalsha_ro(args: &[Bytes], _: u64) -> Result<Op> {
     parse(args, true, true)
+}
+
+fn fcall(args: &[Bytes], read_only: bool) -> Result<Op> {
+    Ok(Op::Script(ScriptOp::Fcall {
+        name: args[1].clone(),
+        numkeys: args[2].clone(),
+        args: args[3..].to_vec(),
+        read_only,
+        limits: script::limits(),
+    }))
+}
+
+fn parse_fcall(args: &[Bytes], _: u64) -> Result<Op> {
+    fcall(args, false)
+}
+
+fn parse_fcall_ro(args: &[Bytes], _: u64) -> Result<Op> {
+    fcall(args, true)
+}
+
+/// Parses FUNCTION LOAD's arguments (`args[0..2]` are FUNCTION LOAD).
+pub fn function_load(args: &[Bytes]) -> std::result::Result<Op, Reply> {
+    let (replace, code) = match args.len() {
+        3 => (false, &args[2]),
+        4 if args[2].eq_ignore_ascii_case(b"replace") => (true, &args[3]),
+        _ => return Err(Reply::Error(format!("ERR Unknown option given: {}", String::from_utf8_lossy(&args[2])))),
+    };
+    Ok(Op::Script(ScriptOp::FunctionLoad { code: code.clone(), replace, limits: script::limits() }))
+}
+
+/// Parses FUNCTION LIST's arguments.
+pub fn function_list(args: &[Bytes]) -> std::result::Result<Op, Reply> {
+    let (mut pattern, mut withcode) = (None, false);
+    let mut i = 2;
+    while i < args.len() {
+        if args[i].eq_ignore_ascii_case(b"withcode") && !withcode {
+            withcode = true;
+        } else if args[i].eq_ignore_ascii_case(b"libraryname") && pattern.is_none() {
+            i += 1;
+            let Some(p) = args.get(i) else {
+                return Err(Reply::err("ERR library name argument was not given"));
+            };
+            pattern = Some(p.clone());
+        } else {
+            return Err(Reply::Error(format!("ERR Unknown argument {}", String::from_utf8_lossy(&args[i]))));
+        }
+        i += 1;
+    }
+    Ok(Op::Script(ScriptOp::FunctionList { pattern, withcode }))
+}
+
+/// The reply of FCALL's numkeys check, or the split of its arguments into keys and argv.
+fn split_keys(numkeys: &[u8], args: &[Bytes]) -> std::result::Result<(Vec<Bytes>, Vec<Bytes>), Reply> {
+    let n = args::int(numkeys).map_err(|_| Reply::err("ERR Bad number of keys provided"))?;
+    if n > args.len() as i64 {
+        return Err(Reply::err("ERR Number of keys can't be greater than number of args"));
+    }
+    if n < 0 {
+        return Err(Reply::err("ERR Number of keys can't be negative"));
+    }
+    Ok((args[..n as usize].to_vec(), args[n as usize..].to_vec()))
+}
+
+/// The library holding function `name`, and the function.
+fn find_function<'a>(ks: &'a KeySpace, name: &[u8]) -> Option<(&'a Library, &'a script::FunctionInfo)> {
+    let name = std::str::from_utf8(name).ok()?;
+    ks.functions.values().find_map(|lib| lib.info.functions.iter().find(|f| f.name == name).map(|f| (lib, f)))
+}
+
+/// Runs FCALL/FCALL_RO's checks: the function, numkeys, a write function under `_RO`.
+fn prepare_fcall<'a>(
+    ks: &'a KeySpace,
+    name: &[u8],
+    numkeys: &[u8],
+    args: &[Bytes],
+    read_only: bool,
+) -> std::result::Result<(&'a Library, String, Vec<Bytes>, Vec<Bytes>, bool), Reply> {
+    let Some((lib, f)) = find_function(ks, name) else {
+        return Err(Reply::err("ERR Function not found"));
+    };
+    let (keys, argv) = split_keys(numkeys, args)?;
+    let no_writes = f.bits() & flags::NO_WRITES != 0;
+    if read_only && !no_writes {
+        return Err(Reply::err("ERR Can not execute a script with write flag using *_ro command."));
+    }
+    Ok((lib, f.name.clone(), keys, argv, read_only || no_writes))
 }
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -143,7 +254,54 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             ks.scripts.clear();
             Ok(Reply::Ok)
         }
-        ScriptOp::Exists(_) => query(ks, op, ctx),
+        ScriptOp::FunctionLoad { code, replace, limits } => {
+            let info = match script::load_library(code, *limits) {
+                Ok(info) => info,
+                Err(text) => return Ok(Reply::Error(format!("ERR {text}"))),
+            };
+            if ks.functions.contains_key(&info.name) && !replace {
+                return Ok(Reply::Error(format!("ERR Library '{}' already exists", info.name)));
+            }
+            for f in &info.functions {
+                if let Some((other, _)) = find_function(ks, f.name.as_bytes()) {
+                    if other.info.name != info.name {
+                        return Ok(Reply::Error(format!("ERR Function {} already exists", f.name)));
+                    }
+                }
+            }
+            let name = info.name.clone();
+            ks.functions.insert(name.clone(), Library { code: code.clone(), info });
+            Ok(Reply::Bulk(Bytes::from(name)))
+        }
+        ScriptOp::FunctionDelete(name) => {
+            match ks.functions.remove(String::from_utf8_lossy(name).as_ref()) {
+                Some(_) => Ok(Reply::Ok),
+                None => Ok(Reply::err("ERR Library not found")),
+            }
+        }
+        ScriptOp::FunctionFlush => {
+            ks.functions.clear();
+            Ok(Reply::Ok)
+        }
+        ScriptOp::Fcall { name, numkeys, args, read_only, limits } => {
+            let (code, fname, keys, argv, read_only) = match prepare_fcall(ks, name, numkeys, args, *read_only) {
+                Ok((lib, fname, keys, argv, ro)) => (lib.code.clone(), fname, keys, argv, ro),
+                Err(reply) => return Ok(reply),
+            };
+            let mut calls = 0u64;
+            let mut dispatch = |line: &[Bytes]| {
+                calls += 1;
+                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
+                match resolve_call(line, read_only, ctx.now) {
+                    Ok(Call::Data(op)) => op.apply(ks, ctx),
+                    Ok(Call::Node(node)) => node.run(ks, line, ctx),
+                    Err(reply) => reply,
+                }
+            };
+            let run = script::Run { sha: &fname, body: &[], keys: &keys, argv: &argv, seed: ctx.seed, limits: *limits, read_only: false };
+            Ok(script::call_function(&code, &fname, &run, &mut dispatch))
+        }
+        ScriptOp::Exists(_) | ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats => query(ks, op, ctx),
     }
 }
 
@@ -179,8 +337,75 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             let run = script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: true };
             Ok(script::run(&run, &mut dispatch))
         }
+        ScriptOp::FunctionList { pattern, withcode } => Ok(Reply::Array(
+            ks.functions
+                .values()
+                .filter(|lib| pattern.as_ref().is_none_or(|p| crate::sm::glob_matches(p, lib.info.name.as_bytes())))
+                .map(|lib| {
+                    let functions = lib
+                        .info
+                        .functions
+                        .iter()
+                        .map(|f| {
+                            Reply::Map(vec![
+                                (Reply::bulk("name"), Reply::bulk(&f.name)),
+                                (Reply::bulk("description"), f.description.as_ref().map_or(Reply::Nil, Reply::bulk)),
+                                (Reply::bulk("flags"), Reply::Set(f.flags.iter().map(|f| Reply::status(f.as_str())).collect())),
+                            ])
+                        })
+                        .collect();
+                    let mut fields = vec![
+                        (Reply::bulk("library_name"), Reply::bulk(&lib.info.name)),
+                        (Reply::bulk("engine"), Reply::bulk("LUA")),
+                        (Reply::bulk("functions"), Reply::Array(functions)),
+                    ];
+                    if *withcode {
+                        fields.push((Reply::bulk("library_code"), Reply::Bulk(lib.code.clone())));
+                    }
+                    Reply::Map(fields)
+                })
+                .collect(),
+        )),
+        ScriptOp::FunctionStats => {
+            let count = ks.functions.values().map(|l| l.info.functions.len()).sum::<usize>();
+            Ok(Reply::Map(vec![
+                (Reply::bulk("running_script"), Reply::Nil),
+                (
+                    Reply::bulk("engines"),
+                    Reply::Map(vec![(
+                        Reply::bulk("LUA"),
+                        Reply::Map(vec![
+                            (Reply::bulk("libraries_count"), Reply::Int(ks.functions.len() as i64)),
+                            (Reply::bulk("functions_count"), Reply::Int(count as i64)),
+                        ]),
+                    )]),
+                ),
+            ]))
+        }
+        ScriptOp::Fcall { name, numkeys, args, read_only, limits } => {
+            let (lib, fname, keys, argv, _) = match prepare_fcall(ks, name, numkeys, args, *read_only) {
+                Ok(found) => found,
+                Err(reply) => return Ok(reply),
+            };
+            let mut calls = 0u64;
+            let mut dispatch = |line: &[Bytes]| {
+                calls += 1;
+                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
+                match resolve_call(line, true, ctx.now) {
+                    Ok(Call::Data(op)) => op.query(ks, ctx),
+                    Ok(Call::Node(node)) => node.query(line, ctx),
+                    Err(reply) => reply,
+                }
+            };
+            let run = script::Run { sha: &fname, body: &[], keys: &keys, argv: &argv, seed: ctx.seed, limits: *limits, read_only: true };
+            Ok(script::call_function(&lib.code, &fname, &run, &mut dispatch))
+        }
         // Writes never reach a query (the gate sends them through the log).
-        ScriptOp::Load(_) | ScriptOp::Flush => Ok(Reply::err("ERR this scripting operation writes")),
+        ScriptOp::Load(_)
+        | ScriptOp::Flush
+        | ScriptOp::FunctionLoad { .. }
+        | ScriptOp::FunctionDelete(_)
+        | ScriptOp::FunctionFlush => Ok(Reply::err("ERR this scripting operation writes")),
     }
 }
 

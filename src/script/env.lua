@@ -309,6 +309,68 @@ redis.acl_check_cmd = raising(function(...)
   return true, true
 end)
 
+-- FUNCTION LOAD: the table a library's registrations go to (nil outside a load).
+local registering = nil
+local flag_names = { ["no-writes"] = true, ["allow-oom"] = true, ["allow-stale"] = true, ["no-cluster"] = true,
+                     ["allow-cross-slot-keys"] = true }
+
+redis.register_function = raising(function(...)
+  if not registering then
+    return false, error_table("redis.register_function can only be called on FUNCTION LOAD command")
+  end
+  local n = select("#", ...)
+  local name, callback, flags, description
+  if n == 1 then
+    local t = ...
+    if type(t) ~= "table" then
+      return false, error_table("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+    end
+    for k, v in next, t do
+      if k == "function_name" then name = v
+      elseif k == "callback" then callback = v
+      elseif k == "flags" then flags = v
+      elseif k == "description" then description = v
+      else return false, error_table("unknown argument given to redis.register_function") end
+    end
+  elseif n == 2 then
+    name, callback = ...
+    if type(name) ~= "string" then
+      return false, error_table("first argument to redis.register_function must be a string")
+    end
+    if type(callback) ~= "function" then
+      return false, error_table("second argument to redis.register_function must be a function")
+    end
+  else
+    return false, error_table("wrong number of arguments to redis.register_function")
+  end
+  if type(name) ~= "string" then
+    return false, error_table("function_name argument given to redis.register_function must be a string")
+  end
+  if type(callback) ~= "function" then
+    return false, error_table("callback argument given to redis.register_function must be a function")
+  end
+  if not string.find(name, "^[%w_]+$") then
+    -- (Redis 7.0's text says "Library" here.)
+    return false, error_table("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+  end
+  if registering[name] then return false, error_table("Function already exists in the library") end
+  local list = {}
+  if flags ~= nil then
+    if type(flags) ~= "table" then
+      return false, error_table("flags argument to redis.register_function must be a table representing function flags")
+    end
+    for _, f in ipairs_(backing[flags] or flags) do
+      if type(f) ~= "string" or not flag_names[f] then return false, error_table("unknown flag given") end
+      list[#list + 1] = f
+    end
+  end
+  if description ~= nil and type(description) ~= "string" then
+    return false, error_table("description argument given to redis.register_function must a string")
+  end
+  registering[name] = { callback = callback, flags = list, description = description }
+  return true, nil
+end)
+
 function redis.breakpoint()
   return false
 end
@@ -349,10 +411,12 @@ local function handler(err)
   return err
 end
 
--- Runs a compiled script under the handler.
+-- Runs a compiled script (or a function with its KEYS and ARGV tables) under the handler.
 local function run(f, ...)
   ids, next_id = setmetatable({}, { __mode = "k" }), 0
-  return xpcall_(f, handler)
+  if select("#", ...) == 0 then return xpcall_(f, handler) end
+  local keys, argv = ...
+  return xpcall_(function() return f(keys, argv) end, handler)
 end
 
 -- Lock everything. The globals' view refuses unknown names.
@@ -378,6 +442,55 @@ setmetatable(globals, {
   __metatable = false,
 })
 
--- The globals table of the VM (and of every function loaded later), the run function, and
--- a way for Rust to set KEYS and ARGV (plain tables, rewritten by every run).
-return globals, run, function(keys, argv) rawset(G, "KEYS", keys) rawset(G, "ARGV", argv) end
+-- Function libraries run with their own globals: while FUNCTION LOAD runs the library's code,
+-- only a `redis` with register_function and log exists (as in Redis 7.0); when a function runs,
+-- everything a script has except KEYS and ARGV (a function gets them as arguments).
+local loading = false
+local load_redis_api = {
+  register_function = redis.register_function, log = redis.log, setresp = redis.setresp,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = rt.version, REDIS_VERSION_NUM = rt.version_num,
+}
+-- Its missing fields are errors too (Redis's library-load `redis` has the globals' metatable).
+local load_redis = {}
+backing[load_redis] = load_redis_api
+setmetatable(load_redis, {
+  __index = function(_, name)
+    local x = load_redis_api[name]
+    if x == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring_(name) .. "'", 2)
+    end
+    return x
+  end,
+  __newindex = readonly,
+  __metatable = false,
+})
+local function_globals = {}
+backing[function_globals] = G
+setmetatable(function_globals, {
+  __index = function(_, name)
+    local x
+    if loading then
+      if name == "redis" then x = load_redis end
+    elseif name ~= "KEYS" and name ~= "ARGV" then
+      x = rawget(G, name)
+    end
+    if x == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring_(name) .. "'", 2)
+    end
+    return x
+  end,
+  __newindex = readonly,
+  __metatable = false,
+})
+
+-- Starts (with the table registrations go to) or ends (nil) a library load.
+local function set_loading(reg)
+  registering, loading = reg, reg ~= nil
+end
+
+-- The globals table of the VM (and of every script loaded later), the run function, a way for
+-- Rust to set KEYS and ARGV (plain tables, rewritten by every EVAL), the libraries' globals and
+-- the library-load switch.
+return globals, run, function(keys, argv) rawset(G, "KEYS", keys) rawset(G, "ARGV", argv) end,
+  function_globals, set_loading

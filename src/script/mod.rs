@@ -189,6 +189,50 @@ pub fn compile_check(sha: &str, body: &[u8]) -> Result<(), String> {
     with_engine(|e| e.compiled(sha, body).map(|_| ()))
 }
 
+/// Reads a library's `#!lua name=<name>` line: its name and the line's length.
+pub fn library_shebang(code: &[u8]) -> Result<(String, usize), String> {
+    if !code.starts_with(b"#!") {
+        return Err("Missing library metadata".into());
+    }
+    let Some(end) = code.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid library metadata".into());
+    };
+    let line = String::from_utf8_lossy(&code[..end]);
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("#!")[2..].to_string();
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("Engine '{engine}' not found"));
+    }
+    let mut name = None;
+    for part in parts {
+        match part.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => return Err(format!("Invalid metadata value given: {part}")),
+        }
+    }
+    let Some(name) = name else {
+        return Err("Library name was not given".into());
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(
+            "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"
+                .into(),
+        );
+    }
+    Ok((name, end))
+}
+
+/// Runs a library's code to learn what it registers (FUNCTION LOAD, and a snapshot's
+/// libraries). `Err` holds Redis's error text.
+pub fn load_library(code: &[u8], limits: Limits) -> Result<LibraryInfo, String> {
+    with_engine(|e| e.library(code, limits).map(|l| l.info.clone()))
+}
+
+/// Runs function `name` of the library whose code is `code` (FCALL, FCALL_RO).
+pub fn call_function(code: &[u8], name: &str, run: &Run, dispatch: &mut Dispatch) -> Reply {
+    with_engine(|e| e.call_function(code, name, run, dispatch))
+}
+
 /// Runs a script and returns its reply. `dispatch` runs its `redis.call`s.
 pub fn run(run: &Run, dispatch: &mut Dispatch) -> Reply {
     with_engine(|e| e.run(run, dispatch))
@@ -247,8 +291,42 @@ struct Engine {
     globals: Table,
     runner: Function,
     set_args: Function,
+    /// The globals function libraries run with, and the switch for their load.
+    function_globals: Table,
+    set_loading: Function,
     state: Rc<RefCell<RunState>>,
     compiled: HashMap<String, Function>,
+    /// Loaded libraries by the SHA1 of their code: what they registered.
+    libraries: HashMap<String, Rc<LoadedLibrary>>,
+}
+
+/// A library's registrations in one VM.
+struct LoadedLibrary {
+    info: LibraryInfo,
+    callbacks: HashMap<String, Function>,
+}
+
+/// What FUNCTION LOAD learns of a library (replicated: the same on every node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryInfo {
+    pub name: String,
+    /// Sorted by name.
+    pub functions: Vec<FunctionInfo>,
+}
+
+/// One registered function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionInfo {
+    pub name: String,
+    pub flags: Vec<String>,
+    pub description: Option<String>,
+}
+
+impl FunctionInfo {
+    /// The function's flag bits (see [`flags`]).
+    pub fn bits(&self) -> u32 {
+        self.flags.iter().filter_map(|f| flags::NAMES.iter().find(|(n, _)| n == f)).fold(0, |b, (_, bit)| b | bit)
+    }
 }
 
 /// Compiled scripts kept per VM before the cache is emptied.
@@ -333,7 +411,7 @@ impl Engine {
                 unsafe { lua.exec_raw::<Function>(f, |state| mlua::ffi::lua_pushcclosure(state, raising, 1)) }
             })?,
         )?;
-        let (env, runner, set_args): (Table, Function, Function) = lua
+        let (env, runner, set_args, function_globals, set_loading): (Table, Function, Function, Table, Function) = lua
             .load(include_str!("env.lua"))
             .set_name("=raftis")
             .set_mode(ChunkMode::Text)
@@ -360,7 +438,18 @@ impl Engine {
             }
         })?;
 
-        Ok(Engine { lua, rt, globals: env, runner, set_args, state, compiled: HashMap::new() })
+        Ok(Engine {
+            lua,
+            rt,
+            globals: env,
+            runner,
+            set_args,
+            function_globals,
+            set_loading,
+            state,
+            compiled: HashMap::new(),
+            libraries: HashMap::new(),
+        })
     }
 
     /// The compiled script, from the cache or compiled now.
@@ -384,23 +473,111 @@ impl Engine {
         Ok(f)
     }
 
+    /// The library's registrations in this VM, loading it if needed.
+    fn library(&mut self, code: &[u8], limits: Limits) -> Result<Rc<LoadedLibrary>, String> {
+        let sha = sha1_hex(code);
+        if let Some(l) = self.libraries.get(&sha) {
+            return Ok(l.clone());
+        }
+        let (name, skip) = library_shebang(code)?;
+        let f = self
+            .lua
+            .load(&code[skip..])
+            .set_name("@user_function")
+            .set_mode(ChunkMode::Text)
+            .set_environment(self.function_globals.clone())
+            .into_function()
+            .map_err(|e| format!("Error compiling function: {}", lua_error_text(&e)))?;
+        self.begin(Limits { max_instructions: limits.max_instructions.min(defaults::MAX_INSTRUCTIONS), ..limits }, 0, false);
+        let registered = self.lua.create_table().map_err(|e| e.to_string())?;
+        let loaded = (|| -> mlua::Result<Result<LoadedLibrary, String>> {
+            self.set_loading.call::<()>(registered.clone())?;
+            let (ok, value): (bool, Value) = self.runner.call(f)?;
+            self.set_loading.call::<()>(Value::Nil)?;
+            if !ok {
+                let text = match failure(&value, "") {
+                    Reply::Error(t) => t.split(" script: ").next().unwrap_or_default().to_string(),
+                    _ => String::new(),
+                };
+                return Ok(Err(format!("Error registering functions: {text}")));
+            }
+            let mut functions = Vec::new();
+            let mut callbacks = HashMap::new();
+            for pair in registered.pairs::<String, Table>() {
+                let (fname, t) = pair?;
+                let flags: Vec<String> = t.raw_get::<Table>("flags")?.sequence_values::<String>().collect::<mlua::Result<_>>()?;
+                let description: Option<String> = t.raw_get("description")?;
+                callbacks.insert(fname.clone(), t.raw_get::<Function>("callback")?);
+                functions.push(FunctionInfo { name: fname, flags, description });
+            }
+            if functions.is_empty() {
+                return Ok(Err("No functions registered".into()));
+            }
+            functions.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(Ok(LoadedLibrary { info: LibraryInfo { name, functions }, callbacks }))
+        })();
+        let _ = self.set_loading.call::<()>(Value::Nil);
+        let aborted = self.end();
+        let loaded = match (loaded, aborted) {
+            (_, Some(reason)) => Err(format!("Error registering functions: {}", reason.trim_start_matches("ERR "))),
+            (Ok(l), None) => l,
+            (Err(e), None) => Err(format!("Error registering functions: {}", lua_error_text(&e))),
+        }?;
+        let loaded = Rc::new(loaded);
+        if self.libraries.len() >= MAX_COMPILED {
+            self.libraries.clear();
+        }
+        self.libraries.insert(sha, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn call_function(&mut self, code: &[u8], name: &str, run: &Run, dispatch: &mut Dispatch) -> Reply {
+        let lib = match self.library(code, run.limits) {
+            Ok(lib) => lib,
+            Err(text) => return Reply::Error(format!("ERR {text}")),
+        };
+        let Some(f) = lib.callbacks.get(name).cloned() else {
+            return Reply::err("ERR Function not found");
+        };
+        self.execute(f, true, run, dispatch)
+    }
+
+    /// Prepares the run state for a run (or a library load).
+    fn begin(&mut self, limits: Limits, seed: u64, read_only: bool) {
+        let mut s = self.state.borrow_mut();
+        s.resp = 2;
+        s.rand = srand48(seed as i32);
+        s.instructions = 0;
+        s.max_instructions = limits.max_instructions;
+        s.aborted = None;
+        s.killable = read_only;
+        drop(s);
+        let used = self.lua.used_memory();
+        let _ = self.lua.set_memory_limit(used.saturating_add(limits.max_memory as usize));
+    }
+
+    /// Ends a run: the limits lifted; why it was stopped, if it was.
+    fn end(&mut self) -> Option<String> {
+        let _ = self.lua.set_memory_limit(0);
+        let mut s = self.state.borrow_mut();
+        s.max_instructions = u64::MAX;
+        s.killable = false;
+        s.aborted.take()
+    }
+
     fn run(&mut self, run: &Run, dispatch: &mut Dispatch) -> Reply {
         let f = match self.compiled(run.sha, run.body) {
             Ok(f) => f,
             Err(text) => return Reply::Error(format!("ERR {text}")),
         };
-        {
-            let mut s = self.state.borrow_mut();
-            s.resp = 2;
-            s.rand = srand48(run.seed as i32);
-            s.instructions = 0;
-            s.max_instructions = run.limits.max_instructions;
-            s.aborted = None;
-            s.killable = run.read_only;
-        }
+        self.execute(f, false, run, dispatch)
+    }
+
+    /// Runs a compiled script (`function`: a library's function, given KEYS and ARGV as
+    /// arguments) and converts its result.
+    fn execute(&mut self, f: Function, function: bool, run: &Run, dispatch: &mut Dispatch) -> Reply {
+        self.begin(run.limits, run.seed, run.read_only);
         let _running = Running::new(if run.read_only { &RUNNING_READ_ONLY } else { &RUNNING_WRITES });
-        let used = self.lua.used_memory();
-        let _ = self.lua.set_memory_limit(used.saturating_add(run.limits.max_memory as usize));
         let state = self.state.clone();
         let result = self.lua.scope(|scope| {
             let st = state.clone();
@@ -420,16 +597,18 @@ impl Engine {
             self.lua.set_named_registry_value(DISPATCH, call)?;
             let keys = self.lua.create_sequence_from(run.keys.iter().map(|k| self.lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
             let argv = self.lua.create_sequence_from(run.argv.iter().map(|a| self.lua.create_string(a)).collect::<mlua::Result<Vec<_>>>()?)?;
-            self.set_args.call::<()>((keys, argv))?;
-            let (ok, value): (bool, Value) = self.runner.call(f)?;
+            let (ok, value): (bool, Value) = if function {
+                self.runner.call((f, keys, argv))?
+            } else {
+                self.set_args.call::<()>((keys, argv))?;
+                self.runner.call(f)?
+            };
             let resp3 = state.borrow().resp == 3;
             Ok(if ok { convert::from_lua(&value, resp3) } else { failure(&value, run.sha) })
         });
         let _ = self.rt.raw_set("dispatch", Value::Nil);
         let _ = self.lua.set_named_registry_value(DISPATCH, Value::Nil);
-        let _ = self.lua.set_memory_limit(0);
-        let aborted = self.state.borrow_mut().aborted.take();
-        self.state.borrow_mut().max_instructions = u64::MAX;
+        let aborted = self.end();
         match (result, aborted) {
             (Ok(Reply::Error(text)), Some(reason)) if text == reason => Reply::Error(format!("{reason} script: {}", run.sha)),
             (Ok(reply), _) => reply,

@@ -168,3 +168,33 @@ fn shebang_lines_parse_like_redis() {
     assert_eq!(shebang(b"#!lua flags=x\n"), Err("Unexpected flag in script shebang: x".into()));
     assert_eq!(shebang(b"#!js\n"), Err("Unexpected engine in script shebang: #!js".into()));
 }
+
+#[test]
+fn function_libraries_load_call_and_survive_a_snapshot() {
+    let mut ks = KeySpace::new();
+    let code = "#!lua name=lib\nredis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)\nredis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}";
+    let ctx = Ctx { now: 1, seed: 1 };
+    let load = Op::Script(ScriptOp::FunctionLoad { code: Bytes::from(code), replace: false, limits: Limits::default() });
+    assert_eq!(load.apply(&mut ks, ctx), Reply::bulk("lib"));
+    let fcall = |name: &str, read_only: bool| {
+        Op::Script(ScriptOp::Fcall {
+            name: Bytes::from(name.to_string()),
+            numkeys: Bytes::from_static(b"1"),
+            args: vec![Bytes::from_static(b"n"), Bytes::from_static(b"5")],
+            read_only,
+            limits: Limits::default(),
+        })
+    };
+    assert_eq!(fcall("bump", false).apply(&mut ks, ctx), Reply::Int(5));
+    let mut restored = KeySpace::from_image(ks.to_image());
+    assert_eq!(fcall("bump", false).apply(&mut restored, ctx), Reply::Int(10));
+    assert_eq!(fcall("peek", true).query(&restored, ctx), Reply::bulk("10"));
+    assert_eq!(
+        fcall("bump", true).query(&restored, ctx),
+        Reply::err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(digest(&restored), {
+        fcall("bump", false).apply(&mut ks, ctx);
+        digest(&ks)
+    });
+}

@@ -79,6 +79,9 @@ pub struct KeySpace {
     /// The script cache (EVAL, SCRIPT LOAD): SHA1 -> body. Replicated and kept in snapshots,
     /// so EVALSHA finds a script on every node, after failovers and restarts.
     pub scripts: std::collections::BTreeMap<String, bytes::Bytes>,
+    /// Function libraries (FUNCTION LOAD) by name. Replicated and kept in snapshots (as code:
+    /// what a library registers is learnt again by running it, which gives the same answer).
+    pub functions: std::collections::BTreeMap<String, crate::cmd::scripting::Library>,
     /// Messages published by the operations applied since the node last took them (see
     /// [`super::Message`]); not part of the state, its image or its digest.
     pub outbox: Vec<super::Message>,
@@ -398,7 +401,7 @@ impl KeySpace {
             encodings: self.encodings,
             notify_flags: self.notify_flags,
             scripts: self.scripts.values().collect(),
-            libraries: Vec::new(),
+            libraries: self.functions.values().map(|l| l.code.clone()).collect(),
         };
         let size = bincode::serialized_size(prefix)? + bincode::serialized_size(&image)?;
         let mut out = Vec::with_capacity(size as usize);
@@ -425,7 +428,7 @@ impl KeySpace {
             encodings: self.encodings,
             notify_flags: self.notify_flags,
             scripts: self.scripts.values().cloned().collect(),
-            libraries: Vec::new(),
+            libraries: self.functions.values().map(|l| l.code.clone()).collect(),
         }
     }
 
@@ -445,6 +448,16 @@ impl KeySpace {
         ks.encodings = image.encodings;
         ks.notify_flags = image.notify_flags;
         ks.scripts = image.scripts.into_iter().map(|body| (crate::script::sha1_hex(&body), body)).collect();
+        for code in image.libraries {
+            // A library that loaded before loads again: the VM is the same, and so is the code.
+            let limits = crate::script::Limits::default();
+            match crate::script::load_library(&code, limits) {
+                Ok(info) => {
+                    ks.functions.insert(info.name.clone(), crate::cmd::scripting::Library { code, info });
+                }
+                Err(e) => tracing::error!("a function library in the snapshot does not load: {e}"),
+            }
+        }
         ks
     }
 }
