@@ -23,12 +23,65 @@ const EVAL_RO_FLAGS: &[&str] = &["readonly", "noscript", "stale", "skip_monitor"
 const ACL: &[&str] = &["@slow", "@scripting"];
 
 pub const COMMANDS: &[DataCommand] = &[
-    data!("eval", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "2.6.0", parse_eval, "Execute a Lua script server side").keynum(2, 3),
-    data!("evalsha", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "2.6.0", parse_evalsha, "Execute a Lua script server side").keynum(2, 3),
-    data!("eval_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_eval_ro, "Execute a read-only Lua script server side").keynum(2, 3),
-    data!("evalsha_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_evalsha_ro, "Execute a read-only Lua script server side").keynum(2, 3),
+    data!("eval", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "2.6.0", parse_eval, "Execute a Lua script server side")
+        .keynum(2, 3),
+    data!(
+        "evalsha",
+        -3,
+        EVAL_FLAGS,
+        0,
+        0,
+        0,
+        ACL,
+        "scripting",
+        "2.6.0",
+        parse_evalsha,
+        "Execute a Lua script server side"
+    )
+    .keynum(2, 3),
+    data!(
+        "eval_ro",
+        -3,
+        EVAL_RO_FLAGS,
+        0,
+        0,
+        0,
+        ACL,
+        "scripting",
+        "7.0.0",
+        parse_eval_ro,
+        "Execute a read-only Lua script server side"
+    )
+    .keynum(2, 3),
+    data!(
+        "evalsha_ro",
+        -3,
+        EVAL_RO_FLAGS,
+        0,
+        0,
+        0,
+        ACL,
+        "scripting",
+        "7.0.0",
+        parse_evalsha_ro,
+        "Execute a read-only Lua script server side"
+    )
+    .keynum(2, 3),
     data!("fcall", -3, EVAL_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_fcall, "Invoke a function").keynum(2, 3),
-    data!("fcall_ro", -3, EVAL_RO_FLAGS, 0, 0, 0, ACL, "scripting", "7.0.0", parse_fcall_ro, "Invoke a read-only function").keynum(2, 3),
+    data!(
+        "fcall_ro",
+        -3,
+        EVAL_RO_FLAGS,
+        0,
+        0,
+        0,
+        ACL,
+        "scripting",
+        "7.0.0",
+        parse_fcall_ro,
+        "Invoke a read-only function"
+    )
+    .keynum(2, 3),
 ];
 
 /// Which script a run is.
@@ -95,9 +148,11 @@ fn parse(args: &[Bytes], sha: bool, read_only: bool) -> Result<Op> {
         return Err(Error::Other("ERR Number of keys can't be negative".into()));
     }
     let split = 3 + numkeys as usize;
-    let script = if sha { Script::Sha(Bytes::from(args[1].to_ascii_lowercase())) } else { Script::Body(args[1].clone()) };
+    let script =
+        if sha { Script::Sha(Bytes::from(args[1].to_ascii_lowercase())) } else { Script::Body(args[1].clone()) };
     // A body that declares `no-writes` runs as a read (Redis runs it read-only too).
-    let no_writes = matches!(&script, Script::Body(b) if script::shebang(b).is_ok_and(|(f, _)| f & flags::NO_WRITES != 0));
+    let no_writes =
+        matches!(&script, Script::Body(b) if script::shebang(b).is_ok_and(|(f, _)| f & flags::NO_WRITES != 0));
     Ok(Op::Script(ScriptOp::Eval {
         script,
         keys: args[3..split].to_vec(),
@@ -187,7 +242,20 @@ fn split_keys(numkeys: &[u8], args: &[Bytes]) -> std::result::Result<(Vec<Bytes>
 /// The library holding function `name`, and the function.
 fn find_function<'a>(ks: &'a KeySpace, name: &[u8]) -> Option<(&'a Library, &'a script::FunctionInfo)> {
     let name = std::str::from_utf8(name).ok()?;
-    ks.functions.values().find_map(|lib| lib.info.functions.iter().find(|f| f.name == name).map(|f| (lib, f)))
+    // Function names are case-insensitive (Redis 7.0's function dictionary).
+    ks.functions
+        .values()
+        .find_map(|lib| lib.info.functions.iter().find(|f| f.name.eq_ignore_ascii_case(name)).map(|f| (lib, f)))
+}
+
+/// What FCALL runs: the function's library, its registered name, KEYS, ARGV, and whether the
+/// run is read-only.
+struct Prepared<'a> {
+    lib: &'a Library,
+    name: String,
+    keys: Vec<Bytes>,
+    argv: Vec<Bytes>,
+    read_only: bool,
 }
 
 /// Runs FCALL/FCALL_RO's checks: the function, numkeys, a write function under `_RO`.
@@ -197,7 +265,7 @@ fn prepare_fcall<'a>(
     numkeys: &[u8],
     args: &[Bytes],
     read_only: bool,
-) -> std::result::Result<(&'a Library, String, Vec<Bytes>, Vec<Bytes>, bool), Reply> {
+) -> std::result::Result<Prepared<'a>, Reply> {
     let Some((lib, f)) = find_function(ks, name) else {
         return Err(Reply::err("ERR Function not found"));
     };
@@ -206,7 +274,7 @@ fn prepare_fcall<'a>(
     if read_only && !no_writes {
         return Err(Reply::err("ERR Can not execute a script with write flag using *_ro command."));
     }
-    Ok((lib, f.name.clone(), keys, argv, read_only || no_writes))
+    Ok(Prepared { lib, name: f.name.clone(), keys, argv, read_only: read_only || no_writes })
 }
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
@@ -236,7 +304,8 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                     Err(reply) => reply,
                 }
             };
-            let run = script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: false };
+            let run =
+                script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: false };
             Ok(script::run(&run, &mut dispatch))
         }
         ScriptOp::Load(body) => {
@@ -273,19 +342,17 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             ks.functions.insert(name.clone(), Library { code: code.clone(), info });
             Ok(Reply::Bulk(Bytes::from(name)))
         }
-        ScriptOp::FunctionDelete(name) => {
-            match ks.functions.remove(String::from_utf8_lossy(name).as_ref()) {
-                Some(_) => Ok(Reply::Ok),
-                None => Ok(Reply::err("ERR Library not found")),
-            }
-        }
+        ScriptOp::FunctionDelete(name) => match ks.functions.remove(String::from_utf8_lossy(name).as_ref()) {
+            Some(_) => Ok(Reply::Ok),
+            None => Ok(Reply::err("ERR Library not found")),
+        },
         ScriptOp::FunctionFlush => {
             ks.functions.clear();
             Ok(Reply::Ok)
         }
         ScriptOp::Fcall { name, numkeys, args, read_only, limits } => {
             let (code, fname, keys, argv, read_only) = match prepare_fcall(ks, name, numkeys, args, *read_only) {
-                Ok((lib, fname, keys, argv, ro)) => (lib.code.clone(), fname, keys, argv, ro),
+                Ok(p) => (p.lib.code.clone(), p.name, p.keys, p.argv, p.read_only),
                 Err(reply) => return Ok(reply),
             };
             let mut calls = 0u64;
@@ -298,7 +365,15 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                     Err(reply) => reply,
                 }
             };
-            let run = script::Run { sha: &fname, body: &[], keys: &keys, argv: &argv, seed: ctx.seed, limits: *limits, read_only: false };
+            let run = script::Run {
+                sha: &fname,
+                body: &[],
+                keys: &keys,
+                argv: &argv,
+                seed: ctx.seed,
+                limits: *limits,
+                read_only: false,
+            };
             Ok(script::call_function(&code, &fname, &run, &mut dispatch))
         }
         ScriptOp::Exists(_) | ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats => query(ks, op, ctx),
@@ -334,7 +409,8 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                     Err(reply) => reply,
                 }
             };
-            let run = script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: true };
+            let run =
+                script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: true };
             Ok(script::run(&run, &mut dispatch))
         }
         ScriptOp::FunctionList { pattern, withcode } => Ok(Reply::Array(
@@ -350,7 +426,10 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                             Reply::Map(vec![
                                 (Reply::bulk("name"), Reply::bulk(&f.name)),
                                 (Reply::bulk("description"), f.description.as_ref().map_or(Reply::Nil, Reply::bulk)),
-                                (Reply::bulk("flags"), Reply::Set(f.flags.iter().map(|f| Reply::status(f.as_str())).collect())),
+                                (
+                                    Reply::bulk("flags"),
+                                    Reply::Set(f.flags.iter().map(|f| Reply::status(f.as_str())).collect()),
+                                ),
                             ])
                         })
                         .collect();
@@ -383,7 +462,8 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             ]))
         }
         ScriptOp::Fcall { name, numkeys, args, read_only, limits } => {
-            let (lib, fname, keys, argv, _) = match prepare_fcall(ks, name, numkeys, args, *read_only) {
+            let Prepared { lib, name: fname, keys, argv, .. } = match prepare_fcall(ks, name, numkeys, args, *read_only)
+            {
                 Ok(found) => found,
                 Err(reply) => return Ok(reply),
             };
@@ -397,7 +477,15 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                     Err(reply) => reply,
                 }
             };
-            let run = script::Run { sha: &fname, body: &[], keys: &keys, argv: &argv, seed: ctx.seed, limits: *limits, read_only: true };
+            let run = script::Run {
+                sha: &fname,
+                body: &[],
+                keys: &keys,
+                argv: &argv,
+                seed: ctx.seed,
+                limits: *limits,
+                read_only: true,
+            };
             Ok(script::call_function(&lib.code, &fname, &run, &mut dispatch))
         }
         // Writes never reach a query (the gate sends them through the log).

@@ -48,7 +48,8 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("null", null())?;
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;
-    let setting = |answer: Vec<Value>| lua.create_function(move |_, _: MultiValue| Ok(MultiValue::from_iter(answer.clone())));
+    let setting =
+        |answer: Vec<Value>| lua.create_function(move |_, _: MultiValue| Ok(MultiValue::from_iter(answer.clone())));
     t.raw_set("encode_sparse_array", setting(vec![Value::Boolean(false), Value::Integer(2), Value::Integer(10)])?)?;
     t.raw_set("encode_max_depth", setting(vec![Value::Integer(MAX_DEPTH as i64)])?)?;
     t.raw_set("decode_max_depth", setting(vec![Value::Integer(MAX_DEPTH as i64)])?)?;
@@ -337,7 +338,8 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> mlua::Result<u32> {
-        let digits = self.s.get(self.i..self.i + 4).ok_or_else(|| self.error("value", "invalid unicode escape code"))?;
+        let digits =
+            self.s.get(self.i..self.i + 4).ok_or_else(|| self.error("value", "invalid unicode escape code"))?;
         let text = std::str::from_utf8(digits).map_err(|_| self.error("value", "invalid unicode escape code"))?;
         let cp = u32::from_str_radix(text, 16).map_err(|_| self.error("value", "invalid unicode escape code"))?;
         self.i += 4;

@@ -59,15 +59,12 @@ pub fn to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
             }
             single("map", Value::Table(map))?
         }
-        Reply::Map(pairs) | Reply::Pairs(pairs) if !resp3 => sequence(
-            lua,
-            pairs.iter().flat_map(|(k, v)| [to_lua(lua, k, resp3), to_lua(lua, v, resp3)]),
-        )?,
+        Reply::Map(pairs) | Reply::Pairs(pairs) if !resp3 => {
+            sequence(lua, pairs.iter().flat_map(|(k, v)| [to_lua(lua, k, resp3), to_lua(lua, v, resp3)]))?
+        }
         Reply::Pairs(pairs) => sequence(
             lua,
-            pairs.iter().map(|(k, v)| {
-                sequence(lua, [to_lua(lua, k, resp3), to_lua(lua, v, resp3)].into_iter())
-            }),
+            pairs.iter().map(|(k, v)| sequence(lua, [to_lua(lua, k, resp3), to_lua(lua, v, resp3)].into_iter())),
         )?,
         Reply::Map(_) => unreachable!("a map is matched above in both protocols"),
         Reply::Double(text) if resp3 => single("double", Value::Number(text.parse::<f64>().unwrap_or(f64::NAN)))?,
@@ -133,7 +130,9 @@ fn table_reply(t: &Table, resp3: bool, depth: usize) -> Reply {
         return Reply::BigNumber(String::from_utf8_lossy(&s.as_bytes()).replace(['\r', '\n'], " "));
     }
     if let Value::Table(v) = field("verbatim_string") {
-        if let (Ok(Value::String(_)), Ok(Value::String(s))) = (v.raw_get::<Value>("format"), v.raw_get::<Value>("string")) {
+        if let (Ok(Value::String(_)), Ok(Value::String(s))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        {
             return Reply::Verbatim(String::from_utf8_lossy(&s.as_bytes()).into_owned());
         }
     }
@@ -146,7 +145,8 @@ fn table_reply(t: &Table, resp3: bool, depth: usize) -> Reply {
         return Reply::Map(pairs);
     }
     if let Value::Table(s) = field("set") {
-        let items = s.pairs::<Value, Value>().filter_map(Result::ok).map(|(k, _)| from_lua_at(&k, resp3, depth + 1)).collect();
+        let items =
+            s.pairs::<Value, Value>().filter_map(Result::ok).map(|(k, _)| from_lua_at(&k, resp3, depth + 1)).collect();
         return Reply::Set(items);
     }
     let mut items = Vec::new();

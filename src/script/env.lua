@@ -81,9 +81,19 @@ function G.ipairs(t)
   return ipairs(backing[t] or t)
 end
 
+-- Lua 5.1.5's unpack computes the count of a huge range with an int that overflows (Redis
+-- patches its Lua for this): a range that cannot fit on the stack is refused first.
 function G.unpack(t, i, j)
   local unpack = unpack_
-  return unpack(backing[t] or t, i, j)
+  local b = backing[t] or t
+  if type(b) == "table" then
+    local first = tonumber(i) or (i == nil and 1) or nil
+    local last = tonumber(j) or (j == nil and #b) or nil
+    if first and last and first <= last and last - first >= 7999 then
+      error("too many results to unpack", 2)
+    end
+  end
+  return unpack(b, i, j)
 end
 
 local tablelib = G.table

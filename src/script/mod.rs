@@ -51,8 +51,10 @@ impl Default for Limits {
     }
 }
 
-static LIMITS: std::sync::Mutex<Limits> =
-    std::sync::Mutex::new(Limits { max_instructions: defaults::MAX_INSTRUCTIONS, max_memory: defaults::MAX_MEMORY as u64 });
+static LIMITS: std::sync::Mutex<Limits> = std::sync::Mutex::new(Limits {
+    max_instructions: defaults::MAX_INSTRUCTIONS,
+    max_memory: defaults::MAX_MEMORY as u64,
+});
 
 /// Sets the limits this node stamps into the scripts it accepts (from the command line).
 pub fn set_limits(limits: Limits) {
@@ -346,10 +348,7 @@ impl Engine {
 
         let rt = lua.create_table()?;
         let st = state.clone();
-        rt.raw_set(
-            "aborted",
-            lua.create_function(move |_, ()| Ok(st.borrow().aborted.clone()))?,
-        )?;
+        rt.raw_set("aborted", lua.create_function(move |_, ()| Ok(st.borrow().aborted.clone()))?)?;
         let st = state.clone();
         rt.raw_set(
             "rand",
@@ -377,10 +376,7 @@ impl Engine {
                 Ok(())
             })?,
         )?;
-        rt.raw_set(
-            "sha1hex",
-            lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?,
-        )?;
+        rt.raw_set("sha1hex", lua.create_function(|_, s: mlua::LuaString| Ok(sha1_hex(&s.as_bytes())))?)?;
         rt.raw_set(
             "log",
             lua.create_function(|_, (level, text): (u8, String)| {
@@ -394,9 +390,7 @@ impl Engine {
         )?;
         rt.raw_set(
             "known_command",
-            lua.create_function(|_, name: mlua::LuaString| {
-                Ok(is_known_command(&name.as_bytes()))
-            })?,
+            lua.create_function(|_, name: mlua::LuaString| Ok(is_known_command(&name.as_bytes())))?,
         )?;
         rt.raw_set("version", crate::base::REDIS_VERSION)?;
         rt.raw_set("version_num", redis_version_num(crate::base::REDIS_VERSION))?;
@@ -411,11 +405,8 @@ impl Engine {
                 unsafe { lua.exec_raw::<Function>(f, |state| mlua::ffi::lua_pushcclosure(state, raising, 1)) }
             })?,
         )?;
-        let (env, runner, set_args, function_globals, set_loading): (Table, Function, Function, Table, Function) = lua
-            .load(include_str!("env.lua"))
-            .set_name("=raftis")
-            .set_mode(ChunkMode::Text)
-            .call(rt.clone())?;
+        let (env, runner, set_args, function_globals, set_loading): (Table, Function, Function, Table, Function) =
+            lua.load(include_str!("env.lua")).set_name("=raftis").set_mode(ChunkMode::Text).call(rt.clone())?;
         lua.set_globals(env.clone())?;
 
         let st = state.clone();
@@ -488,7 +479,11 @@ impl Engine {
             .set_environment(self.function_globals.clone())
             .into_function()
             .map_err(|e| format!("Error compiling function: {}", lua_error_text(&e)))?;
-        self.begin(Limits { max_instructions: limits.max_instructions.min(defaults::MAX_INSTRUCTIONS), ..limits }, 0, false);
+        self.begin(
+            Limits { max_instructions: limits.max_instructions.min(defaults::MAX_INSTRUCTIONS), ..limits },
+            0,
+            false,
+        );
         let registered = self.lua.create_table().map_err(|e| e.to_string())?;
         let loaded = (|| -> mlua::Result<Result<LoadedLibrary, String>> {
             self.set_loading.call::<()>(registered.clone())?;
@@ -505,7 +500,8 @@ impl Engine {
             let mut callbacks = HashMap::new();
             for pair in registered.pairs::<String, Table>() {
                 let (fname, t) = pair?;
-                let flags: Vec<String> = t.raw_get::<Table>("flags")?.sequence_values::<String>().collect::<mlua::Result<_>>()?;
+                let flags: Vec<String> =
+                    t.raw_get::<Table>("flags")?.sequence_values::<String>().collect::<mlua::Result<_>>()?;
                 let description: Option<String> = t.raw_get("description")?;
                 callbacks.insert(fname.clone(), t.raw_get::<Function>("callback")?);
                 functions.push(FunctionInfo { name: fname, flags, description });
@@ -536,7 +532,8 @@ impl Engine {
             Ok(lib) => lib,
             Err(text) => return Reply::Error(format!("ERR {text}")),
         };
-        let Some(f) = lib.callbacks.get(name).cloned() else {
+        let found = lib.callbacks.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, f)| f.clone());
+        let Some(f) = found else {
             return Reply::err("ERR Function not found");
         };
         self.execute(f, true, run, dispatch)
@@ -595,8 +592,12 @@ impl Engine {
             })?;
             self.rt.raw_set("dispatch", call.clone())?;
             self.lua.set_named_registry_value(DISPATCH, call)?;
-            let keys = self.lua.create_sequence_from(run.keys.iter().map(|k| self.lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
-            let argv = self.lua.create_sequence_from(run.argv.iter().map(|a| self.lua.create_string(a)).collect::<mlua::Result<Vec<_>>>()?)?;
+            let keys = self.lua.create_sequence_from(
+                run.keys.iter().map(|k| self.lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?,
+            )?;
+            let argv = self.lua.create_sequence_from(
+                run.argv.iter().map(|a| self.lua.create_string(a)).collect::<mlua::Result<Vec<_>>>()?,
+            )?;
             let (ok, value): (bool, Value) = if function {
                 self.runner.call((f, keys, argv))?
             } else {
@@ -610,13 +611,17 @@ impl Engine {
         let _ = self.lua.set_named_registry_value(DISPATCH, Value::Nil);
         let aborted = self.end();
         match (result, aborted) {
-            (Ok(Reply::Error(text)), Some(reason)) if text == reason => Reply::Error(format!("{reason} script: {}", run.sha)),
+            (Ok(Reply::Error(text)), Some(reason)) if text == reason => {
+                Reply::Error(format!("{reason} script: {}", run.sha))
+            }
             (Ok(reply), _) => reply,
             (Err(e), Some(reason)) => {
                 tracing::debug!("script {} stopped: {e}", run.sha);
                 Reply::Error(format!("{reason} script: {}", run.sha))
             }
-            (Err(e), None) => Reply::Error(format!("ERR Error running script {}, {:.100}", run.sha, lua_error_text(&e))),
+            (Err(e), None) => {
+                Reply::Error(format!("ERR Error running script {}, {:.100}", run.sha, lua_error_text(&e)))
+            }
         }
     }
 }

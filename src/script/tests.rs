@@ -32,7 +32,13 @@ fn replicas_running_the_same_scripts_end_identical() {
     let warm = std::thread::spawn(|| {
         let mut other = KeySpace::new();
         for i in 0..50 {
-            eval(&mut other, "local t = {} for i = 1, 100 do t[i] = tostring({}) .. math.random() end return #t", &[], &[], i);
+            eval(
+                &mut other,
+                "local t = {} for i = 1, 100 do t[i] = tostring({}) .. math.random() end return #t",
+                &[],
+                &[],
+                i,
+            );
         }
         let mut ks = KeySpace::new();
         run_workload(&mut ks)
@@ -174,7 +180,8 @@ fn function_libraries_load_call_and_survive_a_snapshot() {
     let mut ks = KeySpace::new();
     let code = "#!lua name=lib\nredis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)\nredis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}";
     let ctx = Ctx { now: 1, seed: 1 };
-    let load = Op::Script(ScriptOp::FunctionLoad { code: Bytes::from(code), replace: false, limits: Limits::default() });
+    let load =
+        Op::Script(ScriptOp::FunctionLoad { code: Bytes::from(code), replace: false, limits: Limits::default() });
     assert_eq!(load.apply(&mut ks, ctx), Reply::bulk("lib"));
     let fcall = |name: &str, read_only: bool| {
         Op::Script(ScriptOp::Fcall {

@@ -107,8 +107,14 @@ struct Table {
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let node =
-            [connection::COMMANDS, server::COMMANDS, cluster::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS, scripting::COMMANDS];
+        let node = [
+            connection::COMMANDS,
+            server::COMMANDS,
+            cluster::COMMANDS,
+            transactions::COMMANDS,
+            pubsub::COMMANDS,
+            scripting::COMMANDS,
+        ];
         let mut sorted: Vec<Command> =
             cmd::data_commands().map(Command::Data).chain(node.into_iter().flatten().map(Command::Node)).collect();
         sorted.sort_by_key(|c| c.name());
