@@ -29,6 +29,9 @@ local function readonly()
   error("Attempt to modify a readonly table", 2)
 end
 
+-- What getmetatable answers for a read-only view: an empty table that is read-only too.
+local frozen_meta = setmetatable({}, { __newindex = readonly, __metatable = false })
+
 -- The read-only view of `t`; tables inside `t` are replaced by their views first.
 local function protect(t)
   if backing[t] then return t end
@@ -39,7 +42,7 @@ local function protect(t)
   for k, x in next, t do
     if type(x) == "table" and x ~= G then rawset(t, k, protect(x)) end
   end
-  setmetatable(v, { __index = t, __newindex = readonly, __metatable = false })
+  setmetatable(v, { __index = t, __newindex = readonly, __metatable = frozen_meta })
   return v
 end
 
@@ -83,17 +86,19 @@ end
 
 -- Lua 5.1.5's unpack computes the count of a huge range with an int that overflows (Redis
 -- patches its Lua for this): a range that cannot fit on the stack is refused first.
-function G.unpack(t, i, j)
+function G.unpack(t, ...)
   local unpack = unpack_
   local b = backing[t] or t
   if type(b) == "table" then
+    local i, j = ...
     local first = tonumber(i) or (i == nil and 1) or nil
     local last = tonumber(j) or (j == nil and #b) or nil
     if first and last and first <= last and last - first >= 7999 then
       error("too many results to unpack", 2)
     end
   end
-  return unpack(b, i, j)
+  -- As many arguments as the script passed: they count against the same stack room.
+  return unpack(b, ...)
 end
 
 local tablelib = G.table
@@ -233,10 +238,7 @@ G.redis = redis
 
 redis.call = rt.call
 
-function redis.pcall(...)
-  local _, reply = rt.dispatch(...)
-  return reply
-end
+redis.pcall = rt.pcall
 
 -- An error table as Redis builds it: "-CODE message" keeps its code, other text gets ERR.
 local function error_table(text)
@@ -342,6 +344,8 @@ redis.register_function = raising(function(...)
       elseif k == "description" then description = v
       else return false, error_table("unknown argument given to redis.register_function") end
     end
+    if name == nil then return false, error_table("redis.register_function must get a function name argument") end
+    if callback == nil then return false, error_table("redis.register_function must get a callback argument") end
   elseif n == 2 then
     name, callback = ...
     if type(name) ~= "string" then
@@ -375,7 +379,7 @@ redis.register_function = raising(function(...)
     end
   end
   if description ~= nil and type(description) ~= "string" then
-    return false, error_table("description argument given to redis.register_function must a string")
+    return false, error_table("description argument given to redis.register_function must be a string")
   end
   registering[name] = { callback = callback, flags = list, description = description }
   return true, nil
@@ -449,7 +453,7 @@ setmetatable(globals, {
     return x
   end,
   __newindex = readonly,
-  __metatable = false,
+  __metatable = frozen_meta,
 })
 
 -- Function libraries run with their own globals: while FUNCTION LOAD runs the library's code,
@@ -457,10 +461,13 @@ setmetatable(globals, {
 -- everything a script has except KEYS and ARGV (a function gets them as arguments).
 local loading = false
 local load_redis_api = {
-  register_function = redis.register_function, log = redis.log, setresp = redis.setresp,
+  register_function = redis.register_function, log = redis.log,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = rt.version, REDIS_VERSION_NUM = rt.version_num,
 }
+-- Outside a load, `redis.register_function` does not exist (as in Redis 7.0).
+redis.register_function = nil
+
 -- Its missing fields are errors too (Redis's library-load `redis` has the globals' metatable).
 local load_redis = {}
 backing[load_redis] = load_redis_api

@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use mlua::{chunk::ChunkMode, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{chunk::ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 
 use crate::resp::Reply;
 
@@ -200,14 +200,17 @@ pub fn library_shebang(code: &[u8]) -> Result<(String, usize), String> {
         return Err("Invalid library metadata".into());
     };
     let line = String::from_utf8_lossy(&code[..end]);
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("#!")[2..].to_string();
+    let parts = split_args(&line);
+    let engine = parts.first().map(|p| p.get(2..).unwrap_or("").to_string()).unwrap_or_default();
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(format!("Engine '{engine}' not found"));
     }
     let mut name = None;
-    for part in parts {
+    for part in &parts[1..] {
         match part.strip_prefix("name=") {
+            Some(_) if name.is_some() => {
+                return Err("Invalid metadata value, name argument was given multiple times".into())
+            }
             Some(n) => name = Some(n.to_string()),
             None => return Err(format!("Invalid metadata value given: {part}")),
         }
@@ -222,6 +225,37 @@ pub fn library_shebang(code: &[u8]) -> Result<(String, usize), String> {
         );
     }
     Ok((name, end))
+}
+
+/// Splits a shebang line as Redis's sdssplitargs does for the common cases: on spaces, with
+/// double or single quotes grouping (and removed).
+fn split_args(line: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let (mut quote, mut any) = (None, false);
+    for c in line.chars() {
+        match (quote, c) {
+            (None, ' ' | '\t') => {
+                if any {
+                    parts.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                any = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (_, c) => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        parts.push(cur);
+    }
+    parts
 }
 
 /// Runs a library's code to learn what it registers (FUNCTION LOAD, and a snapshot's
@@ -397,6 +431,8 @@ impl Engine {
 
         // SAFETY: `redis_call` only uses the Lua C API on the state it is given.
         rt.raw_set("call", unsafe { lua.create_c_function(redis_call)? })?;
+        // SAFETY: as `redis_call`.
+        rt.raw_set("pcall", unsafe { lua.create_c_function(redis_pcall)? })?;
         rt.raw_set(
             "raising",
             lua.create_function(|lua, f: Function| {
@@ -578,7 +614,7 @@ impl Engine {
         let state = self.state.clone();
         let result = self.lua.scope(|scope| {
             let st = state.clone();
-            let call = scope.create_function_mut(move |lua, args: MultiValue| {
+            let call = scope.create_function_mut(move |lua, args: Table| {
                 let line = match command_line(args) {
                     Ok(line) => line,
                     Err(text) => return Ok((false, convert::error_table(lua, &format!("ERR {text}"))?)),
@@ -633,23 +669,45 @@ const DISPATCH: &str = "raftis.dispatch";
 /// raised from the script's own frame, even from `return redis.call(...)` (a tail call into a
 /// Lua function would have replaced that frame, and with it the line Redis reports).
 unsafe extern "C-unwind" fn redis_call(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: see `call_dispatch`.
+    unsafe { call_dispatch(l, true) }
+}
+
+/// `redis.pcall`: as `redis.call`, but an error is returned (as its table), not raised.
+unsafe extern "C-unwind" fn redis_pcall(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: see `call_dispatch`.
+    unsafe { call_dispatch(l, false) }
+}
+
+/// Calls the run's dispatch function with the call's arguments gathered in one table (a
+/// command may have thousands of arguments, more than a call may pass through mlua), and
+/// returns its reply, raising it if it is an error and `raise` is set.
+///
+/// # Safety
+/// `l` is the running Lua state; the stack holds the call's arguments. A C function always has
+/// LUA_MINSTACK free slots above its arguments, which is all this pushes at once; `lua_error`
+/// unwinds (longjmp) over this frame, which owns nothing that needs dropping.
+unsafe fn call_dispatch(l: *mut mlua::ffi::lua_State, raise: bool) -> std::ffi::c_int {
     use mlua::ffi;
-    // SAFETY: called by Lua with `l` running; the stack holds the call's arguments. The
-    // dispatch function is pushed under them and called with all of them; it returns two
-    // values (ok, reply). `lua_error` raises the reply when it is an error; this frame owns
-    // nothing that needs dropping.
     unsafe {
         let n = ffi::lua_gettop(l);
-        ffi::luaL_checkstack(l, 2, c"redis.call".as_ptr());
+        ffi::lua_createtable(l, n, 0);
+        ffi::lua_insert(l, 1);
+        for i in (1..=n).rev() {
+            ffi::lua_rawseti(l, 1, i as ffi::lua_Integer);
+        }
+        // The count, since arguments may be nil.
+        ffi::lua_pushinteger(l, n as ffi::lua_Integer);
+        ffi::lua_setfield(l, 1, c"n".as_ptr());
         ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"raftis.dispatch".as_ptr());
         if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
-            ffi::lua_pop(l, 1);
+            ffi::lua_settop(l, 0);
             ffi::lua_pushstring(l, c"redis.call/pcall can only be called inside a script invocation".as_ptr());
             ffi::lua_error(l);
         }
         ffi::lua_insert(l, 1);
-        ffi::lua_call(l, n, 2);
-        if ffi::lua_toboolean(l, 1) == 0 {
+        ffi::lua_call(l, 1, 2);
+        if raise && ffi::lua_toboolean(l, 1) == 0 {
             ffi::lua_error(l);
         }
         1
@@ -664,7 +722,6 @@ unsafe extern "C-unwind" fn raising(l: *mut mlua::ffi::lua_State) -> std::ffi::c
     // SAFETY: as in `redis_call`; the wrapped function is this closure's first upvalue.
     unsafe {
         let n = ffi::lua_gettop(l);
-        ffi::luaL_checkstack(l, 2, c"raising".as_ptr());
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
         ffi::lua_insert(l, 1);
         ffi::lua_call(l, n, 2);
@@ -705,12 +762,14 @@ fn failure(value: &Value, sha: &str) -> Reply {
 }
 
 /// A `redis.call`'s arguments as a command line (Redis's conversion: numbers as `%.17g`).
-fn command_line(args: MultiValue) -> Result<Vec<Bytes>, String> {
-    if args.is_empty() {
+fn command_line(args: Table) -> Result<Vec<Bytes>, String> {
+    let n = args.raw_get::<usize>("n").unwrap_or(0);
+    if n == 0 {
         return Err("Please specify at least one argument for this redis lib call".into());
     }
-    let mut line = Vec::with_capacity(args.len());
-    for arg in args {
+    let mut line = Vec::with_capacity(n);
+    for i in 1..=n {
+        let arg = args.raw_get::<Value>(i).unwrap_or(Value::Nil);
         line.push(match arg {
             Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
             Value::Integer(n) => Bytes::from(crate::cmd::zsets::format_score(n as f64)),

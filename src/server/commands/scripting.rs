@@ -87,7 +87,12 @@ fn function_flush<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> 
     Box::pin(async move {
         match args.get(2) {
             None => {}
-            Some(mode) if args.len() == 3 && (eq(mode, "sync") || eq(mode, "async")) => {}
+            Some(_) if args.len() > 3 => {
+                return Reply::err(
+                    "ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP.",
+                )
+            }
+            Some(mode) if eq(mode, "sync") || eq(mode, "async") => {}
             Some(_) => return Reply::err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"),
         }
         s.write_op(Op::Script(ScriptOp::FunctionFlush)).await
