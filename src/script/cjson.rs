@@ -1,12 +1,56 @@
 //! The `cjson` library Redis loads (lua-cjson 2.1): `cjson.encode`, `cjson.decode` and
 //! `cjson.null`, with lua-cjson's output (numbers as `%.14g`, `/` escaped, an empty table as
-//! `{}`) and errors. The configuration functions answer their defaults and change nothing:
-//! settings that outlived a script would make replicas differ.
+//! `{}`) and errors. The configuration functions (`encode_max_depth`, `decode_max_depth`,
+//! `encode_invalid_numbers`, `encode_number_precision`) work, but only until the end of the
+//! script: every run starts from the defaults (in Redis they outlive the script, which would
+//! make replicas that ran different scripts on a VM differ).
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
-/// Deepest nesting encoded or decoded.
+/// Deepest nesting encoded or decoded by default.
 const MAX_DEPTH: usize = 1000;
+
+/// The settings of the run in progress.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    encode_max_depth: usize,
+    decode_max_depth: usize,
+    /// NaN and infinities: refused (false) or printed (true).
+    encode_invalid_numbers: bool,
+    encode_number_precision: u8,
+}
+
+const DEFAULTS: Config = Config {
+    encode_max_depth: MAX_DEPTH,
+    decode_max_depth: MAX_DEPTH,
+    encode_invalid_numbers: false,
+    encode_number_precision: 14,
+};
+
+thread_local! {
+    static CONFIG: std::cell::Cell<Config> = const { std::cell::Cell::new(DEFAULTS) };
+}
+
+fn config() -> Config {
+    CONFIG.get()
+}
+
+/// Back to the defaults (before every run).
+pub fn reset() {
+    CONFIG.set(DEFAULTS);
+}
+
+/// An optional whole-number argument of a setting.
+fn setting_arg(args: &MultiValue, name: &str, min: i64, max: i64) -> mlua::Result<Option<i64>> {
+    match args.front() {
+        None | Some(Value::Nil) => Ok(None),
+        Some(Value::Integer(n)) if (min..=max).contains(n) => Ok(Some(*n)),
+        Some(Value::Number(n)) if n.fract() == 0.0 && (min as f64..=max as f64).contains(n) => Ok(Some(*n as i64)),
+        _ => {
+            Err(mlua::Error::runtime(format!("bad argument #1 to '{name}' (expected integer between {min} and {max})")))
+        }
+    }
+}
 
 fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
@@ -48,15 +92,54 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("null", null())?;
     t.raw_set("_NAME", "cjson")?;
     t.raw_set("_VERSION", "2.1.0")?;
-    let setting =
+    t.raw_set(
+        "encode_max_depth",
+        lua.create_function(|_, args: MultiValue| {
+            if let Some(n) = setting_arg(&args, "encode_max_depth", 1, i32::MAX as i64)? {
+                CONFIG.set(Config { encode_max_depth: n as usize, ..config() });
+            }
+            Ok(config().encode_max_depth)
+        })?,
+    )?;
+    t.raw_set(
+        "decode_max_depth",
+        lua.create_function(|_, args: MultiValue| {
+            if let Some(n) = setting_arg(&args, "decode_max_depth", 1, i32::MAX as i64)? {
+                CONFIG.set(Config { decode_max_depth: n as usize, ..config() });
+            }
+            Ok(config().decode_max_depth)
+        })?,
+    )?;
+    t.raw_set(
+        "encode_number_precision",
+        lua.create_function(|_, args: MultiValue| {
+            if let Some(n) = setting_arg(&args, "encode_number_precision", 1, 14)? {
+                CONFIG.set(Config { encode_number_precision: n as u8, ..config() });
+            }
+            Ok(config().encode_number_precision)
+        })?,
+    )?;
+    t.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(|_, args: MultiValue| {
+            let on = match args.front() {
+                None | Some(Value::Nil) => config().encode_invalid_numbers,
+                Some(Value::Boolean(b)) => *b,
+                Some(Value::String(s)) if s.as_bytes().eq_ignore_ascii_case(b"on") => true,
+                Some(Value::String(s)) if s.as_bytes().eq_ignore_ascii_case(b"off") => false,
+                Some(_) => {
+                    return Err(mlua::Error::runtime("bad argument #1 to 'encode_invalid_numbers' (invalid option)"))
+                }
+            };
+            CONFIG.set(Config { encode_invalid_numbers: on, ..config() });
+            Ok(on)
+        })?,
+    )?;
+    let fixed =
         |answer: Vec<Value>| lua.create_function(move |_, _: MultiValue| Ok(MultiValue::from_iter(answer.clone())));
-    t.raw_set("encode_sparse_array", setting(vec![Value::Boolean(false), Value::Integer(2), Value::Integer(10)])?)?;
-    t.raw_set("encode_max_depth", setting(vec![Value::Integer(MAX_DEPTH as i64)])?)?;
-    t.raw_set("decode_max_depth", setting(vec![Value::Integer(MAX_DEPTH as i64)])?)?;
-    t.raw_set("encode_number_precision", setting(vec![Value::Integer(14)])?)?;
-    t.raw_set("encode_keep_buffer", setting(vec![Value::Boolean(true)])?)?;
-    t.raw_set("encode_invalid_numbers", setting(vec![Value::Boolean(false)])?)?;
-    t.raw_set("decode_invalid_numbers", setting(vec![Value::Boolean(true)])?)?;
+    t.raw_set("encode_sparse_array", fixed(vec![Value::Boolean(false), Value::Integer(2), Value::Integer(10)])?)?;
+    t.raw_set("encode_keep_buffer", fixed(vec![Value::Boolean(true)])?)?;
+    t.raw_set("decode_invalid_numbers", fixed(vec![Value::Boolean(true)])?)?;
     Ok(t)
 }
 
@@ -64,7 +147,9 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
 fn number_text(n: f64) -> String {
     let mut buf = [0u8; 64];
     // SAFETY: the buffer is 64 bytes and snprintf writes at most that, NUL included.
-    let len = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.14g".as_ptr(), n) };
+    let precision = config().encode_number_precision as std::ffi::c_int;
+    // SAFETY: as above; `%.*g` takes the precision as an int argument.
+    let len = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.*g".as_ptr(), precision, n) };
     String::from_utf8_lossy(&buf[..(len.max(0) as usize).min(63)]).into_owned()
 }
 
@@ -75,14 +160,14 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(n) => out.extend_from_slice(number_text(*n as f64).as_bytes()),
         Value::Number(n) => {
-            if !n.is_finite() {
+            if !n.is_finite() && !config().encode_invalid_numbers {
                 return Err("Cannot serialise number: must not be NaN or Inf".into());
             }
             out.extend_from_slice(number_text(*n).as_bytes())
         }
         Value::String(s) => string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth >= MAX_DEPTH {
+            if depth >= config().encode_max_depth {
                 return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
             }
             match array_length(t)? {
@@ -209,7 +294,7 @@ impl Parser<'_> {
     }
 
     fn nested(&self, depth: usize) -> mlua::Result<()> {
-        if depth >= MAX_DEPTH {
+        if depth >= config().decode_max_depth {
             return Err(mlua::Error::runtime(format!(
                 "Found too many nested data structures ({}) at character {}",
                 depth + 1,

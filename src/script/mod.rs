@@ -577,6 +577,7 @@ impl Engine {
 
     /// Prepares the run state for a run (or a library load).
     fn begin(&mut self, limits: Limits, seed: u64, read_only: bool) {
+        cjson::reset();
         let mut s = self.state.borrow_mut();
         s.resp = 2;
         s.rand = srand48(seed as i32);
