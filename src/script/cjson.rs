@@ -167,7 +167,8 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
         }
         Value::String(s) => string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth >= config().encode_max_depth {
+            // (At most MAX_DEPTH whatever the setting: encoding recurses on the thread's stack.)
+            if depth >= config().encode_max_depth.min(MAX_DEPTH) {
                 return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
             }
             match array_length(t)? {
@@ -294,7 +295,7 @@ impl Parser<'_> {
     }
 
     fn nested(&self, depth: usize) -> mlua::Result<()> {
-        if depth >= config().decode_max_depth {
+        if depth >= config().decode_max_depth.min(MAX_DEPTH) {
             return Err(mlua::Error::runtime(format!(
                 "Found too many nested data structures ({}) at character {}",
                 depth + 1,

@@ -405,22 +405,30 @@ end
 
 -- The error handler of a run: the error as a table with the place in the script it came from.
 local function handler(err)
-  local reason = rt.aborted()
-  if reason then
-    err = { err = reason }
-  elseif type(err) ~= "table" or backing[err] then
-    err = { err = "ERR " .. tostring_(err) }
-  end
-  local level = 2
+  -- The script's frame the error came from (Redis reports its source and line).
+  local level, info = 2, nil
   while true do
-    local info = getinfo(level, "Sl")
-    if not info then break end
-    if info.what ~= "C" and info.what ~= "tail" and info.source ~= "=raftis" then
-      rawset(err, "source", info.source)
-      rawset(err, "line", info.currentline)
+    local i = getinfo(level, "Sl")
+    if not i then break end
+    if i.what ~= "C" and i.what ~= "tail" and i.source ~= "=raftis" then
+      info = i
       break
     end
     level = level + 1
+  end
+  local reason = rt.aborted()
+  if reason then
+    err = { err = reason }
+  elseif type(err) == "userdata" and rt.error_text(err) then
+    -- Raised by a library written in Rust: placed like luaL_error places a C function's.
+    local where = info and (info.short_src .. ":" .. info.currentline .. ": ") or ""
+    err = { err = "ERR " .. where .. rt.error_text(err) }
+  elseif type(err) ~= "table" or backing[err] then
+    err = { err = "ERR " .. tostring_(err) }
+  end
+  if info then
+    rawset(err, "source", info.source)
+    rawset(err, "line", info.currentline)
   end
   return err
 end

@@ -1,5 +1,5 @@
 //! Lua scripting: the VM scripts run in, Redis 7.0's environment (`redis.*`, the sandbox,
-//! `cjson`, `bit`), and the conversions between replies and Lua values.
+//! `cjson`, `cmsgpack`, `bit`), and the conversions between replies and Lua values.
 //!
 //! A script that may write runs when its log entry is applied, on every replica, so a run must
 //! be a function of the entry alone. What would make it depend on the node is taken away or
@@ -14,6 +14,7 @@
 
 mod bit;
 mod cjson;
+mod cmsgpack;
 mod convert;
 
 use std::cell::RefCell;
@@ -379,6 +380,7 @@ impl Engine {
         let globals = lua.globals();
         globals.raw_set("cjson", cjson::open(&lua)?)?;
         globals.raw_set("bit", bit::open(&lua)?)?;
+        globals.raw_set("cmsgpack", cmsgpack::open(&lua)?)?;
 
         let rt = lua.create_table()?;
         let st = state.clone();
@@ -425,6 +427,15 @@ impl Engine {
         rt.raw_set(
             "known_command",
             lua.create_function(|_, name: mlua::LuaString| Ok(is_known_command(&name.as_bytes())))?,
+        )?;
+        rt.raw_set(
+            "error_text",
+            lua.create_function(|_, v: Value| {
+                Ok(match v {
+                    Value::Error(e) => Some(lua_error_text(&e)),
+                    _ => None,
+                })
+            })?,
         )?;
         rt.raw_set("version", crate::base::REDIS_VERSION)?;
         rt.raw_set("version_num", redis_version_num(crate::base::REDIS_VERSION))?;
