@@ -111,7 +111,7 @@ fn encode(v: &Value, out: &mut Vec<u8>, level: usize) -> mlua::Result<()> {
 }
 
 fn encode_number(n: f64, out: &mut Vec<u8>) {
-    if n.is_finite() && n == n.trunc() && n >= -9.223_372_036_854_776e18 && n < 9.223_372_036_854_776e18 {
+    if n.is_finite() && n == n.trunc() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) {
         encode_int(n as i64, out);
     } else if (n as f32) as f64 == n || n.is_nan() {
         out.push(0xca);
