@@ -1,5 +1,5 @@
 //! Lua scripting: the VM scripts run in, Redis 7.0's environment (`redis.*`, the sandbox,
-//! `cjson`, `cmsgpack`, `bit`), and the conversions between replies and Lua values.
+//! `cjson`, `cmsgpack`, `struct`, `bit`), and the conversions between replies and Lua values.
 //!
 //! A script that may write runs when its log entry is applied, on every replica, so a run must
 //! be a function of the entry alone. What would make it depend on the node is taken away or
@@ -16,6 +16,7 @@ mod bit;
 mod cjson;
 mod cmsgpack;
 mod convert;
+mod structlib;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -381,6 +382,7 @@ impl Engine {
         globals.raw_set("cjson", cjson::open(&lua)?)?;
         globals.raw_set("bit", bit::open(&lua)?)?;
         globals.raw_set("cmsgpack", cmsgpack::open(&lua)?)?;
+        globals.raw_set("struct", structlib::open(&lua)?)?;
 
         let rt = lua.create_table()?;
         let st = state.clone();
