@@ -186,11 +186,18 @@ fn encode_table(t: &Table, out: &mut Vec<u8>, level: usize) -> mlua::Result<()> 
             encode(&t.raw_get::<Value>(i)?, out, level)?;
         }
     } else {
-        let pairs: Vec<(Value, Value)> = t.clone().pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-        header(out, pairs.len(), 0x80, 0xde, 0xdf);
-        for (k, v) in &pairs {
-            encode(k, out, level)?;
-            encode(v, out, level)?;
+        // Counted first, then encoded pair by pair: each value held from Rust takes a slot of
+        // mlua's reference stack, which a big table would exhaust.
+        let mut n = 0;
+        for pair in t.clone().pairs::<Value, Value>() {
+            pair?;
+            n += 1;
+        }
+        header(out, n, 0x80, 0xde, 0xdf);
+        for pair in t.clone().pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            encode(&k, out, level)?;
+            encode(&v, out, level)?;
         }
     }
     Ok(())
