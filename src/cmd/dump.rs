@@ -249,6 +249,44 @@ pub fn encode(value: &Value) -> Vec<u8> {
     out
 }
 
+/// RDB's opcode for a function library (FUNCTION DUMP: one per library, then its code).
+const OPCODE_FUNCTION2: u8 = 0xf5;
+
+/// FUNCTION DUMP's payload: each library's code, the RDB version and the CRC64, as Redis 7.0
+/// writes it.
+pub fn dump_functions<'a>(codes: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(OPCODE_FUNCTION2);
+        put_str(&mut out, code);
+    }
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The library codes of a FUNCTION RESTORE payload, or Redis's error text.
+pub fn decode_functions(payload: &[u8]) -> std::result::Result<Vec<Vec<u8>>, &'static str> {
+    if payload.len() < 10 {
+        return Err("ERR DUMP payload version or checksum are wrong");
+    }
+    let (body, footer) = payload.split_at(payload.len() - 8);
+    let version = u16::from_le_bytes([body[body.len() - 2], body[body.len() - 1]]);
+    if version > RDB_VERSION || crc64(0, body) != u64::from_le_bytes(footer.try_into().expect("8 bytes")) {
+        return Err("ERR DUMP payload version or checksum are wrong");
+    }
+    let mut r = Reader { data: &body[..body.len() - 2], at: 0 };
+    let mut codes = Vec::new();
+    while r.at < r.data.len() {
+        if r.byte() != Some(OPCODE_FUNCTION2) {
+            return Err("ERR given type is not a function");
+        }
+        codes.push(r.string().ok_or("ERR Bad data format")?);
+    }
+    Ok(codes)
+}
+
 /// Redis's CRC64 (Jones polynomial, reflected, no final xor).
 pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
     const POLY: u64 = 0x95ac_9329_ac4b_c9b5;

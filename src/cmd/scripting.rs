@@ -117,6 +117,21 @@ pub enum ScriptOp {
     /// FCALL, FCALL_RO. The numkeys argument is checked when the function is found (Redis's
     /// order of errors).
     Fcall { name: Bytes, numkeys: Bytes, args: Vec<Bytes>, read_only: bool, limits: Limits },
+    /// FUNCTION DUMP.
+    FunctionDump,
+    /// FUNCTION RESTORE: the payload's library codes and the policy.
+    FunctionRestore { codes: Vec<Bytes>, policy: RestorePolicy, limits: Limits },
+}
+
+/// FUNCTION RESTORE's policy for libraries that exist already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestorePolicy {
+    /// Refuse when a library exists.
+    Append,
+    /// Replace existing libraries of the same names.
+    Replace,
+    /// Delete every library first.
+    Flush,
 }
 
 /// A function library in the keyspace: its code and what it registered.
@@ -133,7 +148,8 @@ impl ScriptOp {
             ScriptOp::Load(_) | ScriptOp::Flush => true,
             ScriptOp::Exists(_) => false,
             ScriptOp::FunctionLoad { .. } | ScriptOp::FunctionDelete(_) | ScriptOp::FunctionFlush => true,
-            ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats => false,
+            ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats | ScriptOp::FunctionDump => false,
+            ScriptOp::FunctionRestore { .. } => true,
             ScriptOp::Fcall { read_only, .. } => !read_only,
         }
     }
@@ -204,6 +220,25 @@ pub fn function_load(args: &[Bytes]) -> std::result::Result<Op, Reply> {
         _ => return Err(Reply::Error(format!("ERR Unknown option given: {}", String::from_utf8_lossy(&args[2])))),
     };
     Ok(Op::Script(ScriptOp::FunctionLoad { code: code.clone(), replace, limits: script::limits() }))
+}
+
+/// Parses FUNCTION RESTORE's arguments (the payload is decoded here, on the accepting node).
+pub fn function_restore(args: &[Bytes]) -> std::result::Result<Op, Reply> {
+    let policy = match args.get(3) {
+        None => RestorePolicy::Append,
+        Some(p) if args.len() == 4 && p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
+        Some(p) if args.len() == 4 && p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
+        Some(p) if args.len() == 4 && p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+        Some(_) => {
+            return Err(Reply::err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."))
+        }
+    };
+    let codes = super::dump::decode_functions(&args[2]).map_err(Reply::err)?;
+    Ok(Op::Script(ScriptOp::FunctionRestore {
+        codes: codes.into_iter().map(Bytes::from).collect(),
+        policy,
+        limits: script::limits(),
+    }))
 }
 
 /// Parses FUNCTION LIST's arguments.
@@ -376,7 +411,40 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             };
             Ok(script::call_function(&code, &fname, &run, &mut dispatch))
         }
-        ScriptOp::Exists(_) | ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats => query(ks, op, ctx),
+        ScriptOp::FunctionRestore { codes, policy, limits } => {
+            // All or nothing: the new set of libraries is built aside, then swapped in.
+            let mut loaded = Vec::with_capacity(codes.len());
+            for code in codes {
+                match script::load_library(code, *limits) {
+                    Ok(info) => loaded.push(Library { code: code.clone(), info }),
+                    Err(text) => return Ok(Reply::Error(format!("ERR {text}"))),
+                }
+            }
+            let mut libraries = match policy {
+                RestorePolicy::Flush => Default::default(),
+                _ => ks.functions.clone(),
+            };
+            for lib in loaded {
+                if *policy == RestorePolicy::Append && libraries.contains_key(&lib.info.name) {
+                    return Ok(Reply::Error(format!("ERR Library {} already exists", lib.info.name)));
+                }
+                libraries.remove(&lib.info.name);
+                for f in &lib.info.functions {
+                    let clash = libraries.values().any(|other: &Library| {
+                        other.info.functions.iter().any(|g| g.name.eq_ignore_ascii_case(&f.name))
+                    });
+                    if clash {
+                        return Ok(Reply::Error(format!("ERR Function {} already exists", f.name)));
+                    }
+                }
+                libraries.insert(lib.info.name.clone(), lib);
+            }
+            ks.functions = libraries;
+            Ok(Reply::Ok)
+        }
+        ScriptOp::Exists(_) | ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats | ScriptOp::FunctionDump => {
+            query(ks, op, ctx)
+        }
     }
 }
 
@@ -488,8 +556,12 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             };
             Ok(script::call_function(&lib.code, &fname, &run, &mut dispatch))
         }
+        ScriptOp::FunctionDump => {
+            Ok(Reply::Bulk(Bytes::from(super::dump::dump_functions(ks.functions.values().map(|l| &l.code[..])))))
+        }
         // Writes never reach a query (the gate sends them through the log).
-        ScriptOp::Load(_)
+        ScriptOp::FunctionRestore { .. }
+        | ScriptOp::Load(_)
         | ScriptOp::Flush
         | ScriptOp::FunctionLoad { .. }
         | ScriptOp::FunctionDelete(_)

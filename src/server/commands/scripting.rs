@@ -25,11 +25,13 @@ const SCRIPT_SUBS: &[NodeCommand] = &[
 #[rustfmt::skip]
 const FUNCTION_SUBS: &[NodeCommand] = &[
     node!("function|delete", 3, &["noscript", "write"], 0, 0, 0, &["@write", "@slow", "@scripting"], "scripting", "7.0.0", Run::Async(function_delete), "Deletes a library and all its functions"),
+    node!("function|dump", 2, &["noscript"], 0, 0, 0, ACL, "scripting", "7.0.0", Run::Async(function_dump), "Dumps all libraries into a serialized binary payload"),
     node!("function|flush", -2, &["noscript", "write"], 0, 0, 0, &["@write", "@slow", "@scripting"], "scripting", "7.0.0", Run::Async(function_flush), "Deletes all libraries and functions"),
     node!("function|help", 2, &["loading", "stale"], 0, 0, 0, ACL, "scripting", "7.0.0", Run::Sync(function_help), "Returns helpful text about the different subcommands"),
     node!("function|kill", 2, &["noscript", "allow_busy"], 0, 0, 0, ACL, "scripting", "7.0.0", Run::Sync(function_kill), "Terminates a function during execution"),
     node!("function|list", -2, &["noscript"], 0, 0, 0, ACL, "scripting", "7.0.0", Run::Async(function_list), "Returns information about all libraries"),
     node!("function|load", -3, &["noscript", "write", "denyoom"], 0, 0, 0, &["@write", "@slow", "@scripting"], "scripting", "7.0.0", Run::Async(function_load), "Creates a library"),
+    node!("function|restore", -3, &["noscript", "write", "denyoom"], 0, 0, 0, &["@write", "@slow", "@scripting"], "scripting", "7.0.0", Run::Async(function_restore), "Restores all libraries from a payload"),
     node!("function|stats", 2, &["noscript", "allow_busy"], 0, 0, 0, ACL, "scripting", "7.0.0", Run::Async(function_stats), "Returns information about a function during execution"),
 ];
 
@@ -73,6 +75,19 @@ fn kill(_: &mut Session, _: &[Bytes]) -> Reply {
 fn function_load<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
     Box::pin(async move {
         match crate::cmd::scripting::function_load(args) {
+            Ok(op) => s.write_op(op).await,
+            Err(reply) => reply,
+        }
+    })
+}
+
+fn function_dump<'a>(s: &'a mut Session, _: &'a [Bytes]) -> ReplyFuture<'a> {
+    Box::pin(s.read_op(Op::Script(ScriptOp::FunctionDump)))
+}
+
+fn function_restore<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
+    Box::pin(async move {
+        match crate::cmd::scripting::function_restore(args) {
             Ok(op) => s.write_op(op).await,
             Err(reply) => reply,
         }
