@@ -175,12 +175,13 @@ function G.load(f, name)
 end
 
 -- Addresses differ from node to node: print objects by their order of first print in the run.
-local ids, next_id = setmetatable({}, { __mode = "k" }), 0
+local ids, next_id = nil, 0
 function G.tostring(x)
   local t = type(x)
   if t == "table" or t == "function" or t == "thread" or t == "userdata" then
     local mt = getmetatable(x)
     if type(mt) ~= "table" or rawget(mt, "__tostring") == nil then
+      ids = ids or setmetatable({}, { __mode = "k" })
       local id = ids[x]
       if not id then
         next_id = next_id + 1
@@ -435,7 +436,7 @@ end
 
 -- Runs a compiled script (or a function with its KEYS and ARGV tables) under the handler.
 local function run(f, ...)
-  ids, next_id = setmetatable({}, { __mode = "k" }), 0
+  ids, next_id = nil, 0
   if select("#", ...) == 0 then return xpcall_(f, handler) end
   local keys, argv = ...
   return xpcall_(function() return f(keys, argv) end, handler)

@@ -640,7 +640,6 @@ impl Engine {
                     reply => Ok((true, convert::to_lua(lua, &reply, resp3)?)),
                 }
             })?;
-            self.rt.raw_set("dispatch", call.clone())?;
             self.lua.set_named_registry_value(DISPATCH, call)?;
             let keys = self.lua.create_sequence_from(
                 run.keys.iter().map(|k| self.lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?,
@@ -657,7 +656,6 @@ impl Engine {
             let resp3 = state.borrow().resp == 3;
             Ok(if ok { convert::from_lua(&value, resp3) } else { failure(&value, run.sha) })
         });
-        let _ = self.rt.raw_set("dispatch", Value::Nil);
         let _ = self.lua.set_named_registry_value(DISPATCH, Value::Nil);
         let aborted = self.end();
         match (result, aborted) {
@@ -786,12 +784,21 @@ fn command_line(args: Table) -> Result<Vec<Bytes>, String> {
         let arg = args.raw_get::<Value>(i).unwrap_or(Value::Nil);
         line.push(match arg {
             Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
-            Value::Integer(n) => Bytes::from(crate::cmd::zsets::format_score(n as f64)),
-            Value::Number(n) => Bytes::from(crate::cmd::zsets::format_score(n)),
+            Value::Integer(n) => Bytes::from(number_arg(n as f64)),
+            Value::Number(n) => Bytes::from(number_arg(n)),
             _ => return Err("Lua redis lib command arguments must be strings or integers".into()),
         });
     }
     Ok(line)
+}
+
+/// A number argument of `redis.call` as Redis prints it (`%.17g`), whole numbers the fast way.
+fn number_arg(n: f64) -> String {
+    if n == n.trunc() && n.abs() < 1e15 && !(n == 0.0 && n.is_sign_negative()) {
+        (n as i64).to_string()
+    } else {
+        crate::cmd::zsets::format_score(n)
+    }
 }
 
 /// The text of a Lua error as Lua would print it (without mlua's decorations).
