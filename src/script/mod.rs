@@ -325,7 +325,6 @@ struct RunState {
 /// A Lua VM with Redis's environment.
 struct Engine {
     lua: Lua,
-    rt: Table,
     globals: Table,
     runner: Function,
     set_args: Function,
@@ -480,7 +479,6 @@ impl Engine {
 
         Ok(Engine {
             lua,
-            rt,
             globals: env,
             runner,
             set_args,
