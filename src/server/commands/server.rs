@@ -652,9 +652,16 @@ fn info_section(s: &Session, name: &str) -> String {
         ),
         "memory" => {
             let rss = resident_bytes();
+            // The script cache and the function libraries: replicated state, the same on every node.
+            let (scripts, script_bytes, functions) = shared.backend.inspect(|a| {
+                let ks = &a.sm.keyspace;
+                let bytes: usize = ks.scripts.values().map(|b| b.len()).sum();
+                (ks.scripts.len(), bytes, ks.functions.values().map(|l| l.info.functions.len()).sum::<usize>())
+            });
             format!(
                 "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-                 maxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
+                 used_memory_scripts_eval:{script_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\n\
+                 number_of_functions:{functions}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
                 human_bytes(rss)
             )
         }
