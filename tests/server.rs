@@ -87,9 +87,20 @@ fn random_bytes_never_take_the_server_down() {
 #[test]
 fn client_limit() {
     let server = Server::start(&["--maxclients", "3"]);
-    let mut kept: Vec<Conn> = (0..3).map(|_| server.connect()).collect();
-    for c in &mut kept {
-        c.expect(&[b"PING"], b"+PONG\r\n");
+    // The harness's readiness probe (a TCP connect) holds a client slot until the server sees
+    // it closed: a connection refused meanwhile is tried again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut kept: Vec<Conn> = Vec::new();
+    while kept.len() < 3 {
+        let mut c = server.connect();
+        c.send(&[b"PING"]);
+        let mut buf = [0u8; 7];
+        if std::io::Read::read_exact(&mut c.stream, &mut buf).is_ok() && &buf == b"+PONG\r\n" {
+            kept.push(c);
+            continue;
+        }
+        assert!(Instant::now() < deadline, "only {} of 3 connections were accepted", kept.len());
+        std::thread::sleep(Duration::from_millis(20));
     }
     let mut extra = server.connect();
     assert_eq!(extra.read_to_close(), b"-ERR max number of clients reached\r\n");
