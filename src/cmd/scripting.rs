@@ -328,17 +328,8 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             if matches!(script, Script::Body(_)) && !*read_only {
                 ks.scripts.insert(sha.clone(), body.clone());
             }
-            let mut calls = 0u64;
             let read_only = *read_only || script::shebang(&body).is_ok_and(|(f, _)| f & flags::NO_WRITES != 0);
-            let mut dispatch = |line: &[Bytes]| {
-                calls += 1;
-                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-                match resolve_call(line, read_only, ctx.now) {
-                    Ok(Call::Data(op)) => op.apply(ks, ctx),
-                    Ok(Call::Node(node)) => node.run(ks, line, ctx),
-                    Err(reply) => reply,
-                }
-            };
+            let mut dispatch = applying(ks, ctx, read_only);
             let run =
                 script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: false };
             Ok(script::run(&run, &mut dispatch))
@@ -390,16 +381,7 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                 Ok(p) => (p.lib.code.clone(), p.name, p.keys, p.argv, p.read_only),
                 Err(reply) => return Ok(reply),
             };
-            let mut calls = 0u64;
-            let mut dispatch = |line: &[Bytes]| {
-                calls += 1;
-                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-                match resolve_call(line, read_only, ctx.now) {
-                    Ok(Call::Data(op)) => op.apply(ks, ctx),
-                    Ok(Call::Node(node)) => node.run(ks, line, ctx),
-                    Err(reply) => reply,
-                }
-            };
+            let mut dispatch = applying(ks, ctx, read_only);
             let run = script::Run {
                 sha: &fname,
                 body: &[],
@@ -467,16 +449,7 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             if let Err(reply) = check(&sha, &body, true) {
                 return Ok(reply);
             }
-            let mut calls = 0u64;
-            let mut dispatch = |line: &[Bytes]| {
-                calls += 1;
-                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-                match resolve_call(line, true, ctx.now) {
-                    Ok(Call::Data(op)) => op.query(ks, ctx),
-                    Ok(Call::Node(node)) => node.query(line, ctx),
-                    Err(reply) => reply,
-                }
-            };
+            let mut dispatch = answering(ks, ctx);
             let run =
                 script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: true };
             Ok(script::run(&run, &mut dispatch))
@@ -535,16 +508,7 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                 Ok(found) => found,
                 Err(reply) => return Ok(reply),
             };
-            let mut calls = 0u64;
-            let mut dispatch = |line: &[Bytes]| {
-                calls += 1;
-                let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-                match resolve_call(line, true, ctx.now) {
-                    Ok(Call::Data(op)) => op.query(ks, ctx),
-                    Ok(Call::Node(node)) => node.query(line, ctx),
-                    Err(reply) => reply,
-                }
-            };
+            let mut dispatch = answering(ks, ctx);
             let run = script::Run {
                 sha: &fname,
                 body: &[],
@@ -566,6 +530,35 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
         | ScriptOp::FunctionLoad { .. }
         | ScriptOp::FunctionDelete(_)
         | ScriptOp::FunctionFlush => Ok(Reply::err("ERR this scripting operation writes")),
+    }
+}
+
+/// `redis.call`'s work in a run applied from the log: each call is parsed and applied with the
+/// entry's time and a seed of its own.
+fn applying(ks: &mut KeySpace, ctx: Ctx, read_only: bool) -> impl FnMut(&[Bytes]) -> Reply + '_ {
+    let mut calls = 0u64;
+    move |line| {
+        calls += 1;
+        let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
+        match resolve_call(line, read_only, ctx.now) {
+            Ok(Call::Data(op)) => op.apply(ks, ctx),
+            Ok(Call::Node(node)) => node.run(ks, line, ctx),
+            Err(reply) => reply,
+        }
+    }
+}
+
+/// `redis.call`'s work in a read-only run answered by one node: queries only.
+fn answering(ks: &KeySpace, ctx: Ctx) -> impl FnMut(&[Bytes]) -> Reply + '_ {
+    let mut calls = 0u64;
+    move |line| {
+        calls += 1;
+        let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
+        match resolve_call(line, true, ctx.now) {
+            Ok(Call::Data(op)) => op.query(ks, ctx),
+            Ok(Call::Node(node)) => node.query(line, ctx),
+            Err(reply) => reply,
+        }
     }
 }
 

@@ -46,6 +46,12 @@ local function protect(t)
   return v
 end
 
+-- A read of a global (or load-time `redis` field) that does not exist; raised for the script's
+-- line (level 3: the caller of the __index function that calls this).
+local function missing(name)
+  error("Script attempted to access nonexistent global variable '" .. tostring_(name) .. "'", 3)
+end
+
 local function refuse_view(t)
   if backing[t] then error("Attempt to modify a readonly table", 0) end
 end
@@ -457,7 +463,7 @@ setmetatable(globals, {
   __index = function(_, name)
     local x = rawget(G, name)
     if x == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring_(name) .. "'", 2)
+      missing(name)
     end
     return x
   end,
@@ -484,7 +490,7 @@ setmetatable(load_redis, {
   __index = function(_, name)
     local x = load_redis_api[name]
     if x == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring_(name) .. "'", 2)
+      missing(name)
     end
     return x
   end,
@@ -502,7 +508,7 @@ setmetatable(function_globals, {
       x = rawget(G, name)
     end
     if x == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring_(name) .. "'", 2)
+      missing(name)
     end
     return x
   end,
