@@ -89,6 +89,11 @@ pub struct ServerConfig {
     #[arg(long, env = "RAFTIS_LUA_MAX_MEMORY_MB", default_value_t = (crate::script::defaults::MAX_MEMORY >> 20) as u64,
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub lua_max_memory_mb: u64,
+    /// Refuse a script's `redis.call` on a key it did not declare in KEYS (as RedisRaft's
+    /// option of the same name). Off by default: one Raft group holds every slot, so any key is
+    /// local. Stamped into each script request like the Lua limits.
+    #[arg(long, env = "RAFTIS_CLUSTER_STRICT_KEYS")]
+    pub cluster_strict_keys: bool,
 }
 
 /// One member of the cluster as `--peers` describes it.
@@ -261,6 +266,7 @@ impl ServerConfig {
             lua_limits: crate::script::Limits {
                 max_instructions: self.lua_max_instructions,
                 max_memory: self.lua_max_memory_mb << 20,
+                strict_keys: self.cluster_strict_keys,
             },
         })
     }

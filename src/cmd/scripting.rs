@@ -329,7 +329,7 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                 ks.scripts.insert(sha.clone(), body.clone());
             }
             let read_only = *read_only || script::shebang(&body).is_ok_and(|(f, _)| f & flags::NO_WRITES != 0);
-            let mut dispatch = applying(ks, ctx, read_only);
+            let mut dispatch = applying(ks, ctx, read_only, limits.strict_keys.then_some(&keys[..]));
             let run =
                 script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: false };
             Ok(script::run(&run, &mut dispatch))
@@ -381,7 +381,7 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                 Ok(p) => (p.lib.code.clone(), p.name, p.keys, p.argv, p.read_only),
                 Err(reply) => return Ok(reply),
             };
-            let mut dispatch = applying(ks, ctx, read_only);
+            let mut dispatch = applying(ks, ctx, read_only, limits.strict_keys.then_some(&keys[..]));
             let run = script::Run {
                 sha: &fname,
                 body: &[],
@@ -449,7 +449,7 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             if let Err(reply) = check(&sha, &body, true) {
                 return Ok(reply);
             }
-            let mut dispatch = answering(ks, ctx);
+            let mut dispatch = answering(ks, ctx, limits.strict_keys.then_some(&keys[..]));
             let run =
                 script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: true };
             Ok(script::run(&run, &mut dispatch))
@@ -508,7 +508,7 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
                 Ok(found) => found,
                 Err(reply) => return Ok(reply),
             };
-            let mut dispatch = answering(ks, ctx);
+            let mut dispatch = answering(ks, ctx, limits.strict_keys.then_some(&keys[..]));
             let run = script::Run {
                 sha: &fname,
                 body: &[],
@@ -535,12 +535,17 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
 
 /// `redis.call`'s work in a run applied from the log: each call is parsed and applied with the
 /// entry's time and a seed of its own.
-fn applying(ks: &mut KeySpace, ctx: Ctx, read_only: bool) -> impl FnMut(&[Bytes]) -> Reply + '_ {
+fn applying<'a>(
+    ks: &'a mut KeySpace,
+    ctx: Ctx,
+    read_only: bool,
+    declared: Option<&'a [Bytes]>,
+) -> impl FnMut(&[Bytes]) -> Reply + 'a {
     let mut calls = 0u64;
     move |line| {
         calls += 1;
         let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-        match resolve_call(line, read_only, ctx.now) {
+        match resolve_call(line, read_only, declared, ctx.now) {
             Ok(Call::Data(op)) => op.apply(ks, ctx),
             Ok(Call::Node(node)) => node.run(ks, line, ctx),
             Err(reply) => reply,
@@ -549,12 +554,12 @@ fn applying(ks: &mut KeySpace, ctx: Ctx, read_only: bool) -> impl FnMut(&[Bytes]
 }
 
 /// `redis.call`'s work in a read-only run answered by one node: queries only.
-fn answering(ks: &KeySpace, ctx: Ctx) -> impl FnMut(&[Bytes]) -> Reply + '_ {
+fn answering<'a>(ks: &'a KeySpace, ctx: Ctx, declared: Option<&'a [Bytes]>) -> impl FnMut(&[Bytes]) -> Reply + 'a {
     let mut calls = 0u64;
     move |line| {
         calls += 1;
         let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-        match resolve_call(line, true, ctx.now) {
+        match resolve_call(line, true, declared, ctx.now) {
             Ok(Call::Data(op)) => op.query(ks, ctx),
             Ok(Call::Node(node)) => node.query(line, ctx),
             Err(reply) => reply,
@@ -638,7 +643,12 @@ const NODE_CALLS: &[(&str, i32, bool, NodeCall)] = &[
 ];
 
 /// Resolves a script's command line: Redis's checks, in Redis's order, with its texts.
-fn resolve_call(line: &[Bytes], read_only: bool, now: u64) -> std::result::Result<Call, Reply> {
+fn resolve_call(
+    line: &[Bytes],
+    read_only: bool,
+    declared: Option<&[Bytes]>,
+    now: u64,
+) -> std::result::Result<Call, Reply> {
     let name = String::from_utf8_lossy(&line[0]).to_ascii_lowercase();
     if let Some(&(_, arity, writes, call)) = NODE_CALLS.iter().find(|(n, ..)| *n == name) {
         let ok = if arity >= 0 { line.len() == arity as usize } else { line.len() >= (-arity) as usize };
@@ -672,6 +682,15 @@ fn resolve_call(line: &[Bytes], read_only: bool, now: u64) -> std::result::Resul
     }
     if read_only && command.meta.is_write() {
         return Err(Reply::err("ERR Write commands are not allowed from read-only scripts."));
+    }
+    if let Some(declared) = declared {
+        let keys = command.meta.key_indexes(line).unwrap_or_default();
+        if let Some(key) = keys.iter().map(|&i| &line[i]).find(|key| !declared.contains(key)) {
+            return Err(Reply::Error(format!(
+                "ERR Script attempted to access key '{}' that was not declared in KEYS (cluster-strict-keys)",
+                String::from_utf8_lossy(key)
+            )));
+        }
     }
     (command.parse)(line, now).map(Call::Data).map_err(Reply::from)
 }

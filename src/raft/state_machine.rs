@@ -15,7 +15,8 @@ use super::format;
 use super::types::{
     BatchReply, Entry, LogId, NodeId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use crate::sm::{KeySpace, StateMachine};
+use crate::cmd::Op;
+use crate::sm::{Body, KeySpace, StateMachine};
 
 /// File name of the current snapshot inside the node's directory.
 const SNAPSHOT_FILE: &str = "snapshot.bin";
@@ -92,13 +93,52 @@ impl StateStore {
         let _ = self.inner.sink.set(sink);
     }
 
-    /// Read access to the applied state.
+    /// Read access to the applied state. While apply holds the lock (a script may run for up to
+    /// its instruction budget, ~0.4 s by default) the wait happens off the runtime's worker: the
+    /// expiry cycle and a read on each of the 2 workers of a 2-core machine would otherwise stall
+    /// heartbeats until followers start an election.
     pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
-        self.inner.applied.read().expect("state machine lock poisoned")
+        match self.inner.applied.try_read() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(_)) => panic!("state machine lock poisoned"),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                off_worker(|| self.inner.applied.read().expect("state machine lock poisoned"))
+            }
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Applied> {
         self.inner.applied.write().expect("state machine lock poisoned")
+    }
+
+    /// Applies committed entries in order and returns each one's replies.
+    #[allow(clippy::result_large_err)] // openraft's StorageError is what the trait returns
+    fn apply_entries(&self, entries: Vec<Entry>) -> Result<Vec<BatchReply>, StorageError> {
+        let mut applied = self.write();
+        let mut replies = Vec::with_capacity(entries.len());
+        for entry in entries {
+            applied.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => replies.push(BatchReply::default()),
+                EntryPayload::Normal(batch) => {
+                    replies.push(BatchReply(batch.0.iter().map(|req| applied.sm.apply(req)).collect()));
+                    let outbox = &mut applied.sm.keyspace.outbox;
+                    if !outbox.is_empty() {
+                        let messages = std::mem::take(outbox);
+                        // Delivered before the entry's replies go out: a subscriber of this
+                        // node has its message before the publisher has its reply, as in Redis.
+                        if let Some(sink) = self.inner.sink.get() {
+                            sink(messages);
+                        }
+                    }
+                }
+                EntryPayload::Membership(m) => {
+                    applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                    replies.push(BatchReply::default());
+                }
+            }
+        }
+        Ok(replies)
     }
 
     /// Writes `bytes` as the current snapshot: to a temporary file, fsync, rename, fsync the dir.
@@ -204,6 +244,26 @@ impl StateStore {
     }
 }
 
+/// Whether an entry carries a script (EVAL, FCALL...), which may run for long.
+fn runs_a_script(entry: &Entry) -> bool {
+    let EntryPayload::Normal(batch) = &entry.payload else { return false };
+    batch.0.iter().any(|req| match &req.body {
+        Body::Op(op) => matches!(op, Op::Script(_)),
+        Body::Exec { ops, .. } => ops.iter().any(|op| matches!(op, Op::Script(_))),
+    })
+}
+
+/// Runs `f`, which may block for long, on the current thread after handing this runtime worker's
+/// queued tasks to another thread (`block_in_place`), so the runtime keeps all its workers.
+/// Outside a multi-threaded runtime (unit tests, the blocking pool) `f` simply runs.
+fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Runs `f` on tokio's blocking pool. Building or installing a snapshot of a large keyspace
 /// takes hundreds of milliseconds of CPU and an fsync: on a runtime worker (2 on a 2-core
 /// machine) it held up heartbeats, vote replies and client connections, so that a routine
@@ -240,31 +300,13 @@ impl RaftStateMachine<TypeConfig> for StateStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let mut applied = self.write();
-        let mut replies = Vec::new();
-        for entry in entries {
-            applied.last_applied = Some(entry.log_id);
-            match entry.payload {
-                EntryPayload::Blank => replies.push(BatchReply::default()),
-                EntryPayload::Normal(batch) => {
-                    replies.push(BatchReply(batch.0.iter().map(|req| applied.sm.apply(req)).collect()));
-                    let outbox = &mut applied.sm.keyspace.outbox;
-                    if !outbox.is_empty() {
-                        let messages = std::mem::take(outbox);
-                        // Delivered before the entry's replies go out: a subscriber of this
-                        // node has its message before the publisher has its reply, as in Redis.
-                        if let Some(sink) = self.inner.sink.get() {
-                            sink(messages);
-                        }
-                    }
-                }
-                EntryPayload::Membership(m) => {
-                    applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                    replies.push(BatchReply::default());
-                }
-            }
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        if entries.iter().any(runs_a_script) {
+            // A script runs for up to its instruction budget: not on a runtime worker.
+            off_worker(|| self.apply_entries(entries))
+        } else {
+            self.apply_entries(entries)
         }
-        Ok(replies)
     }
 
     async fn get_snapshot_builder(&mut self) -> StateStore {

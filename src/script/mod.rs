@@ -45,17 +45,24 @@ pub mod defaults {
 pub struct Limits {
     pub max_instructions: u64,
     pub max_memory: u64,
+    /// `--cluster-strict-keys`: a `redis.call` may only touch keys declared in KEYS.
+    pub strict_keys: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_instructions: defaults::MAX_INSTRUCTIONS, max_memory: defaults::MAX_MEMORY as u64 }
+        Limits {
+            max_instructions: defaults::MAX_INSTRUCTIONS,
+            max_memory: defaults::MAX_MEMORY as u64,
+            strict_keys: false,
+        }
     }
 }
 
 static LIMITS: std::sync::Mutex<Limits> = std::sync::Mutex::new(Limits {
     max_instructions: defaults::MAX_INSTRUCTIONS,
     max_memory: defaults::MAX_MEMORY as u64,
+    strict_keys: false,
 });
 
 /// Sets the limits this node stamps into the scripts it accepts (from the command line).

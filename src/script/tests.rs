@@ -127,6 +127,22 @@ fn the_instruction_budget_stops_loops_that_catch_errors() {
 }
 
 #[test]
+fn strict_keys_refuse_undeclared_keys_only_when_on() {
+    let mut ks = KeySpace::new();
+    let body = "redis.call('SET', KEYS[1], 1) return redis.pcall('MSET', KEYS[1], 2, ARGV[1], 3)";
+    // Off (the default): any key, as one group holds every slot.
+    assert_eq!(eval(&mut ks, body, &["a"], &["b"], 1), Reply::Status("OK".into()));
+    let strict = Limits { strict_keys: true, ..Limits::default() };
+    let reply = eval_with(&mut ks, body, &["a"], &["c"], 1, strict);
+    let Reply::Error(text) = reply else { panic!("{reply:?}") };
+    assert!(text.starts_with("ERR Script attempted to access key 'c' that was not declared in KEYS"), "{text}");
+    assert_eq!(eval(&mut ks, "return redis.call('GET', 'c')", &[], &[], 1), Reply::Nil);
+    // Declared keys and keyless commands pass.
+    let ok = "redis.call('PING') redis.call('DBSIZE') return redis.call('MSET', KEYS[1], 4, KEYS[2], 5)";
+    assert_eq!(eval_with(&mut ks, ok, &["a", "c"], &[], 1, strict), Reply::Status("OK".into()));
+}
+
+#[test]
 fn the_memory_bound_stops_a_script() {
     let mut ks = KeySpace::new();
     let limits = Limits { max_memory: 8 << 20, ..Limits::default() };
