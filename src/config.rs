@@ -94,6 +94,9 @@ pub struct ServerConfig {
     /// local. Stamped into each script request like the Lua limits.
     #[arg(long, env = "RAFTIS_CLUSTER_STRICT_KEYS")]
     pub cluster_strict_keys: bool,
+    /// The master name under which the SENTINEL commands present the cluster (its leader).
+    #[arg(long, env = "RAFTIS_SENTINEL_NAME", default_value = "raftis")]
+    pub sentinel_name: String,
 }
 
 /// One member of the cluster as `--peers` describes it.
@@ -137,6 +140,8 @@ pub struct NodeConfig {
     pub election_timeout: Duration,
     pub heartbeat: Duration,
     pub commit_timeout: Duration,
+    /// The master name SENTINEL answers for.
+    pub sentinel_name: String,
     /// The bounds this node stamps into the scripts it accepts.
     pub lua_limits: crate::script::Limits,
 }
@@ -231,6 +236,9 @@ impl ServerConfig {
         if self.snapshot_every == 0 {
             bail!("--snapshot-every must be positive");
         }
+        if self.sentinel_name.is_empty() || self.sentinel_name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            bail!("--sentinel-name '{}' must be one word without spaces", self.sentinel_name);
+        }
         let announce = match &self.announce {
             Some(a) => {
                 let (h, p) = a.rsplit_once(':').with_context(|| format!("--announce '{a}' is not HOST:PORT"))?;
@@ -263,6 +271,7 @@ impl ServerConfig {
             election_timeout: Duration::from_millis(self.election_timeout_ms),
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             commit_timeout: Duration::from_millis(self.commit_timeout_ms),
+            sentinel_name: self.sentinel_name.clone(),
             lua_limits: crate::script::Limits {
                 max_instructions: self.lua_max_instructions,
                 max_memory: self.lua_max_memory_mb << 20,

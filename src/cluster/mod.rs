@@ -301,14 +301,43 @@ impl ClusterView {
                 for (i, n) in followers.iter().enumerate() {
                     let (host, port) = split_addr(&n.addr);
                     let state = if n.connected { "online" } else { "wait_bgsave" };
-                    let _ = write!(s, "slave{i}:ip={host},port={port},state={state},offset={},lag=0\r\n", n.offset);
+                    let lag = n.last_ack_ms.map_or(0, |t| t / 1000);
+                    let _ = write!(s, "slave{i}:ip={host},port={port},state={state},offset={},lag={lag}\r\n", n.offset);
                 }
             } else {
                 let (host, port) = self.leader_addr().map_or(("", 0), split_addr);
                 let link = if self.leader.is_some() { "up" } else { "down" };
-                let _ = write!(s, "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{link}\r\nconnected_slaves:0\r\n");
+                let _ = write!(
+                    s,
+                    "role:slave\r\nmaster_host:{host}\r\nmaster_port:{port}\r\nmaster_link_status:{link}\r\n\
+                     master_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\n\
+                     slave_repl_offset:{}\r\n",
+                    if self.leader.is_some() { 0 } else { -1 },
+                    u8::from(self.catchup.state == crate::raft::catchup::CatchupState::ReceivingSnapshot),
+                    self.applied_index,
+                    self.applied_index,
+                );
+                if self.leader.is_none() {
+                    let _ = write!(
+                        s,
+                        "master_link_down_since_seconds:{}\r\n",
+                        self.catchup.secs_since_caught_up.unwrap_or(0)
+                    );
+                }
+                s.push_str("slave_priority:100\r\nslave_read_only:1\r\nreplica_announced:1\r\nconnected_slaves:0\r\n");
             }
-            let _ = write!(s, "master_repl_offset:{}\r\n", self.applied_index);
+            // The replication id changes with each leader, as a Redis primary's does on failover.
+            let _ = write!(
+                s,
+                "master_failover_state:no-failover\r\nmaster_replid:{:040x}\r\n\
+                 master_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{}\r\n\
+                 second_repl_offset:-1\r\nrepl_backlog_active:1\r\nrepl_backlog_size:1048576\r\n\
+                 repl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+                (self.term as u128) << 64 | self.leader.unwrap_or(0) as u128,
+                self.applied_index,
+                self.snapshot_index + 1,
+                self.applied_index.saturating_sub(self.snapshot_index),
+            );
             parts.push(s);
         }
         if want_raft {

@@ -7,6 +7,7 @@ pub mod commands;
 mod conn;
 mod forward;
 pub mod pubsub;
+mod sentinel;
 mod stats;
 
 use std::sync::atomic::Ordering;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub pubsub: Arc<pubsub::Hub>,
     /// Connections to the leader for commands a follower relays (PUBLISH).
     pub forwarder: forward::Forwarder,
+    /// This node's sentinel: the leader it last followed.
+    pub sentinel: sentinel::Sentinel,
 }
 
 /// How often the expiry cycle looks for expired keys, and how many it deletes per request.
@@ -70,10 +73,12 @@ pub async fn serve(
         blocked: blocked::Blocked::default(),
         pubsub: Arc::default(),
         forwarder: forward::Forwarder::default(),
+        sentinel: sentinel::Sentinel::default(),
     });
     let hub = shared.pubsub.clone();
     shared.backend.set_message_sink(Arc::new(move |messages| hub.deliver(messages)));
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
+    let sentinel = tokio::spawn(sentinel::watch_leader(shared.clone(), shutdown.clone()));
     info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");
     loop {
         tokio::select! {
@@ -101,6 +106,7 @@ pub async fn serve(
         }
     }
     expiry.abort();
+    sentinel.abort();
     // Give connections a moment to notice the shutdown and finish their current writes.
     let deadline = Instant::now() + Duration::from_secs(2);
     while shared.clients.count() > 0 && Instant::now() < deadline {

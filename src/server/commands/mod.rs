@@ -7,6 +7,7 @@ mod cluster;
 mod connection;
 pub mod pubsub;
 mod scripting;
+mod sentinel;
 mod server;
 mod transactions;
 
@@ -114,6 +115,7 @@ fn table() -> &'static Table {
             transactions::COMMANDS,
             pubsub::COMMANDS,
             scripting::COMMANDS,
+            sentinel::COMMANDS,
         ];
         let mut sorted: Vec<Command> =
             cmd::data_commands().map(Command::Data).chain(node.into_iter().flatten().map(Command::Node)).collect();

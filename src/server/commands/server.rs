@@ -612,7 +612,7 @@ const INFO_SECTIONS: &[(&str, bool)] = &[
     ("latencystats", false),
 ];
 
-fn info_text(s: &Session, args: &[Bytes]) -> String {
+pub(super) fn info_text(s: &Session, args: &[Bytes]) -> String {
     let everything = args.iter().any(|a| eq(a, "all") || eq(a, "everything"));
     let defaults = args.is_empty() || args.iter().any(|a| eq(a, "default"));
     let wanted = |name: &str, default: bool| everything || (defaults && default) || args.iter().any(|a| eq(a, name));
