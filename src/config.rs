@@ -94,6 +94,11 @@ pub struct ServerConfig {
     /// local. Stamped into each script request like the Lua limits.
     #[arg(long, env = "RAFTIS_CLUSTER_STRICT_KEYS")]
     pub cluster_strict_keys: bool,
+    /// On a follower, relay the whole session of a client that is not cluster-aware (it never
+    /// sent CLUSTER, READONLY, READWRITE or ASKING) to the leader instead of answering MOVED,
+    /// which plain clients cannot follow. `--follower-proxy false` answers MOVED to everyone.
+    #[arg(long, env = "RAFTIS_FOLLOWER_PROXY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub follower_proxy: bool,
     /// The master name under which the SENTINEL commands present the cluster (its leader).
     #[arg(long, env = "RAFTIS_SENTINEL_NAME", default_value = "raftis")]
     pub sentinel_name: String,
@@ -142,6 +147,8 @@ pub struct NodeConfig {
     pub commit_timeout: Duration,
     /// The master name SENTINEL answers for.
     pub sentinel_name: String,
+    /// `--follower-proxy`.
+    pub follower_proxy: bool,
     /// The bounds this node stamps into the scripts it accepts.
     pub lua_limits: crate::script::Limits,
 }
@@ -272,6 +279,7 @@ impl ServerConfig {
             heartbeat: Duration::from_millis(self.heartbeat_ms),
             commit_timeout: Duration::from_millis(self.commit_timeout_ms),
             sentinel_name: self.sentinel_name.clone(),
+            follower_proxy: self.follower_proxy,
             lua_limits: crate::script::Limits {
                 max_instructions: self.lua_max_instructions,
                 max_memory: self.lua_max_memory_mb << 20,

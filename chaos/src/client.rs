@@ -122,7 +122,14 @@ impl Client {
             }
             if !self.conns.contains_key(&target) {
                 match Conn::connect(&target, self.timeout).await {
-                    Ok(c) => {
+                    Ok(mut c) => {
+                        // A cluster client: READWRITE marks it cluster-aware, so a follower
+                        // answers MOVED instead of proxying it to the leader.
+                        if c.call_many(&[vec!["READWRITE".to_string()]]).await.is_err() {
+                            last = format!("{target}: READWRITE failed");
+                            target = self.random_node(rng);
+                            continue;
+                        }
                         self.conns.insert(target.clone(), c);
                     }
                     Err(e) => {

@@ -50,6 +50,16 @@ pub struct Session {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: how many more replies are not sent (its own and the next).
     pub reply_skip: u8,
+    /// The client sent CLUSTER, READONLY, READWRITE or ASKING: it follows MOVED by itself and
+    /// is never proxied.
+    pub cluster_aware: bool,
+    /// The connection named itself a forwarder (another node relaying a client): it is never
+    /// relayed again, and keeps that mark when the relayed client's own name replaces it.
+    pub forwarder: bool,
+    /// Opening a tunnel to the leader failed: commands are answered here (MOVED) until then.
+    no_proxy_until: Option<std::time::Instant>,
+    /// Set by the pipeline when the session moves to the leader (see `proxy`).
+    tunnel: Option<super::proxy::Tunnel>,
 }
 
 /// Serves one client until it disconnects, sends garbage, or the server shuts down.
@@ -75,6 +85,10 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
         subs: Subscriptions::default(),
         reply_off: false,
         reply_skip: 0,
+        cluster_aware: false,
+        forwarder: false,
+        no_proxy_until: None,
+        tunnel: None,
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);
@@ -101,6 +115,28 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
             break;
         }
         session.run_pipeline(std::mem::take(&mut commands), &mut output, &stream).await;
+        if let Some(tunnel) = session.tunnel.take() {
+            // The replies of the commands before it go first.
+            if !output.is_empty() {
+                if stream.write_all(&output).await.is_err() {
+                    break;
+                }
+                output.clear();
+            }
+            let name = lock(&session.client).name.clone();
+            match super::proxy::open(&tunnel.addr, &name, session.proto).await {
+                Ok(leader) => {
+                    debug!(client = id, leader = tunnel.leader, "proxying the session to the leader");
+                    super::proxy::relay(&shared, &mut stream, leader, tunnel, &input, shutdown.clone()).await;
+                    break 'conn;
+                }
+                Err(e) => {
+                    debug!(client = id, error = %e, "could not open a tunnel to the leader: answering here");
+                    session.no_proxy_until = Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+                    session.run_pipeline(tunnel.pending, &mut output, &stream).await;
+                }
+            }
+        }
         // Messages that arrived meanwhile follow the replies.
         if session.take_messages(&mut output).is_err() {
             break;
@@ -230,9 +266,17 @@ impl Session {
         self.linearized = false;
         let mut batch: Vec<(Request, u16, &'static str)> = Vec::new();
         let mut relayed: Vec<Relayed> = Vec::new();
-        for args in commands {
+        let mut commands = commands.into_iter();
+        while let Some(args) = commands.next() {
             if self.close {
                 break;
+            }
+            if let Some((leader, addr)) = self.proxy_target(&args) {
+                self.flush_writes(&mut batch, out).await;
+                self.flush_relayed(&mut relayed, out).await;
+                let pending = std::iter::once(args).chain(commands).collect();
+                self.tunnel = Some(super::proxy::Tunnel { leader, addr, pending });
+                return;
             }
             let started = std::time::Instant::now();
             let (name, step) = self.gate(&args);
@@ -315,6 +359,9 @@ impl Session {
         };
         let name = command.name();
         self.touch_client(name);
+        if super::proxy::marks_cluster_aware(name) {
+            self.cluster_aware = true;
+        }
         if self.proto == Protocol::Resp2
             && self.subs.active()
             && !commands::pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&name)
@@ -529,6 +576,13 @@ impl Session {
                 }
             }
             if !shared.backend.is_leader() {
+                if !self.cluster_aware {
+                    // What Redis answers when a primary turns replica: a plain client (redis-py's
+                    // Sentinel pool, for one) reconnects and asks again.
+                    break Reply::err(
+                        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+                    );
+                }
                 break self.error_reply(BackendError::NotLeader(shared.backend.leader()), b.slot);
             }
             let timeout = async {
@@ -762,7 +816,35 @@ impl Session {
 
     /// Whether this connection is another node relaying commands (never relayed again).
     fn is_forwarder(&self) -> bool {
-        lock(&self.client).name == super::forward::FORWARDER_NAME
+        self.forwarder
+    }
+
+    /// The leader to move this session to, when proxy mode applies: a follower that knows its
+    /// leader, a client that is not cluster-aware and has no state here that would not move
+    /// with it (MULTI, WATCH, subscriptions made while this node led), and a command this node
+    /// does not answer for itself.
+    fn proxy_target(&self, args: &[Bytes]) -> Option<(crate::base::NodeId, String)> {
+        if !self.shared.config.follower_proxy
+            || self.cluster_aware
+            || self.forwarder
+            || self.readonly
+            || self.multi.is_some()
+            || !self.watches.is_empty()
+            || self.subs.active()
+            || self.no_proxy_until.is_some_and(|t| std::time::Instant::now() < t)
+        {
+            return None;
+        }
+        let backend = &self.shared.backend;
+        if backend.is_leader() {
+            return None;
+        }
+        let name = commands::resolve(args).ok()?.name();
+        if super::proxy::is_local(name) || super::proxy::marks_cluster_aware(name) {
+            return None;
+        }
+        let leader = backend.leader().filter(|&l| l != backend.id())?;
+        Some((leader, backend.addr_of(leader)?))
     }
 
     /// Updates CLIENT LIST's subscription counts.

@@ -6,6 +6,7 @@ mod clients;
 pub mod commands;
 mod conn;
 mod forward;
+mod proxy;
 pub mod pubsub;
 mod sentinel;
 mod stats;

@@ -224,6 +224,9 @@ fn client_id(s: &mut Session, _: &[Bytes]) -> Reply {
 fn client_setname(s: &mut Session, args: &[Bytes]) -> Reply {
     match valid_name(&args[2]) {
         Ok(name) => {
+            if name == crate::server::forward::FORWARDER_NAME {
+                s.forwarder = true;
+            }
             lock(&s.client).name = name;
             Reply::Ok
         }

@@ -1,0 +1,186 @@
+//! Follower proxy mode (`--follower-proxy`, on by default): a follower relays the session of a
+//! client that is not cluster-aware to the leader, as etcd's members and RedisRaft's
+//! follower-proxy do, so that a plain client pointed at any node just works.
+//!
+//! The whole session moves, not single commands: at the first command this node cannot answer
+//! as the leader would, the connection is joined to a connection of its own to the leader, and
+//! from then on bytes flow both ways untouched. So pipelines, MULTI/EXEC, WATCH, blocking
+//! commands and scripts behave exactly as on the leader (pub/sub stays: see `is_local`), and each round trip costs one
+//! more hop. Before it joins, the tunnel replays what the client set up here (its name, RESP3)
+//! and names itself a forwarder, so the leader never relays it again (one hop at most, even
+//! while nodes disagree about who leads). When this node learns of another leader the tunnel is
+//! closed: the client sees a broken connection, as when a Redis primary dies, and reconnects.
+//!
+//! A client is cluster-aware once it sends CLUSTER, READONLY, READWRITE or ASKING: it keeps
+//! getting MOVED, which it follows by itself.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::forward::FORWARDER_NAME;
+use super::Shared;
+use crate::base::NodeId;
+use crate::resp::{Protocol, Reply};
+
+/// How long opening a tunnel may take before the command is answered here instead (MOVED).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often a tunnel checks that its far end still leads.
+const LEADER_CHECK: Duration = Duration::from_millis(100);
+
+/// Whether a command is answered by whichever node receives it (connection state, this node's
+/// view): it never opens a tunnel. Pub/sub stays too: messages go through the log and reach
+/// subscribers on every node, and a follower relays PUBLISH by itself, so subscriptions stay
+/// on the node the client chose, as in Redis Cluster.
+pub fn is_local(name: &str) -> bool {
+    let family = name.split('|').next().unwrap_or(name);
+    matches!(
+        family,
+        "ping"
+            | "echo"
+            | "hello"
+            | "auth"
+            | "select"
+            | "quit"
+            | "reset"
+            | "client"
+            | "command"
+            | "info"
+            | "time"
+            | "role"
+            | "cluster"
+            | "readonly"
+            | "readwrite"
+            | "asking"
+            | "sentinel"
+            | "debug"
+            | "lastsave"
+            | "pubsub"
+            | "subscribe"
+            | "unsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "publish"
+            | "spublish"
+            | "unwatch"
+            | "discard"
+    ) || matches!(name, "config|get" | "config|help" | "config|resetstat")
+}
+
+/// Whether a command marks its client cluster-aware.
+pub fn marks_cluster_aware(name: &str) -> bool {
+    name.starts_with("cluster") || matches!(name, "readonly" | "readwrite" | "asking")
+}
+
+/// What a session takes to the leader: the leader, its address, and the commands already read
+/// that it must run there, in order.
+pub struct Tunnel {
+    pub leader: NodeId,
+    pub addr: String,
+    pub pending: Vec<Vec<Bytes>>,
+}
+
+fn encode(out: &mut BytesMut, args: &[&[u8]]) {
+    Reply::Array(args.iter().map(|a| Reply::Bulk(Bytes::copy_from_slice(a))).collect()).encode(Protocol::Resp2, out);
+}
+
+/// Connects to the leader and sets the connection up as the client's: a forwarder (never
+/// relayed further) with the client's name and protocol. Only the last command of the set-up
+/// answers (`CLIENT REPLY ON`'s `+OK`).
+pub async fn open(addr: &str, name: &str, proto: Protocol) -> std::io::Result<TcpStream> {
+    let setup = async {
+        let mut leader = TcpStream::connect(addr).await?;
+        leader.set_nodelay(true)?;
+        let mut out = BytesMut::new();
+        encode(&mut out, &[b"CLIENT", b"REPLY", b"OFF"]);
+        encode(&mut out, &[b"CLIENT", b"SETNAME", FORWARDER_NAME.as_bytes()]);
+        if !name.is_empty() {
+            encode(&mut out, &[b"CLIENT", b"SETNAME", name.as_bytes()]);
+        }
+        if proto == Protocol::Resp3 {
+            encode(&mut out, &[b"HELLO", b"3"]);
+        }
+        encode(&mut out, &[b"CLIENT", b"REPLY", b"ON"]);
+        leader.write_all(&out).await?;
+        let mut ok = [0u8; 5];
+        leader.read_exact(&mut ok).await?;
+        if &ok != b"+OK\r\n" {
+            return Err(std::io::Error::other(format!(
+                "the leader answered the tunnel's set-up with {:?}",
+                String::from_utf8_lossy(&ok)
+            )));
+        }
+        Ok(leader)
+    };
+    match tokio::time::timeout(OPEN_TIMEOUT, setup).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Sends the commands already read (`pending`, then the unparsed `rest` of the client's
+/// input) to the leader, then relays both ways until either side closes, this node learns of
+/// another leader, or the server shuts down.
+pub async fn relay(
+    shared: &Shared,
+    client: &mut TcpStream,
+    mut leader: TcpStream,
+    tunnel: Tunnel,
+    rest: &[u8],
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut out = BytesMut::new();
+    for args in &tunnel.pending {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+        encode(&mut out, &args);
+    }
+    out.extend_from_slice(rest);
+    if leader.write_all(&out).await.is_err() {
+        return;
+    }
+    let moved_on = async {
+        loop {
+            tokio::time::sleep(LEADER_CHECK).await;
+            if shared.backend.leader().is_some_and(|l| l != tunnel.leader) {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(client, &mut leader) => {}
+        _ = moved_on => tracing::debug!(leader = tunnel.leader, "another node leads now: closing a proxied session"),
+        _ = shutdown.changed() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_commands_stay_and_the_rest_goes_to_the_leader() {
+        for local in [
+            "ping",
+            "client|setname",
+            "cluster|slots",
+            "sentinel|masters",
+            "config|get",
+            "info",
+            "hello",
+            "subscribe",
+            "publish",
+        ] {
+            assert!(is_local(local), "{local}");
+        }
+        for remote in ["get", "set", "multi", "exec", "watch", "blpop", "eval", "config|set", "script|load"] {
+            assert!(!is_local(remote), "{remote}");
+        }
+        assert!(marks_cluster_aware("cluster|slots") && marks_cluster_aware("readonly"));
+        assert!(!marks_cluster_aware("get"));
+    }
+}
