@@ -164,7 +164,7 @@ fi
   echo "etcd_version=$(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')"
   echo "wrk_version=$( (wrk --version 2>&1 || true) | awk 'NR==1 {print $2}')"
   echo "raftis_binary=$SRC_BIN, $(date -u -r "$SRC_BIN" '+built %Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$BIN" | cut -c1-12)"
-  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE (SET, GET, INCR, MSET; HSET, HGET, SADD, ZADD, ZRANGEBYSCORE; LPUSH, LRANGE, RPOP, PUBLISH with one subscriber; EVALSHA of a GET+SET script), -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; pub/sub latency $LAT_MSGS messages at $LAT_RATE/s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
+  echo "workload=redis-benchmark -c $CLIENTS -r $KEYSPACE (SET, GET, INCR, MSET; HSET, HGET, SADD, ZADD, ZRANGEBYSCORE; LPUSH, LRANGE, RPOP, PUBLISH with one subscriber; EVALSHA of a GET+SET script; SET and GET through a raftis follower in proxy mode), -n $N1 at P=1 and $N16 at P=16, $REPS runs each (interleaved); wrk -t2 -c$CLIENTS -d${WRK_S}s, $REPS runs; pub/sub latency $LAT_MSGS messages at $LAT_RATE/s, $REPS runs; $KEYS keys of $VALUE_BYTES bytes for memory and recovery; $FAILOVERS failover trials"
   echo "reps=$REPS"
   echo "failovers=$FAILOVERS"
   if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN {exit !(l > n / 4)}'; then
@@ -365,7 +365,10 @@ RB_FAILED=0
 # SET wrote; RPOP pops what LPUSH pushed. PUBLISH runs with one subscriber connected (RB_SUBSCRIBE):
 # on the same redis-server, on a raftis follower (every node delivers each message to its own
 # subscribers), so that delivery is part of what it measures.
-RB_TESTS=(set get incr mset hset hget sadd zadd zrangebyscore lpush lrange rpop publish evalsha)
+# PROXYSET and PROXYGET (appended last) are SET and GET sent to a raftis follower, which relays
+# redis-benchmark's sessions to the leader (follower proxy mode); against a redis-server they are
+# plain SET and GET. The report sets them against raftis's direct SET and GET.
+RB_TESTS=(set get incr mset hset hget sadd zadd zrangebyscore lpush lrange rpop publish evalsha proxyset proxyget)
 # EVALSHA: a small read-modify-write script (GET, SET of the value plus one), SCRIPT LOADed on the
 # target (raftis: on the leader, which replicates its script cache) before the test.
 BENCH_SCRIPT="local v = tonumber(redis.call('GET', KEYS[1]) or '0') redis.call('SET', KEYS[1], v + 1) return v + 1"
@@ -376,7 +379,10 @@ declare -A RB_CMD=(
   [lrange]="LRANGE mylist 0 9"
   [publish]="PUBLISH bench:ch __rand_int__"
   [evalsha]="EVALSHA $BENCH_SHA 1 counter:__rand_int__"
+  [proxyset]="SET key:__rand_int__ xxx"
+  [proxyget]="GET key:__rand_int__"
 )
+declare -A RB_VIA_FOLLOWER=([proxyset]=1 [proxyget]=1)  # raftis: sent to a follower
 declare -A RB_SUBSCRIBE=([publish]=bench:ch)  # test -> channel a background subscriber listens to
 numsub() { # port channel: the node's PUBSUB NUMSUB count for the channel, empty when unanswered
   { timeout 2 redis-cli -h 127.0.0.1 -p "$1" pubsub numsub "$2" 2>/dev/null || true; } | tr -d '\r' | sed -n 2p
@@ -415,6 +421,7 @@ run_rb() { # target port P rep: one redis-benchmark per test, in the order of RB
     if [ "$target" = raftis ]; then
       wait_settled 60 || { check_nodes "benchmark" || true; die "raftis: no settled leader before $T P=$p run $rep"; }
       port=${RPORT[$L]}
+      [ -z "${RB_VIA_FOLLOWER[$t]:-}" ] || port=${RPORT[$(( L % 3 + 1 ))]}
     fi
     ch=${RB_SUBSCRIBE[$t]:-}
     if [ -n "$ch" ]; then

@@ -222,7 +222,8 @@ fn renumber(text: &str, roles: &BTreeMap<u64, u64>) -> String {
 }
 
 /// What redis-cli prints on a terminal, as it prints it when its output is a pipe: no
-/// redirection notes, no `(error) ` prefix, no quotes, no blank lines; the term is whatever
+/// redirection notes, no `(error) ` prefix, no `1) ` array numbering, no quotes, no blank
+/// lines; the term is whatever
 /// this cluster's is.
 fn normalize(lines: &[String]) -> Vec<String> {
     lines
@@ -230,6 +231,10 @@ fn normalize(lines: &[String]) -> Vec<String> {
         .map(|l| without_note(l).to_string())
         .filter(|l| !l.is_empty() && !l.starts_with("-> Redirected"))
         .map(|l| l.strip_prefix("(error) ").map(str::to_string).unwrap_or(l))
+        .map(|l| match l.split_once(") ") {
+            Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => rest.to_string(),
+            _ => l,
+        })
         .map(|l| if l.len() >= 2 && l.starts_with('"') && l.ends_with('"') { l[1..l.len() - 1].to_string() } else { l })
         .map(|l| if l.starts_with("raft_term:") { "raft_term:N".to_string() } else { l })
         .collect()

@@ -37,11 +37,14 @@ LABEL = {
     "etcd": "etcd (3 nodes)",
 }
 TESTS = ["SET", "GET", "INCR", "MSET", "HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE",
-         "LPUSH", "LRANGE", "RPOP", "PUBLISH", "EVALSHA"]
+         "LPUSH", "LRANGE", "RPOP", "PUBLISH", "EVALSHA", "PROXYSET", "PROXYGET"]
 # Hash, set, sorted-set, list and pub/sub rows: against both redis-servers only (etcd has no
 # equivalent), no targets.
-NO_ETCD = {"HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE", "LPUSH", "LRANGE", "RPOP", "PUBLISH", "EVALSHA"}
-ROW_NAME = {"MSET": "MSET (10 keys)"}
+NO_ETCD = {"HSET", "HGET", "SADD", "ZADD", "ZRANGEBYSCORE", "LPUSH", "LRANGE", "RPOP", "PUBLISH", "EVALSHA",
+           "PROXYSET", "PROXYGET"}
+ROW_NAME = {"MSET": "MSET (10 keys)", "PROXYSET": "SET via a follower", "PROXYGET": "GET via a follower"}
+# Follower-proxy rows and the direct rows they are compared with.
+PROXY_OF = {"PROXYSET": "SET", "PROXYGET": "GET"}
 PIPES = [1, 16]
 # raftis / redis(fsync always) throughput targets; every workload also has >= 5x etcd.
 REDIS_TARGET = {("SET", 1): 0.5, ("GET", 1): 0.8, ("SET", 16): 0.3, ("GET", 16): 0.5}
@@ -244,7 +247,8 @@ def no_etcd_prose():
         return ""
     kinds = [k for k, ts in (("hash", ("HSET", "HGET")), ("set", ("SADD",)),
                              ("sorted-set", ("ZADD", "ZRANGEBYSCORE")), ("list", ("LPUSH", "LRANGE", "RPOP")),
-                             ("pub/sub", ("PUBLISH",)), ("scripting", ("EVALSHA",))) if any(t in present for t in ts)]
+                             ("pub/sub", ("PUBLISH",)), ("scripting", ("EVALSHA",)),
+                             ("follower-proxy", ("PROXYSET", "PROXYGET"))) if any(t in present for t in ts)]
     text = (" The %s rows (%s) are measured against both redis-servers only: etcd has no equivalent (n/a), "
             "and they have no target." % (and_join(kinds), ", ".join(present)))
     keys = [k for k, t in (("myhash", "HSET"), ("myset", "SADD"), ("myzset", "ZADD"), ("mylist", "LPUSH"))
@@ -300,6 +304,17 @@ for p in PIPES:
         add("| %s | %d | %s | %s | %s | %s | %s | %s |"
             % (ROW_NAME.get(test, test), p, cell(d["redis"]), cell(d["redis-fsync"]),
                cell(d["raftis"]), ecell, rr, re_))
+proxied = [(t, p) for p in PIPES for t in PROXY_OF if rows.get((t, p), {}).get("raftis")
+           and rows.get((PROXY_OF[t], p), {}).get("raftis")]
+if proxied:
+    add("")
+    add("Follower proxy: SET and GET sent to a raftis follower, which relays each redis-benchmark "
+        "connection to the leader (one more hop per round trip), against the same commands sent to the "
+        "leader in this run: " + "; ".join(
+            "%s P=%d %.2f× direct (p50 %s ms vs %s ms)" % (
+                PROXY_OF[t], p, rows[(t, p)]["raftis"]["rps"] / rows[(PROXY_OF[t], p)]["raftis"]["rps"],
+                f_ms(rows[(t, p)]["raftis"]["p50"]), f_ms(rows[(PROXY_OF[t], p)]["raftis"]["p50"]))
+            for t, p in proxied) + ".")
 add("")
 add("![throughput and p99 latency](chart.svg)")
 add("")
