@@ -84,9 +84,12 @@ for target in TARGETS:
     for p in PIPES:
         # rep<r>-<TEST>.csv (one redis-benchmark per test), or rep<r>.csv (older runs: all tests in one)
         for path in sorted(glob.glob(os.path.join(RAW, "rb", target, "P%d" % p, "rep*.csv"))):
+            # The file names the test (PROXYSET runs "SET ..." through a follower); older
+            # all-in-one files: the row does.
+            named = re.match(r"rep\d+-(.+)\.csv$", os.path.basename(path))
             with open(path) as f:
                 for row in csv.DictReader(f):
-                    test = row["test"].split(" ")[0]  # "MSET (10 keys)" -> MSET
+                    test = named.group(1) if named else row["test"].split(" ")[0]  # "MSET (10 keys)" -> MSET
                     samples.setdefault((target, test, p), []).append(
                         (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
                          fnum(row.get("max_latency_ms")))

@@ -152,7 +152,11 @@ pub fn apply(ks: &mut KeySpace, op: &DumpOp, ctx: Ctx) -> Result<Reply> {
 pub fn query(ks: &KeySpace, op: &DumpOp, ctx: Ctx) -> Result<Reply> {
     match op {
         DumpOp::Dump(key) => Ok(match ks.get(key, ctx.now) {
-            Some(e) => Reply::Bulk(Bytes::from(encode(&e.value))),
+            // Redis's RDB stream encoding (listpacks of delta-coded entries) is not written yet.
+            Some(e) => match encode(&e.value) {
+                Some(payload) => Reply::Bulk(Bytes::from(payload)),
+                None => return Err(Error::msg("ERR DUMP of a stream is not supported by raftis yet")),
+            },
             None => Reply::Nil,
         }),
         DumpOp::Restore { .. } => unreachable!("RESTORE is a write"),
@@ -204,10 +208,11 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// A value's DUMP payload.
-pub fn encode(value: &Value) -> Vec<u8> {
+/// A value's DUMP payload; `None` for a stream (not written yet).
+pub fn encode(value: &Value) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     match value {
+        Value::Stream(_) => return None,
         Value::Str(s) => {
             out.push(TYPE_STRING);
             put_str(&mut out, s);
@@ -246,7 +251,7 @@ pub fn encode(value: &Value) -> Vec<u8> {
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Some(out)
 }
 
 /// RDB's opcode for a function library (FUNCTION DUMP: one per library, then its code).
@@ -626,13 +631,13 @@ mod tests {
             (Value::ZSet(Box::new(z)), Decoded::ZSet(vec![(Bytes::from("m"), 1.5)])),
             (Value::Hash(h), Decoded::Hash(vec![(Bytes::from("f"), Bytes::from("v"))])),
         ] {
-            assert_eq!(decode(&encode(&value)), Ok(decoded));
+            assert_eq!(decode(&encode(&value).unwrap()), Ok(decoded));
         }
     }
 
     #[test]
     fn garbage_never_panics() {
-        let base = encode(&Value::Str(b"abc".to_vec()));
+        let base = encode(&Value::Str(b"abc".to_vec())).unwrap();
         for i in 0..base.len() {
             for b in [0u8, 0x3f, 0x80, 0xc3, 0xff] {
                 let mut p = base.clone();

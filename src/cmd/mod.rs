@@ -20,6 +20,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod zsets;
 
@@ -117,6 +118,7 @@ pub fn data_commands() -> impl Iterator<Item = &'static DataCommand> {
         lists::COMMANDS,
         dump::COMMANDS,
         scripting::COMMANDS,
+        streams::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -149,6 +151,7 @@ pub enum Op {
     PubSub(pubsub::PubSubOp),
     Dump(dump::DumpOp),
     Script(scripting::ScriptOp),
+    Stream(streams::StreamOp),
 }
 
 impl Op {
@@ -166,6 +169,7 @@ impl Op {
             Op::PubSub(op) => op.is_write(),
             Op::Dump(op) => op.is_write(),
             Op::Script(op) => op.is_write(),
+            Op::Stream(op) => op.is_write(),
         }
     }
 
@@ -184,6 +188,7 @@ impl Op {
             Op::PubSub(op) => pubsub::apply(ks, op, ctx),
             Op::Dump(op) => dump::apply(ks, op, ctx),
             Op::Script(op) => scripting::apply(ks, op, ctx),
+            Op::Stream(op) => streams::apply(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }
@@ -204,6 +209,7 @@ impl Op {
             Op::PubSub(op) => pubsub::query(ks, op, ctx),
             Op::Dump(op) => dump::query(ks, op, ctx),
             Op::Script(op) => scripting::query(ks, op, ctx),
+            Op::Stream(op) => streams::query(ks, op, ctx),
         };
         result.unwrap_or_else(Reply::from)
     }

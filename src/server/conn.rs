@@ -56,8 +56,6 @@ pub struct Session {
     /// The connection named itself a forwarder (another node relaying a client): it is never
     /// relayed again, and keeps that mark when the relayed client's own name replaces it.
     pub forwarder: bool,
-    /// Opening a tunnel to the leader failed: commands are answered here (MOVED) until then.
-    no_proxy_until: Option<std::time::Instant>,
     /// Set by the pipeline when the session moves to the leader (see `proxy`).
     tunnel: Option<super::proxy::Tunnel>,
 }
@@ -87,7 +85,6 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
         reply_skip: 0,
         cluster_aware: false,
         forwarder: false,
-        no_proxy_until: None,
         tunnel: None,
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
@@ -124,16 +121,22 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
                 output.clear();
             }
             let name = lock(&session.client).name.clone();
-            match super::proxy::open(&tunnel.addr, &name, session.proto).await {
-                Ok(leader) => {
-                    debug!(client = id, leader = tunnel.leader, "proxying the session to the leader");
-                    super::proxy::relay(&shared, &mut stream, leader, tunnel, &input, shutdown.clone()).await;
+            match super::proxy::reach_leader(&shared, tunnel.target.clone(), &name, session.proto).await {
+                super::proxy::Reached::Tunnel(leader, conn) => {
+                    debug!(client = id, leader, "proxying the session to the leader");
+                    super::proxy::relay(&shared, &mut stream, conn, leader, tunnel.pending, &input, shutdown.clone())
+                        .await;
                     break 'conn;
                 }
-                Err(e) => {
-                    debug!(client = id, error = %e, "could not open a tunnel to the leader: answering here");
-                    session.no_proxy_until = Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+                super::proxy::Reached::Here => {
+                    // This node leads now: the commands run here.
                     session.run_pipeline(tunnel.pending, &mut output, &stream).await;
+                }
+                super::proxy::Reached::Nobody => {
+                    // A plain client cannot follow MOVED: it sees the connection close, as when a
+                    // Redis primary dies, and retries.
+                    debug!(client = id, "no leader to relay to: closing the connection");
+                    break 'conn;
                 }
             }
         }
@@ -271,11 +274,11 @@ impl Session {
             if self.close {
                 break;
             }
-            if let Some((leader, addr)) = self.proxy_target(&args) {
+            if let Some(target) = self.proxy_target(&args) {
                 self.flush_writes(&mut batch, out).await;
                 self.flush_relayed(&mut relayed, out).await;
                 let pending = std::iter::once(args).chain(commands).collect();
-                self.tunnel = Some(super::proxy::Tunnel { leader, addr, pending });
+                self.tunnel = Some(super::proxy::Tunnel { target, pending });
                 return;
             }
             let started = std::time::Instant::now();
@@ -819,11 +822,11 @@ impl Session {
         self.forwarder
     }
 
-    /// The leader to move this session to, when proxy mode applies: a follower that knows its
-    /// leader, a client that is not cluster-aware and has no state here that would not move
-    /// with it (MULTI, WATCH, subscriptions made while this node led), and a command this node
-    /// does not answer for itself.
-    fn proxy_target(&self, args: &[Bytes]) -> Option<(crate::base::NodeId, String)> {
+    /// Whether to move this session to the leader, when proxy mode applies: a follower, a
+    /// client that is not cluster-aware and has no state here that would not move with it
+    /// (MULTI, WATCH, subscriptions made while this node led), and a command this node does not
+    /// answer for itself. `Some(None)`: it should move, but no leader is known yet.
+    fn proxy_target(&self, args: &[Bytes]) -> Option<Option<(crate::base::NodeId, String)>> {
         if !self.shared.config.follower_proxy
             || self.cluster_aware
             || self.forwarder
@@ -831,7 +834,6 @@ impl Session {
             || self.multi.is_some()
             || !self.watches.is_empty()
             || self.subs.active()
-            || self.no_proxy_until.is_some_and(|t| std::time::Instant::now() < t)
         {
             return None;
         }
@@ -843,8 +845,7 @@ impl Session {
         if super::proxy::is_local(name) || super::proxy::marks_cluster_aware(name) {
             return None;
         }
-        let leader = backend.leader().filter(|&l| l != backend.id())?;
-        Some((leader, backend.addr_of(leader)?))
+        Some(super::proxy::known_leader(&self.shared))
     }
 
     /// Updates CLIENT LIST's subscription counts.

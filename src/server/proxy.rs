@@ -10,6 +10,9 @@
 //! and names itself a forwarder, so the leader never relays it again (one hop at most, even
 //! while nodes disagree about who leads). When this node learns of another leader the tunnel is
 //! closed: the client sees a broken connection, as when a Redis primary dies, and reconnects.
+//! A session that must move while no leader can be reached (an election, a dead leader still
+//! believed to lead) waits up to the commit timeout, then its connection is closed too: a plain
+//! client cannot follow MOVED, but it retries after a connection error.
 //!
 //! A client is cluster-aware once it sends CLUSTER, READONLY, READWRITE or ASKING: it keeps
 //! getting MOVED, which it follows by itself.
@@ -26,7 +29,7 @@ use super::Shared;
 use crate::base::NodeId;
 use crate::resp::{Protocol, Reply};
 
-/// How long opening a tunnel may take before the command is answered here instead (MOVED).
+/// How long one attempt at opening a tunnel may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often a tunnel checks that its far end still leads.
 const LEADER_CHECK: Duration = Duration::from_millis(100);
@@ -77,12 +80,56 @@ pub fn marks_cluster_aware(name: &str) -> bool {
     name.starts_with("cluster") || matches!(name, "readonly" | "readwrite" | "asking")
 }
 
-/// What a session takes to the leader: the leader, its address, and the commands already read
-/// that it must run there, in order.
+/// What a session takes to the leader: the leader and its address (if known yet), and the
+/// commands already read that it must run there, in order.
 pub struct Tunnel {
-    pub leader: NodeId,
-    pub addr: String,
+    pub target: Option<(NodeId, String)>,
     pub pending: Vec<Vec<Bytes>>,
+}
+
+/// The leader this node knows of (not itself) and its client address.
+pub fn known_leader(shared: &Shared) -> Option<(NodeId, String)> {
+    let backend = &shared.backend;
+    let leader = backend.leader().filter(|&l| l != backend.id())?;
+    Some((leader, backend.addr_of(leader)?))
+}
+
+/// Where a session that must move ends up.
+pub enum Reached {
+    /// A set-up connection to the leader.
+    Tunnel(NodeId, TcpStream),
+    /// This node became the leader meanwhile.
+    Here,
+    /// No leader could be reached within the commit timeout (an election that does not end, a
+    /// leader that died and is still believed to lead).
+    Nobody,
+}
+
+/// Opens a tunnel to the leader, waiting out an election or a dead leader for up to the commit
+/// timeout.
+pub async fn reach_leader(
+    shared: &Shared,
+    mut target: Option<(NodeId, String)>,
+    name: &str,
+    proto: Protocol,
+) -> Reached {
+    let deadline = tokio::time::Instant::now() + shared.config.commit_timeout;
+    loop {
+        if let Some((leader, addr)) = &target {
+            match open(addr, name, proto).await {
+                Ok(conn) => return Reached::Tunnel(*leader, conn),
+                Err(e) => tracing::debug!(leader, error = %e, "could not open a tunnel to the leader"),
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Reached::Nobody;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if shared.backend.is_leader() {
+            return Reached::Here;
+        }
+        target = known_leader(shared);
+    }
 }
 
 fn encode(out: &mut BytesMut, args: &[&[u8]]) {
@@ -129,31 +176,32 @@ pub async fn open(addr: &str, name: &str, proto: Protocol) -> std::io::Result<Tc
 pub async fn relay(
     shared: &Shared,
     client: &mut TcpStream,
-    mut leader: TcpStream,
-    tunnel: Tunnel,
+    mut conn: TcpStream,
+    leader: NodeId,
+    pending: Vec<Vec<Bytes>>,
     rest: &[u8],
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut out = BytesMut::new();
-    for args in &tunnel.pending {
+    for args in &pending {
         let args: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
         encode(&mut out, &args);
     }
     out.extend_from_slice(rest);
-    if leader.write_all(&out).await.is_err() {
+    if conn.write_all(&out).await.is_err() {
         return;
     }
     let moved_on = async {
         loop {
             tokio::time::sleep(LEADER_CHECK).await;
-            if shared.backend.leader().is_some_and(|l| l != tunnel.leader) {
+            if shared.backend.leader().is_some_and(|l| l != leader) {
                 return;
             }
         }
     };
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(client, &mut leader) => {}
-        _ = moved_on => tracing::debug!(leader = tunnel.leader, "another node leads now: closing a proxied session"),
+        _ = tokio::io::copy_bidirectional(client, &mut conn) => {}
+        _ = moved_on => tracing::debug!(leader, "another node leads now: closing a proxied session"),
         _ = shutdown.changed() => {}
     }
 }

@@ -75,6 +75,20 @@ fn value_digest(h: &mut sha1_smol::Sha1, value: &Value) {
                 bytes(h, e);
             }
         }
+        Value::Stream(st) => {
+            h.update(&[0xff, b'x']);
+            h.update(&(st.len() as u64).to_be_bytes());
+            h.update(&st.last_id.ms.to_be_bytes());
+            h.update(&st.last_id.seq.to_be_bytes());
+            for (id, fields) in &st.entries {
+                h.update(&id.ms.to_be_bytes());
+                h.update(&id.seq.to_be_bytes());
+                h.update(&(fields.len() as u64).to_be_bytes());
+                for f in fields {
+                    bytes(h, f);
+                }
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod digest;
 mod glob;
 mod hash;
 mod keyspace;
+mod stream;
 mod value;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,12 @@ pub use digest::{digest, digest_value};
 pub use glob::matches as glob_matches;
 pub use hash::Hash;
 pub use keyspace::{Encodings, Entry, KeySpace, KeySpaceImage, Watch};
+pub use stream::{Stream, StreamId};
+
+/// Redis's `stream-node-max-entries` default.
+pub const fn stream_node_max_entries() -> usize {
+    stream::NODE_MAX_ENTRIES as usize
+}
 pub use value::{element_hash, Dict, Kind, List, Score, Value, WrongType, ZSet};
 
 use crate::cmd::{Ctx, Op};

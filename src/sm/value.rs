@@ -1,5 +1,5 @@
-//! The values a key holds: a string, a hash, a set, a sorted set or a list (streams will join
-//! them), with Redis's type names, encoding names and WRONGTYPE rule.
+//! The values a key holds: a string, a hash, a set, a sorted set, a list or a stream, with
+//! Redis's type names, encoding names and WRONGTYPE rule.
 //!
 //! Collections keep their elements in an order that is a function of the log (see [`Dict`]):
 //! every replica, including one rebuilt from a snapshot, iterates a collection in the same
@@ -18,6 +18,7 @@ pub enum Kind {
     Set,
     ZSet,
     List,
+    Stream,
 }
 
 impl Kind {
@@ -29,6 +30,7 @@ impl Kind {
             Kind::Set => "set",
             Kind::ZSet => "zset",
             Kind::List => "list",
+            Kind::Stream => "stream",
         }
     }
 }
@@ -47,6 +49,8 @@ pub enum Value {
     ZSet(Box<ZSet>),
     /// A list of elements (variants are appended, never reordered: the index is in snapshots).
     List(List),
+    /// A stream (boxed: rare, and a key holding a string stays small).
+    Stream(Box<super::Stream>),
 }
 
 /// The error of using a key of another type: Redis's WRONGTYPE.
@@ -63,6 +67,7 @@ impl Value {
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
             Value::List(_) => Kind::List,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -120,6 +125,7 @@ impl Value {
             }
             // Redis 7.0 keeps every list in a quicklist (listpack lists came with 7.2).
             Value::List(_) => "quicklist",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -137,6 +143,9 @@ impl Value {
             Value::Set(d) => d.iter().map(|(m, _)| BOX + NODE + 8 + m.len()).sum(),
             Value::ZSet(z) => z.members.iter().map(|(m, _)| 2 * (BOX + NODE + 8 + m.len())).sum(),
             Value::List(l) => l.0.iter().map(|e| BOX + e.len()).sum(),
+            Value::Stream(st) => {
+                st.entries.values().map(|fv| NODE + 16 + fv.iter().map(|b| BOX + b.len()).sum::<usize>()).sum()
+            }
         }
     }
 
@@ -148,6 +157,8 @@ impl Value {
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
             Value::List(l) => l.is_empty(),
+            // An empty stream stays, as in Redis.
+            Value::Stream(_) => false,
         }
     }
 }

@@ -1,0 +1,172 @@
+//! Real applications from PyPI, unchanged, on a three-node cluster (issue 14's apps suite):
+//! `tests/apps/*_check.py`, each run first against a real redis-server (to show the check is
+//! honest), then on raftis through Sentinel discovery and through a follower in proxy mode, with
+//! the leader killed (kill -9) in the middle of the workload.
+//!
+//! - RQ (`rq_check.py`): enqueue, scheduled jobs (`enqueue_in`), a SimpleWorker with the
+//!   scheduler, results: every acknowledged job finishes with its result.
+//!
+//! Needs python3 with `redis` and `rq` (`.ci/run` installs them) and redis-server: without them
+//! the tests print `SKIPPED` (and fail when `CI=true`).
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::cluster::{poll, Cluster};
+use common::{require, runs_ok};
+
+const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn have(test: &str, module: &str) -> bool {
+    require(
+        test,
+        &[
+            ("python3 with the redis package", runs_ok(&python(), &["-c", "import redis"])),
+            (module, runs_ok(&python(), &["-c", &format!("import {module}")])),
+            ("redis-server", runs_ok("redis-server", &["--version"])),
+        ],
+    )
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name)
+}
+
+/// A redis-server on a free port, killed on drop.
+struct RedisServer {
+    child: Child,
+    addr: String,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let addr = format!("127.0.0.1:{port}");
+        assert!(
+            poll(Duration::from_secs(10), || TcpStream::connect(&addr).ok()).is_some(),
+            "redis-server did not listen on {addr}"
+        );
+        RedisServer { child, addr }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a check script; once its stdout prints `trigger`, runs `at_trigger` (the leader kill).
+/// Returns whether it succeeded, and its stdout and stderr.
+fn run_check(script: &Path, args: &[&str], trigger: &str, at_trigger: impl FnOnce()) -> (bool, String, String) {
+    let mut child = Command::new(python())
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the check script");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let mut out = String::new();
+    let mut at_trigger = Some(at_trigger);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if line == trigger {
+                    if let Some(f) = at_trigger.take() {
+                        f();
+                    }
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break child.wait().ok(),
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+    };
+    let err = err_reader.join().unwrap_or_default();
+    (status.is_some_and(|s| s.success()), out, err)
+}
+
+/// Runs `check` against a redis-server, then on a 3-node raftis cluster through Sentinel and
+/// through a follower, killing the leader (and restarting it) when the script prints `trigger`.
+fn run_everywhere(name: &str, check: &str, args: &[&str], trigger: &str, ok_line: &str) {
+    let redis = RedisServer::start();
+    let mut direct = vec!["direct", redis.addr.as_str()];
+    direct.extend_from_slice(args);
+    let (ok, out, err) = run_check(&script(check), &direct, "", || {});
+    assert!(ok && out.contains(ok_line), "{name} against redis-server failed\nstdout:\n{out}\nstderr:\n{err}");
+    eprintln!("{name}, redis-server:\n{out}");
+    drop(redis);
+
+    for mode in ["sentinel", "proxy"] {
+        let mut c = Cluster::start(3);
+        let leader = c.leader(LEADER_TIMEOUT);
+        let follower = c.ids().into_iter().find(|&i| i != leader).unwrap();
+        let target = match mode {
+            "sentinel" => c.addrs().join(","),
+            _ => c.addr(follower),
+        };
+        let mut full = vec![if mode == "sentinel" { "sentinel" } else { "direct" }, target.as_str()];
+        full.extend_from_slice(args);
+        let cluster = &mut c;
+        let (ok, out, err) = run_check(&script(check), &full, trigger, move || {
+            cluster.kill9(leader);
+            thread::sleep(Duration::from_millis(1500));
+            cluster.restart(leader);
+        });
+        assert!(out.contains(trigger), "{name} ({mode}): the workload never reached '{trigger}'\n{out}\n{err}");
+        assert!(
+            ok && out.contains(ok_line),
+            "{name} on raftis ({mode}, leader {leader} killed) failed\nstdout:\n{out}\nstderr:\n{err}"
+        );
+        eprintln!("{name}, raftis through {mode} (leader {leader} killed):\n{out}");
+        c.wait_digests_equal(Duration::from_secs(30));
+        c.assert_no_panics();
+    }
+}
+
+#[test]
+fn rq_runs_every_acknowledged_job_across_a_leader_kill() {
+    if !have("rq_runs_every_acknowledged_job_across_a_leader_kill", "rq") {
+        return;
+    }
+    run_everywhere("RQ", "rq_check.py", &["400"], "progress 200", "RQ OK");
+}
