@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The failover trial's writer: from the moment the leader was killed (--since-ns, the wall clock
 in ns taken just before the kill), tries `SET bench:failover VALUE` on the surviving nodes over
-persistent connections, following MOVED to a survivor, every 5 ms, until one is acknowledged.
+persistent connections (cluster-aware: READWRITE), following MOVED to a survivor, every 5 ms,
+until one is acknowledged.
 
 Prints `done_ms N` (or `done_ms FAIL`) and a `reply CODE COUNT` line per kind of reply seen
 (OK, MOVED, CLUSTERDOWN, noanswer...). A persistent connection per node, rather than a
@@ -28,7 +29,16 @@ class Node:
         try:
             if self.sock is None:
                 self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=1.0)
+                # A cluster client: READWRITE marks it so, and a follower answers it MOVED rather
+                # than relaying its session to the leader (follower proxy mode).
+                self.sock.sendall(b"*1\r\n$9\r\nREADWRITE\r\n")
                 self.buf = b""
+                while b"\r\n" not in self.buf:
+                    chunk = self.sock.recv(4096)
+                    if not chunk:
+                        raise OSError("closed")
+                    self.buf += chunk
+                self.buf = self.buf.split(b"\r\n", 1)[1]
             self.sock.sendall(b"".join([b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a), a) for a in args]))
             while b"\r\n" not in self.buf:
                 chunk = self.sock.recv(4096)

@@ -87,11 +87,14 @@ pub struct Tunnel {
     pub pending: Vec<Vec<Bytes>>,
 }
 
-/// The leader this node knows of (not itself) and its client address.
+/// The leader this node knows of (not itself) and the client address to reach it at: the one
+/// `--peers` gives (the cluster's own network: inside Docker, the announced address is the
+/// host's published port, which a container cannot reach), else the announced one.
 pub fn known_leader(shared: &Shared) -> Option<(NodeId, String)> {
     let backend = &shared.backend;
     let leader = backend.leader().filter(|&l| l != backend.id())?;
-    Some((leader, backend.addr_of(leader)?))
+    let configured = shared.config.peers.iter().find(|p| p.id == leader).map(|p| p.client_addr());
+    Some((leader, configured.or_else(|| backend.addr_of(leader))?))
 }
 
 /// Where a session that must move ends up.
