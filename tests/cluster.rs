@@ -782,6 +782,9 @@ fn isolated_leader_steps_down_like_a_redis_cluster_minority_master() {
         c.info_raft(old).filter(|i| i.get("raft_role").map(String::as_str) != Some("leader"))
     });
     let mut oc = c.client(old);
+    // A cluster client (READWRITE): a plain one would have its session relayed, or closed when no
+    // leader is reachable.
+    oc.must(&["READWRITE"]);
     let t0 = Instant::now();
     let write = oc.call(&["SET", "x", "1"]);
     let took = t0.elapsed();

@@ -213,7 +213,13 @@ impl Router {
                 return Outcome::Failed(format!("gave up; last refusal: {last}"));
             }
             if self.conn.is_none() {
-                match Client::connect(&self.target, self.io_timeout) {
+                // A cluster client: READWRITE marks the connection cluster-aware, so a follower
+                // answers MOVED instead of relaying the session to the leader (proxy mode).
+                let connected = Client::connect(&self.target, self.io_timeout).and_then(|mut c| {
+                    c.call(&["READWRITE"])?;
+                    Ok(c)
+                });
+                match connected {
                     Ok(c) => self.conn = Some(c),
                     Err(e) => {
                         last = format!("{}: {e}", self.target);
