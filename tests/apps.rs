@@ -11,16 +11,14 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::cluster::{poll, Cluster};
-use common::{require, runs_ok};
+use common::{require, run_check, runs_ok};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -74,64 +72,13 @@ impl Drop for RedisServer {
     }
 }
 
-/// Runs a check script; once its stdout prints `trigger`, runs `at_trigger` (the leader kill).
-/// Returns whether it succeeded, and its stdout and stderr.
-fn run_check(script: &Path, args: &[&str], trigger: &str, at_trigger: impl FnOnce()) -> (bool, String, String) {
-    let mut child = Command::new(python())
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the check script");
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut stderr = child.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut err = String::new();
-        let _ = stderr.read_to_string(&mut err);
-        err
-    });
-    let mut out = String::new();
-    let mut at_trigger = Some(at_trigger);
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let status = loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => {
-                if line == trigger {
-                    if let Some(f) = at_trigger.take() {
-                        f();
-                    }
-                }
-                out.push_str(&line);
-                out.push('\n');
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break child.wait().ok(),
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break None;
-        }
-    };
-    let err = err_reader.join().unwrap_or_default();
-    (status.is_some_and(|s| s.success()), out, err)
-}
-
 /// Runs `check` against a redis-server, then on a 3-node raftis cluster through Sentinel and
 /// through a follower, killing the leader (and restarting it) when the script prints `trigger`.
 fn run_everywhere(name: &str, check: &str, args: &[&str], trigger: &str, ok_line: &str) {
     let redis = RedisServer::start();
     let mut direct = vec!["direct", redis.addr.as_str()];
     direct.extend_from_slice(args);
-    let (ok, out, err) = run_check(&script(check), &direct, "", || {});
+    let (ok, out, err) = run_check(&python(), &script(check), &direct, "", || {});
     assert!(ok && out.contains(ok_line), "{name} against redis-server failed\nstdout:\n{out}\nstderr:\n{err}");
     eprintln!("{name}, redis-server:\n{out}");
     drop(redis);
@@ -147,7 +94,7 @@ fn run_everywhere(name: &str, check: &str, args: &[&str], trigger: &str, ok_line
         let mut full = vec![if mode == "sentinel" { "sentinel" } else { "direct" }, target.as_str()];
         full.extend_from_slice(args);
         let cluster = &mut c;
-        let (ok, out, err) = run_check(&script(check), &full, trigger, move || {
+        let (ok, out, err) = run_check(&python(), &script(check), &full, trigger, move || {
             cluster.kill9(leader);
             thread::sleep(Duration::from_millis(1500));
             cluster.restart(leader);

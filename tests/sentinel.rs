@@ -15,15 +15,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::cluster::{poll, Client, Cluster, Resp};
-use common::{require, runs_ok};
+use common::{require, run_check, runs_ok};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -159,53 +157,16 @@ fn redis_py_sentinel_writes_across_a_leader_kill() {
     let mut c = Cluster::start(3);
     let leader = c.leader(LEADER_TIMEOUT);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/sentinel_check.py");
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .args([&c.addrs().join(","), "10000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sentinel_check.py");
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut out = String::new();
+    let addrs = c.addrs().join(",");
     // Kill the leader once 2,000 SETs are acknowledged (and restart it a little later).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => {
-                out.push_str(&line);
-                out.push('\n');
-                if line == "progress 2000" {
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    c.kill9(leader);
-    thread::sleep(Duration::from_millis(1500));
-    c.restart(leader);
-    let status = poll(Duration::from_secs(180), || child.try_wait().ok().flatten());
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let cluster = &mut c;
+    let (ok, out, err) = run_check(&python, &script, &[&addrs, "10000"], "progress 2000", move || {
+        cluster.kill9(leader);
+        thread::sleep(Duration::from_millis(1500));
+        cluster.restart(leader);
+    });
     assert!(out.contains("progress 2000"), "the workload never reached 2,000 SETs\n{out}\n{err}");
-    assert!(status.is_some_and(|s| s.success()), "sentinel_check.py failed\nstdout:\n{out}\nstderr:\n{err}");
+    assert!(ok, "sentinel_check.py failed\nstdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("SENTINEL OK"), "{out}\n{err}");
     assert!(out.contains("masters used: ["), "{out}");
     eprintln!("{out}");

@@ -135,7 +135,8 @@ pub struct ClusterView {
     pub catchup: crate::raft::catchup::CatchupView,
 }
 
-fn split_addr(addr: &str) -> (&str, u16) {
+/// `host:port` split (a missing or bad port reads as 0).
+pub fn split_addr(addr: &str) -> (&str, u16) {
     match addr.rsplit_once(':') {
         Some((host, port)) => (host, port.parse().unwrap_or(0)),
         None => (addr, 0),

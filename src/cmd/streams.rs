@@ -24,9 +24,6 @@ const XRS: &[&str] = &["@read", "@stream", "@slow"];
 const XWF: &[&str] = &["@write", "@stream", "@fast"];
 const XWS: &[&str] = &["@write", "@stream", "@slow"];
 
-/// Redis's `stream-node-max-entries`: an approximate trim's default LIMIT is 100 nodes of it.
-const NODE: usize = crate::sm::stream_node_max_entries();
-
 /// The stream commands, sorted by name.
 #[rustfmt::skip]
 pub const COMMANDS: &[DataCommand] = &[
@@ -156,7 +153,7 @@ fn parse_trim_options(args: &[Bytes], xadd: bool) -> Result<(Option<Trim>, bool,
         let opt = &args[i];
         if xadd && opt.as_ref() == b"*" {
             break;
-        } else if eq(opt, "maxlen") && more > 0 {
+        } else if (eq(opt, "maxlen") || eq(opt, "minid")) && more > 0 {
             if rule.is_some() {
                 return Err(Error::msg(
                     "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
@@ -167,25 +164,15 @@ fn parse_trim_options(args: &[Bytes], xadd: bool) -> Result<(Option<Trim>, bool,
                 approx = args[i + 1].as_ref() == b"~";
                 i += 1;
             }
-            let n = int(&args[i + 1])?;
-            if n < 0 {
-                return Err(Error::msg("ERR The MAXLEN argument must be >= 0."));
-            }
-            rule = Some(Rule::MaxLen(n as u64));
-            i += 2;
-            continue;
-        } else if eq(opt, "minid") && more > 0 {
-            if rule.is_some() {
-                return Err(Error::msg(
-                    "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
-                ));
-            }
-            approx = false;
-            if more >= 2 && (args[i + 1].as_ref() == b"~" || args[i + 1].as_ref() == b"=") {
-                approx = args[i + 1].as_ref() == b"~";
-                i += 1;
-            }
-            rule = Some(Rule::MinId(parse_id(&args[i + 1], 0, true)?));
+            rule = Some(if eq(opt, "maxlen") {
+                let n = int(&args[i + 1])?;
+                if n < 0 {
+                    return Err(Error::msg("ERR The MAXLEN argument must be >= 0."));
+                }
+                Rule::MaxLen(n as u64)
+            } else {
+                Rule::MinId(parse_id(&args[i + 1], 0, true)?)
+            });
             i += 2;
             continue;
         } else if eq(opt, "limit") && more > 0 {
@@ -216,7 +203,8 @@ fn parse_trim_options(args: &[Bytes], xadd: bool) -> Result<(Option<Trim>, bool,
     }
     let limit = match limit {
         Some(l) => l as u64,
-        None if approx => (100 * NODE) as u64,
+        // As Redis: an approximate trim removes at most 100 nodes' worth unless told otherwise.
+        None if approx => 100 * crate::sm::NODE_MAX_ENTRIES as u64,
         None => 0,
     };
     Ok((rule.map(|rule| Trim { rule, approx, limit }), no_mkstream, i))
@@ -418,18 +406,9 @@ pub fn apply(ks: &mut KeySpace, op: &StreamOp, ctx: Ctx) -> Result {
                 let trimmed = rule.as_ref().map_or(0, |t| trim(s, t));
                 Ok((new, trimmed))
             });
-            let (new, trimmed) = match added {
-                Ok(done) => done,
-                Err(e) => {
-                    // A stream this command created stays only if it got its entry.
-                    if ks.get(key, now).is_some_and(
-                        |e| matches!(&e.value, Value::Stream(s) if s.is_empty() && s.last_id == StreamId::MIN),
-                    ) {
-                        ks.remove(key);
-                    }
-                    return Err(e);
-                }
-            };
+            // A stream this command just created has last ID 0-0 (and 0-0 itself is refused by
+            // the parser), so an error here leaves no empty key behind.
+            let (new, trimmed) = added?;
             notify(ks, STREAM, "xadd", key);
             if trimmed > 0 {
                 notify(ks, STREAM, "xtrim", key);

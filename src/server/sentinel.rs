@@ -18,7 +18,7 @@ use tracing::info;
 
 use super::Shared;
 use crate::base::NodeId;
-use crate::cluster::{node_name, ClusterView, NodeView};
+use crate::cluster::{node_name, split_addr, ClusterView, NodeView};
 use crate::resp::Reply;
 use crate::sm::Message;
 
@@ -73,7 +73,7 @@ impl Sentinel {
         seen.since = Instant::now();
         let (old, _) = previous?;
         let old_addr = view.nodes.iter().find(|n| n.id == old).map_or_else(|| addr.clone(), |n| n.addr.clone());
-        let ((oh, op), (nh, np)) = (split(&old_addr), split(&addr));
+        let ((oh, op), (nh, np)) = (split_addr(&old_addr), split_addr(&addr));
         Some(format!("{name} {oh} {op} {nh} {np}"))
     }
 }
@@ -103,14 +103,6 @@ fn look(shared: &Shared) -> ClusterView {
         }]);
     }
     view
-}
-
-/// `host:port` split for the replies (a missing port reads as 0).
-fn split(addr: &str) -> (&str, u16) {
-    match addr.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().unwrap_or(0)),
-        None => (addr, 0),
-    }
 }
 
 fn ms(d: Duration) -> Reply {
@@ -188,7 +180,7 @@ impl<'a> Picture<'a> {
         flags: &[&str],
         down: Option<Duration>,
     ) -> Vec<(Reply, Reply)> {
-        let (host, port) = split(addr);
+        let (host, port) = split_addr(addr);
         let mut fields = vec![
             (Reply::bulk("name"), Reply::bulk(name)),
             (Reply::bulk("ip"), Reply::bulk(host)),
@@ -241,7 +233,7 @@ impl<'a> Picture<'a> {
     /// SENTINEL REPLICAS: every node but the master.
     pub fn replicas_state(&self) -> Reply {
         let (_, master_addr) = self.master();
-        let (mh, mp) = split(&master_addr);
+        let (mh, mp) = split_addr(&master_addr);
         let master_up = self.view.leader.is_some();
         Reply::Array(
             self.replicas()
@@ -292,7 +284,7 @@ impl<'a> Picture<'a> {
     /// SENTINEL GET-MASTER-ADDR-BY-NAME.
     pub fn master_addr(&self) -> Reply {
         let (_, addr) = self.master();
-        let (host, port) = split(&addr);
+        let (host, port) = split_addr(&addr);
         Reply::Array(vec![Reply::bulk(host), num(port)])
     }
 

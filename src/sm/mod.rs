@@ -19,12 +19,7 @@ pub use digest::{digest, digest_value};
 pub use glob::matches as glob_matches;
 pub use hash::Hash;
 pub use keyspace::{Encodings, Entry, KeySpace, KeySpaceImage, Watch};
-pub use stream::{Stream, StreamId};
-
-/// Redis's `stream-node-max-entries` default.
-pub const fn stream_node_max_entries() -> usize {
-    stream::NODE_MAX_ENTRIES as usize
-}
+pub use stream::{Stream, StreamId, NODE_MAX_ENTRIES};
 pub use value::{element_hash, Dict, Kind, List, Score, Value, WrongType, ZSet};
 
 use crate::cmd::{Ctx, Op};

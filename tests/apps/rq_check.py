@@ -51,6 +51,7 @@ def connect():
     return Redis(host, int(port), **OPTS)
 
 
+# Connection errors seen by this process (the worker process reports its own on stderr).
 errors = {"producer": 0, "worker": 0, "checker": 0}
 
 

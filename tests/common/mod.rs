@@ -201,3 +201,61 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
     }
     out
 }
+
+/// Runs a Python check script (at most 240 s); once its stdout prints the line `trigger`, runs
+/// `at_trigger` (a leader kill, say). Returns whether it succeeded, and its stdout and stderr.
+pub fn run_check(
+    python: &str,
+    script: &std::path::Path,
+    args: &[&str],
+    trigger: &str,
+    at_trigger: impl FnOnce(),
+) -> (bool, String, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(python)
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the check script");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let mut out = String::new();
+    let mut at_trigger = Some(at_trigger);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                if line == trigger {
+                    if let Some(f) = at_trigger.take() {
+                        f();
+                    }
+                }
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break child.wait().ok(),
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+    };
+    let err = err_reader.join().unwrap_or_default();
+    (status.is_some_and(|s| s.success()), out, err)
+}
