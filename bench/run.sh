@@ -9,7 +9,8 @@
 #   --keep      keep the temporary directory (data dirs, logs) instead of deleting it
 # Environment: RAFTIS_BIN (binary to test), BENCH_N1 / BENCH_N16 (requests per redis-benchmark
 # test at P=1 / P=16), BENCH_REPS, BENCH_KEYS (memory and recovery keys), BENCH_FAILOVERS,
-# BENCH_WRK_SECONDS, BENCH_PUBSUB_MSGS / BENCH_PUBSUB_RATE (pub/sub latency: messages per run, rate/s).
+# BENCH_WRK_SECONDS, BENCH_PUBSUB_MSGS / BENCH_PUBSUB_RATE (pub/sub latency: messages per run, rate/s),
+# BENCH_APP_JOBS (RQ and Celery jobs per run).
 # Exit status: 0 when every measurement ran (missed targets are reported, not failures); non-zero
 # when a benchmark could not run, returned errors, lost pub/sub messages, or a process crashed, and
 # when a raftis measurement outside the failover trials saw a term change, an error reply, an election
@@ -41,10 +42,12 @@ if [ "$PROFILE" = quick ]; then
   N1=${BENCH_N1:-2000}; N16=${BENCH_N16:-10000}; REPS=${BENCH_REPS:-3}
   KEYS=${BENCH_KEYS:-10000}; FAILOVERS=${BENCH_FAILOVERS:-3}; WRK_S=${BENCH_WRK_SECONDS:-2}
   RB_TIMEOUT=120; CATCHUP_TIMEOUT=60; LOAD_TIMEOUT=120; LAT_MSGS=${BENCH_PUBSUB_MSGS:-2000}
+  APP_JOBS=${BENCH_APP_JOBS:-100}
 else
   N1=${BENCH_N1:-100000}; N16=${BENCH_N16:-400000}; REPS=${BENCH_REPS:-3}
   KEYS=${BENCH_KEYS:-1000000}; FAILOVERS=${BENCH_FAILOVERS:-20}; WRK_S=${BENCH_WRK_SECONDS:-10}
   RB_TIMEOUT=900; CATCHUP_TIMEOUT=300; LOAD_TIMEOUT=900; LAT_MSGS=${BENCH_PUBSUB_MSGS:-20000}
+  APP_JOBS=${BENCH_APP_JOBS:-1000}
 fi
 LAT_RATE=${BENCH_PUBSUB_RATE:-2000}
 CLIENTS=50
@@ -515,6 +518,41 @@ run_lat() { # target rep: publish-to-receive latency (bench/lib/pubsub_latency.p
   fi
   if [ "$target" = raftis ]; then check_nodes "pub/sub latency run $rep" || die "raftis node crashed"; fi
 }
+errorstats() { # port: "CODE=N,..." from INFO errorstats
+  { timeout 5 redis-cli -h 127.0.0.1 -p "$1" info errorstats 2>/dev/null || true; } | tr -d '\r' |
+    sed -n 's/^errorstat_\([A-Z_-]*\):count=\([0-9]*\).*/\1=\2/p' | paste -sd, -
+}
+declare -A APP_PEER_ERRORS=()  # app -> the error replies redis-server (no persistence) sent in this run
+run_app() { # app target port rep: job throughput of RQ or Celery (bench/lib/app_jobs.py, $APP_JOBS jobs)
+  # against a redis-server or (port "-") the raftis leader. The raftis window expects no more error
+  # replies of each kind than redis-server sent for the same workload (redis-py sends CLIENT
+  # subcommands newer than 7.0 and ignores their errors).
+  local app=$1 target=$2 port=$3 rep=$4 out rc=0 line before
+  out=$RAW/apps/$app/$target
+  mkdir -p "$out"
+  if [ "$target" = raftis ]; then
+    wait_settled 60 || { check_nodes "$app jobs" || true; die "raftis: no settled leader before the $app jobs run $rep"; }
+    port=${RPORT[$L]}
+    watch_begin "apps-$app-rep$rep" phase=apps "label=raftis $app jobs run $rep (leader node $L)" "rep=$rep" \
+      "peer_errors=${APP_PEER_ERRORS[$app]:-}"
+  fi
+  before=$(errorstats "$port")
+  log "$app jobs $target run $rep/$REPS ($APP_JOBS jobs, port $port)"
+  fg timeout $(( APP_JOBS / 5 + 120 )) python3 "$LIB/app_jobs.py" "$app" --addr "127.0.0.1:$port" \
+    --jobs "$APP_JOBS" >"$out/rep$rep.txt" 2>"$out/rep$rep.err" || rc=$?
+  [ "$target" != raftis ] || watch_end
+  [ "$target" != redis ] || APP_PEER_ERRORS[$app]=$(python3 -c 'import sys
+b, a = (dict((k, int(v)) for k, _, v in (kv.partition("=") for kv in s.split(",") if kv)) for s in sys.argv[1:3])
+print(",".join("%s=%d" % (k, n - b.get(k, 0)) for k, n in a.items() if n > b.get(k, 0)))' "$before" "$(errorstats "$port")")
+  line=$(grep -m1 '^app_jobs ' "$out/rep$rep.txt" || true)
+  if [ "$rc" != 0 ] || [ -z "$line" ]; then
+    problem "$app jobs against $target (run $rep) failed (exit $rc): $(grep -v Warning "$out/rep$rep.err" | tr '\n' ' ' | cut -c1-300)"
+    RB_FAILED=1
+  else
+    log "  $target: ${line#app_jobs }"
+  fi
+  if [ "$target" = raftis ]; then check_nodes "$app jobs run $rep" || die "raftis node crashed"; fi
+}
 
 load_keys() { # port prefix count: SETs through redis-cli --pipe; sets LOAD_S (seconds taken)
   local port=$1 prefix=$2 count=$3 t0 p rc=0 out=$W/pipe.out
@@ -557,6 +595,11 @@ for rep in $(seq "$REPS"); do
   run_wrk get "$rep" || true
   run_lat redis "$rep"
   run_lat raftis "$rep"
+  for app in rq celery; do
+    run_app "$app" redis "$P_REDIS" "$rep"
+    run_app "$app" redis-fsync "$P_FSYNC" "$rep"
+    run_app "$app" raftis - "$rep"
+  done
 done
 stop_name redis
 stop_name redis-fsync

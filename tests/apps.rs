@@ -5,8 +5,13 @@
 //!
 //! - RQ (`rq_check.py`): enqueue, scheduled jobs (`enqueue_in`), a SimpleWorker with the
 //!   scheduler, results: every acknowledged job finishes with its result.
+//! - Celery (`celery_check.py`): kombu's Redis transport as the broker, the Redis result
+//!   backend, a thread-pool worker; single tasks, groups and chords: every acknowledged task
+//!   succeeds with its result, every chord's body sums its header.
+//! - redis-py's `Lock` (`lock_check.py`): 8 threads with plain clients increment a counter under
+//!   the lock: the counter is exact (no acknowledged increment lost, never two holders).
 //!
-//! Needs python3 with `redis` and `rq` (`.ci/run` installs them) and redis-server: without them
+//! Needs python3 with `redis`, `rq` and `celery[redis]` (`.ci/run` installs them) and redis-server: without them
 //! the tests print `SKIPPED` (and fail when `CI=true`).
 
 mod common;
@@ -72,9 +77,14 @@ impl Drop for RedisServer {
     }
 }
 
+/// One application check at a time: each runs a cluster, a worker process and its clients, and
+/// on a 2-core machine several at once would starve each other into timeouts.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `check` against a redis-server, then on a 3-node raftis cluster through Sentinel and
 /// through a follower, killing the leader (and restarting it) when the script prints `trigger`.
 fn run_everywhere(name: &str, check: &str, args: &[&str], trigger: &str, ok_line: &str) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let redis = RedisServer::start();
     let mut direct = vec!["direct", redis.addr.as_str()];
     direct.extend_from_slice(args);
@@ -116,4 +126,20 @@ fn rq_runs_every_acknowledged_job_across_a_leader_kill() {
         return;
     }
     run_everywhere("RQ", "rq_check.py", &["400"], "progress 200", "RQ OK");
+}
+
+#[test]
+fn celery_runs_every_acknowledged_task_group_and_chord_across_a_leader_kill() {
+    if !have("celery_runs_every_acknowledged_task_group_and_chord_across_a_leader_kill", "celery") {
+        return;
+    }
+    run_everywhere("Celery", "celery_check.py", &["400"], "progress 200", "CELERY OK");
+}
+
+#[test]
+fn redis_py_lock_keeps_a_counter_exact_across_a_leader_kill() {
+    if !have("redis_py_lock_keeps_a_counter_exact_across_a_leader_kill", "redis.lock") {
+        return;
+    }
+    run_everywhere("redis-py Lock", "lock_check.py", &["1000"], "progress 300", "LOCK OK");
 }

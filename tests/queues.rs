@@ -7,6 +7,10 @@
 //!   8 consumers (BLMOVE into a processing list, and BRPOP) through redis-py's RedisCluster while
 //!   the test kills the leader twice; the script then checks that every acknowledged push was
 //!   popped exactly once or is still in a list, and that nothing was popped twice.
+//! - `xread_block_wakes_every_reader`: streams as event logs: several XREAD BLOCK readers
+//!   (on the leader, through a follower's proxy, after READONLY on a follower, and one waiting for
+//!   a later ID) are each woken by the XADD that gives them something; `$` means "after what was
+//!   there"; BLOCK's timeout and CLIENT UNBLOCK answer a nil array.
 //!
 //! The Python test needs python3 with the `redis` package: without it it prints `SKIPPED` (and
 //! fails when `CI=true`).
@@ -140,6 +144,60 @@ fn queue_survives_leader_kills() {
     assert!(status.is_some_and(|s| s.success()), "queue_check.py failed\nstdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("QUEUE OK"), "{out}\n{err}");
     eprintln!("{out}");
+    c.wait_digests_equal(Duration::from_secs(30));
+    c.assert_no_panics();
+}
+
+#[test]
+fn xread_block_wakes_every_reader() {
+    let c = Cluster::start(3);
+    let leader = c.leader(LEADER_TIMEOUT);
+    let followers: Vec<u64> = c.ids().into_iter().filter(|&i| i != leader).collect();
+    assert_eq!(c.client(leader).must(&["XADD", "events", "1-1", "n", "old"]), b("1-1"));
+    let reader = |id: u64, readonly: bool, from: &'static str| {
+        let addr = c.addr(id);
+        thread::spawn(move || {
+            let mut cl = Client::connect(&addr, Duration::from_secs(30)).unwrap();
+            if readonly {
+                cl.must(&["READONLY"]);
+            }
+            let started = Instant::now();
+            (cl.must(&["XREAD", "BLOCK", "20000", "STREAMS", "events", from]), started.elapsed())
+        })
+    };
+    let on_leader = reader(leader, false, "$");
+    let proxied = reader(followers[0], false, "$");
+    let on_follower = reader(followers[1], true, "$");
+    let later = reader(leader, false, "5-0");
+    thread::sleep(Duration::from_millis(500));
+    let entry = |id: &str, v: &str| {
+        Resp::Array(vec![b("events"), Resp::Array(vec![Resp::Array(vec![b(id), Resp::Array(vec![b("n"), b(v)])])])])
+    };
+    // One XADD wakes every reader waiting after `$` (the entry that was there is not news).
+    assert_eq!(c.client(followers[1]).must(&["XADD", "events", "2-1", "n", "new"]), b("2-1"));
+    for (name, r) in [("leader", on_leader), ("proxied", proxied), ("readonly follower", on_follower)] {
+        let (reply, waited) = r.join().unwrap();
+        assert_eq!(reply, Resp::Array(vec![entry("2-1", "new")]), "{name}");
+        assert!(waited >= Duration::from_millis(400), "{name} answered before the XADD ({waited:?})");
+    }
+    // The reader after 5-0 was woken too, found nothing new for it, and waits on.
+    thread::sleep(Duration::from_millis(300));
+    assert!(!later.is_finished(), "the reader after 5-0 answered early");
+    assert_eq!(c.client(leader).must(&["XADD", "events", "6-0", "n", "later"]), b("6-0"));
+    assert_eq!(later.join().unwrap().0, Resp::Array(vec![entry("6-0", "later")]));
+    // Entries already there are answered at once; BLOCK's timeout and CLIENT UNBLOCK answer nil.
+    let mut cl = c.client(leader);
+    let got = cl.must(&["XREAD", "BLOCK", "0", "COUNT", "1", "STREAMS", "events", "0"]);
+    assert_eq!(got, Resp::Array(vec![entry("1-1", "old")]));
+    let started = Instant::now();
+    assert_eq!(cl.must(&["XREAD", "BLOCK", "300", "STREAMS", "events", "$"]), Resp::Nil);
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+    let mut waiting = c.client(leader);
+    let Resp::Int(waiting_id) = waiting.must(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+    let blocked = thread::spawn(move || waiting.must(&["XREAD", "BLOCK", "0", "STREAMS", "events", "$"]));
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(cl.must(&["CLIENT", "UNBLOCK", &waiting_id.to_string()]), Resp::Int(1));
+    assert_eq!(blocked.join().unwrap(), Resp::Nil);
     c.wait_digests_equal(Duration::from_secs(30));
     c.assert_no_panics();
 }

@@ -12,6 +12,7 @@ RAW_DIR holds what run.sh recorded:
   recovery.txt                  key=value: restarted follower catching up
   failover.txt                  "<trial> <ms>" per line
   pubsub/<target>/rep<r>.txt    pubsub_latency.py's line (publish-to-receive latency; redis, raftis)
+  apps/<app>/<target>/rep<r>.txt  app_jobs.py's line (RQ and Celery jobs/s; redis, redis-fsync, raftis)
   watch/<window>.txt            INFO raft/errorstats before and after, node log events, load generator
                                 errors around each raftis measurement (see watch.py)
   problems.txt                  free text, one problem a line
@@ -454,6 +455,54 @@ if pubsub_latency or glob.glob(os.path.join(RAW, "pubsub", "*")):
         if t in pubsub_latency else "not measured" for t, _, _ in shown))
     add("")
 
+# ---------------------------------------------------------------- job queues
+APP_TARGETS = [("redis", "redis (no persistence)"), ("redis-fsync", "redis (appendfsync always)"),
+               ("raftis", "raftis (3 nodes, leader)")]
+APPS = [("rq", "RQ (enqueue, then a SimpleWorker)"), ("celery", "Celery (thread-pool worker, Redis backend)")]
+
+
+def read_app(app, target):
+    """app_jobs.py's lines of one app against one target, one dict per run."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(RAW, "apps", app, target, "rep*.txt"))):
+        for line in open(path):
+            if line.startswith("app_jobs "):
+                runs.append({k: v for k, _, v in (kv.partition("=") for kv in line.split()[1:])})
+    return runs
+
+
+app_jobs = {}
+for app, _ in APPS:
+    for target, _ in APP_TARGETS:
+        runs = read_app(app, target)
+        if runs:
+            app_jobs.setdefault(app, {})[target] = {
+                "runs": len(runs), "jobs": int(fnum(runs[0]["jobs"])),
+                "jobs_per_s": med([fnum(r["jobs_per_s"]) for r in runs]),
+                "jobs_per_s_all": [fnum(r["jobs_per_s"]) for r in runs],
+            }
+if app_jobs or glob.glob(os.path.join(RAW, "apps", "*")):
+    add("## Job queues (RQ, Celery)")
+    add("")
+    add("Jobs/s of two unchanged Redis-backed job queues (`bench/lib/app_jobs.py`), the median of the runs. RQ: "
+        "the jobs enqueued one at a time, then one SimpleWorker (no fork) runs them; jobs/s over both. Celery: "
+        "kombu's Redis transport and the Redis result backend, a warmed-up worker with 4 threads; the tasks sent "
+        "one at a time, jobs/s from the first send to the last result. Each job's result is checked. raftis: "
+        "the clients connect to the leader (as Sentinel discovery leads them).")
+    add("")
+    add("| app | jobs a run | %s | raftis ÷ redis fsync | raftis ÷ redis |" % " | ".join(l for _, l in APP_TARGETS))
+    add("|---|---|%s---|---|" % ("---|" * len(APP_TARGETS)))
+    for app, label in APPS:
+        got = app_jobs.get(app, {})
+        vals = [got.get(t, {}).get("jobs_per_s") for t, _ in APP_TARGETS]
+        r, f, d = (got.get(t, {}).get("jobs_per_s") for t in ("raftis", "redis-fsync", "redis"))
+        jobs = next((v["jobs"] for v in got.values()), None)
+        add("| %s | %s | %s | %s | %s |" % (
+            label, jobs if jobs is not None else "—",
+            " | ".join("%.1f" % v if v is not None else "not measured" for v in vals),
+            "%.2f×" % (r / f) if r and f else "—", "%.2f×" % (r / d) if r and d else "—"))
+    add("")
+
 # ---------------------------------------------------------------- memory
 mem = read_kv("memory.txt")
 add("## Memory")
@@ -585,6 +634,7 @@ add("")
 PHASES = [
     ("throughput", "throughput (raftis rows, every run)"),
     ("pubsub-latency", "pub/sub latency (publisher on the leader, subscriber on a follower)"),
+    ("apps", "job queues (RQ and Celery jobs on the leader)"),
     ("failover", "failover (leader killed on purpose: elections and errors expected)"),
     ("memory-load", "memory: loading the keys"),
     ("recovery-writes", "recovery: writes with a follower stopped"),
@@ -707,6 +757,7 @@ summary = {
     "recovery": rec,
     "failover": failover,
     "pubsub_latency": pubsub_latency,
+    "app_jobs": app_jobs,
     "targets": [{"target": a, "measured": b, "goal": c, "verdict": d} for a, b, c, d in verdicts],
     "problems": problems,
 }

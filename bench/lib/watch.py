@@ -9,6 +9,9 @@ run.sh writes one file per measured window, raw/watch/<name>.txt:
   label=...                       what ran ("raftis SET P=1 run 2")
   test=, p=, rep=, csv=           throughput rows (csv: the redis-benchmark CSV, relative to raw/)
   expect_election=1               failover trials: the leader is killed on purpose
+  peer_errors=CODE=N,...          error replies a redis-server sent for the same workload (job
+                                  queues: redis-py's optional CLIENT subcommands that Redis 7.0
+                                  refuses); up to these counts, the nodes' error replies are expected
   start=, end=                    UTC
   before <node> <ok|stopped|noanswer> <term> <leader> <role> <CODE=N,...|->
   after  <node> ...               (INFO raft + INFO errorstats; "stopped": not running on purpose)
@@ -154,6 +157,8 @@ def summarize(w, raw=None):
         "unanswered": unanswered,
         "max_latency_ms": max_ms,
         "expect_election": w.get("expect_election") == "1",
+        "peer_errors": {k: int(v) for k, _, v in (kv.partition("=") for kv in w.get("peer_errors", "").split(","))
+                        if v.isdigit()},
         "test": w.get("test"), "p": w.get("p"), "rep": w.get("rep"),
     }
 
@@ -191,8 +196,13 @@ def problems(s):
             found.append("term changed %s" % fmt_terms(s))
         elif s["leader_changes"]:
             found.append("leader changed %s→%s" % (s["leader_before"], s["leader_after"]))
-        if s["server_errors"]:
-            found.append("error replies sent by the nodes (INFO errorstats): %s" % fmt_counts(s["server_errors"]))
+        beyond = {k: n - s["peer_errors"].get(k, 0) for k, n in s["server_errors"].items()
+                  if n > s["peer_errors"].get(k, 0)}
+        if beyond:
+            found.append("error replies sent by the nodes (INFO errorstats): %s%s"
+                         % (fmt_counts(s["server_errors"]),
+                            " (redis-server sent %s for the same workload)" % fmt_counts(s["peer_errors"])
+                            if s["peer_errors"] else ""))
         if s["client_errors"]:
             found.append("errors reported by the load generator: %s%s"
                          % (fmt_counts(s["client_errors"]),

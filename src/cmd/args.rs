@@ -191,6 +191,15 @@ pub fn timeout_millis(arg: &[u8]) -> Result<Option<u64>> {
     })
 }
 
+/// A timeout in whole milliseconds (XREAD's BLOCK), as Redis reads it: 0 waits forever.
+pub fn timeout_millis_exact(arg: &[u8]) -> Result<u64> {
+    let ms = crate::resp::parse_i64(arg).ok_or_else(|| Error::msg("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(Error::msg("ERR timeout is negative"));
+    }
+    Ok(ms as u64)
+}
+
 /// A pseudo-random sequence from a request's seed (SplitMix64): the same on every replica.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

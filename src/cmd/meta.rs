@@ -20,6 +20,9 @@ pub struct Meta {
     /// SINTERCARD): the index of `numkeys` and of the first of those keys. They come after the
     /// fixed keys of `first_key..=last_key`, if any.
     pub keynum: Option<(usize, usize)>,
+    /// Keys that are the first half of the arguments after a keyword (XREAD's `STREAMS`: the
+    /// keys, then as many IDs).
+    pub keyword: Option<&'static str>,
 }
 
 impl Meta {
@@ -44,7 +47,20 @@ impl Meta {
             }
             keys.extend(first..first + n);
         }
+        if let Some(word) = self.keyword {
+            let at = args.iter().skip(1).position(|a| a.as_ref().eq_ignore_ascii_case(word.as_bytes()))? + 1;
+            let rest = args.len() - at - 1;
+            if rest == 0 || !rest.is_multiple_of(2) {
+                return None;
+            }
+            keys.extend(at + 1..at + 1 + rest / 2);
+        }
         Some(keys)
+    }
+
+    /// Whether the command has key arguments (fixed, announced by `numkeys`, or after a keyword).
+    pub fn has_keys(&self) -> bool {
+        self.first_key > 0 || self.keynum.is_some() || self.keyword.is_some()
     }
 
     /// Whether the command is flagged `write`.
@@ -111,6 +127,7 @@ macro_rules! meta {
             summary: $summary,
             since: $since,
             keynum: None,
+            keyword: None,
         }
     };
 }

@@ -97,6 +97,12 @@ impl DataCommand {
         self
     }
 
+    /// The command with keys after `word` (see [`Meta::keyword`]).
+    pub const fn keyword(mut self, word: &'static str) -> DataCommand {
+        self.meta.keyword = Some(word);
+        self
+    }
+
     /// The command with keys announced by the `numkeys` argument at `at`, the first of them at
     /// `first` (see [`Meta::keynum`]).
     pub const fn keynum(mut self, at: usize, first: usize) -> DataCommand {

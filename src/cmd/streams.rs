@@ -1,6 +1,7 @@
 //! The stream commands every stream user needs: XADD (with NOMKSTREAM, MAXLEN/MINID trimming
-//! and `*`, `<ms>-*` or explicit IDs), XRANGE, XREVRANGE, XLEN, XDEL and XTRIM, with Redis
-//! 7.0's replies and errors. Consumer groups and XREAD are not here yet.
+//! and `*`, `<ms>-*` or explicit IDs), XRANGE, XREVRANGE, XLEN, XDEL, XTRIM and XREAD (with
+//! BLOCK: the connection waits, see `server::conn`), with Redis 7.0's replies and errors.
+//! Consumer groups are not here yet.
 //!
 //! An ID XADD generates from `*` uses the request's stamped time, so every replica gives the
 //! entry the same ID. Approximate trimming (`~`) removes whole nodes from the head, as Redis
@@ -11,7 +12,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::args::{eq, int};
+use super::args::{eq, int, timeout_millis_exact};
 use super::meta::*;
 use super::notify::{notify, STREAM};
 use super::{Ctx, DataCommand, Error, Op, Result};
@@ -21,6 +22,7 @@ use crate::sm::{KeySpace, Stream, StreamId, Value};
 
 const XRF: &[&str] = &["@read", "@stream", "@fast"];
 const XRS: &[&str] = &["@read", "@stream", "@slow"];
+const XRB: &[&str] = &["@read", "@stream", "@slow", "@blocking"];
 const XWF: &[&str] = &["@write", "@stream", "@fast"];
 const XWS: &[&str] = &["@write", "@stream", "@slow"];
 
@@ -30,6 +32,7 @@ pub const COMMANDS: &[DataCommand] = &[
     data!("xadd", -5, WF, 1, 1, 1, XWF, "stream", "5.0.0", parse::xadd, "Appends a new entry to a stream"),
     data!("xdel", -3, WD, 1, 1, 1, XWF, "stream", "5.0.0", parse::xdel, "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist."),
     data!("xlen", 2, R, 1, 1, 1, XRF, "stream", "5.0.0", parse::xlen, "Return the number of entries in a stream"),
+    data!("xread", -4, &["readonly", "blocking", "movablekeys"], 0, 0, 0, XRB, "stream", "5.0.0", parse::xread, "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.").keyword("streams"),
     data!("xrange", -4, RS, 1, 1, 1, XRS, "stream", "5.0.0", parse::xrange, "Return a range of elements in a stream, with IDs matching the specified IDs interval"),
     data!("xrevrange", -4, RS, 1, 1, 1, XRS, "stream", "5.0.0", parse::xrevrange, "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE"),
     data!("xtrim", -4, WS, 1, 1, 1, XWS, "stream", "5.0.0", parse::xtrim, "Trims the stream to (approximately if '~' is passed) a certain size"),
@@ -60,6 +63,19 @@ pub enum Rule {
     MinId(StreamId),
 }
 
+/// Where XREAD reads one stream from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadFrom {
+    /// `$`: after the stream's last ID when the command runs.
+    Last,
+    /// After this ID.
+    After(StreamId),
+    /// Not an ID: an error, reported after the key's type check, as Redis orders them.
+    Invalid,
+    /// `>`, which only XREADGROUP takes.
+    Undelivered,
+}
+
 /// One stream operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StreamOp {
@@ -73,6 +89,14 @@ pub enum StreamOp {
         end: StreamId,
         count: Option<u64>,
         rev: bool,
+    },
+    /// XREAD: each stream's entries after its ID, at most `count` a stream (0: all).
+    /// `block` (milliseconds, 0: forever) is what the connection waits for when nothing is
+    /// there; the operation itself never waits (inside MULTI or a script it answers at once).
+    Read {
+        streams: Vec<(Bytes, ReadFrom)>,
+        count: u64,
+        block: Option<u64>,
     },
     // Writes.
     Add {
@@ -95,7 +119,21 @@ pub enum StreamOp {
 impl StreamOp {
     /// Whether the operation may change the keyspace.
     pub fn is_write(&self) -> bool {
-        !matches!(self, StreamOp::Len(_) | StreamOp::Range { .. })
+        !matches!(self, StreamOp::Len(_) | StreamOp::Range { .. } | StreamOp::Read { .. })
+    }
+
+    /// XREAD with BLOCK: its streams, with `$` replaced by each stream's last ID now (0-0 for a
+    /// missing key), so that waiting for "what comes after" keeps its meaning; the keys.
+    pub fn pin_last(&mut self, ks: &KeySpace, now: u64) -> Vec<Bytes> {
+        let StreamOp::Read { streams, .. } = self else { return Vec::new() };
+        for (key, from) in streams.iter_mut() {
+            if *from == ReadFrom::Last {
+                if let Ok(s) = read_stream(ks, key, now) {
+                    *from = ReadFrom::After(s.map_or(StreamId::default(), |s| s.last_id));
+                }
+            }
+        }
+        streams.iter().map(|(k, _)| k.clone()).collect()
     }
 }
 
@@ -280,6 +318,51 @@ mod parse {
         op(StreamOp::Len(args[1].clone()))
     }
 
+    /// XREAD [COUNT n] [BLOCK ms] STREAMS key... id...
+    pub fn xread(args: &[Bytes], _: u64) -> Result<Op> {
+        let mut count = 0;
+        let mut block = None;
+        let mut i = 1;
+        let first = loop {
+            let more = args.len() - i - 1;
+            let opt = &args[i];
+            if eq(opt, "block") && more > 0 {
+                block = Some(timeout_millis_exact(&args[i + 1])?);
+                i += 2;
+            } else if eq(opt, "count") && more > 0 {
+                count = int(&args[i + 1])?.max(0) as u64;
+                i += 2;
+            } else if eq(opt, "streams") && more > 0 {
+                break i + 1;
+            } else {
+                return Err(Error::Syntax);
+            }
+            if i >= args.len() {
+                return Err(Error::Syntax);
+            }
+        };
+        let rest = &args[first..];
+        if !rest.len().is_multiple_of(2) {
+            return Err(Error::msg(
+                "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+            ));
+        }
+        let (keys, ids) = rest.split_at(rest.len() / 2);
+        let streams = keys
+            .iter()
+            .zip(ids)
+            .map(|(key, id)| {
+                let from = match &id[..] {
+                    b"$" => ReadFrom::Last,
+                    b">" => ReadFrom::Undelivered,
+                    arg => parse_id(arg, 0, true).map_or(ReadFrom::Invalid, ReadFrom::After),
+                };
+                (key.clone(), from)
+            })
+            .collect();
+        op(StreamOp::Read { streams, count, block })
+    }
+
     pub fn xdel(args: &[Bytes], _: u64) -> Result<Op> {
         let ids = args[2..].iter().map(|a| parse_id(a, 0, true)).collect::<Result<Vec<_>>>()?;
         op(StreamOp::Del { key: args[1].clone(), ids })
@@ -438,7 +521,7 @@ pub fn apply(ks: &mut KeySpace, op: &StreamOp, ctx: Ctx) -> Result {
             }
             Reply::Int(removed as i64)
         }
-        StreamOp::Len(_) | StreamOp::Range { .. } => return query(ks, op, ctx),
+        StreamOp::Len(_) | StreamOp::Range { .. } | StreamOp::Read { .. } => return query(ks, op, ctx),
     })
 }
 
@@ -465,6 +548,39 @@ pub fn query(ks: &KeySpace, op: &StreamOp, ctx: Ctx) -> Result {
                 range.take(take).map(|(id, f)| entry_reply(id, f)).collect()
             };
             Reply::Array(entries)
+        }
+        StreamOp::Read { streams, count, .. } => {
+            // Every key's type and ID first, in order (errors as Redis reports them), then the entries.
+            let mut found = Vec::with_capacity(streams.len());
+            for (key, from) in streams {
+                let s = read_stream(ks, key, now)?;
+                let after = match from {
+                    ReadFrom::Invalid => return Err(invalid_id()),
+                    ReadFrom::Undelivered => {
+                        return Err(Error::msg(
+                            "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+                        ))
+                    }
+                    ReadFrom::Last => s.map_or(StreamId::default(), |s| s.last_id),
+                    ReadFrom::After(id) => *id,
+                };
+                found.push((key, s, after));
+            }
+            let take = if *count == 0 { usize::MAX } else { usize::try_from(*count).unwrap_or(usize::MAX) };
+            let mut out = Vec::new();
+            for (key, s, after) in found {
+                let (Some(s), Some(from)) = (s, after.next()) else { continue };
+                let entries: Vec<Reply> =
+                    s.entries.range(from..).take(take).map(|(id, f)| entry_reply(id, f)).collect();
+                if !entries.is_empty() {
+                    out.push((Reply::Bulk(key.clone()), Reply::Array(entries)));
+                }
+            }
+            if out.is_empty() {
+                Reply::NilArray
+            } else {
+                Reply::Keyed(out)
+            }
         }
         StreamOp::Add { .. } | StreamOp::Del { .. } | StreamOp::Trim { .. } => {
             return Err(Error::msg("ERR this stream operation writes"))

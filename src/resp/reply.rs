@@ -43,6 +43,9 @@ pub enum Reply {
     /// Pairs (a member and its score, a field and its value) that RESP3 sends as an array of
     /// two-element arrays and RESP2 as one flat array (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES).
     Pairs(Vec<(Reply, Reply)>),
+    /// Keys with their values (XREAD's streams and their entries): a map in RESP3, an array of
+    /// two-element arrays in RESP2.
+    Keyed(Vec<(Reply, Reply)>),
     /// An out-of-band message (pub/sub): `><n>` in RESP3, an array in RESP2.
     Push(Vec<Reply>),
     /// Several replies to one command, one after the other (SUBSCRIBE a b: one confirmation
@@ -125,6 +128,19 @@ impl Reply {
                     }
                     a.encode(proto, out);
                     b.encode(proto, out);
+                }
+            }
+            Reply::Keyed(pairs) => {
+                match proto {
+                    Protocol::Resp2 => header(out, b'*', pairs.len()),
+                    Protocol::Resp3 => header(out, b'%', pairs.len()),
+                }
+                for (k, v) in pairs {
+                    if proto == Protocol::Resp2 {
+                        header(out, b'*', 2);
+                    }
+                    k.encode(proto, out);
+                    v.encode(proto, out);
                 }
             }
             Reply::Push(items) => {

@@ -52,7 +52,7 @@ pub fn to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
             }
             single("set", Value::Table(set))?
         }
-        Reply::Map(pairs) if resp3 => {
+        Reply::Map(pairs) | Reply::Keyed(pairs) if resp3 => {
             let map = lua.create_table()?;
             for (k, v) in pairs {
                 map.raw_set(to_lua(lua, k, resp3)?, to_lua(lua, v, resp3)?)?;
@@ -62,7 +62,7 @@ pub fn to_lua(lua: &Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value> {
         Reply::Map(pairs) | Reply::Pairs(pairs) if !resp3 => {
             sequence(lua, pairs.iter().flat_map(|(k, v)| [to_lua(lua, k, resp3), to_lua(lua, v, resp3)]))?
         }
-        Reply::Pairs(pairs) => sequence(
+        Reply::Pairs(pairs) | Reply::Keyed(pairs) => sequence(
             lua,
             pairs.iter().map(|(k, v)| sequence(lua, [to_lua(lua, k, resp3), to_lua(lua, v, resp3)].into_iter())),
         )?,

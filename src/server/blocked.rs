@@ -7,8 +7,11 @@
 //! decides who tries next: the clients waiting on a key are kept in arrival order and only the
 //! first is woken when the key may hold something; when it leaves (served, timed out,
 //! disconnected) the next one is woken in turn, so clients are served first come, first served.
+//!
+//! Readers (XREAD with BLOCK) take nothing: every reader waiting on a key is woken whenever the
+//! key may hold something, and it looks for itself.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +35,15 @@ struct Inner {
     wakers: HashMap<u64, Arc<Notify>>,
     /// Clients CLIENT UNBLOCK released, and how.
     unblocked: HashMap<u64, Unblock>,
+    /// The waiting clients that only read (XREAD BLOCK).
+    readers: HashSet<u64>,
+}
+
+impl Inner {
+    /// The first client waiting on a queue to pop (readers do not count).
+    fn first_popper(&self, queue: &VecDeque<u64>) -> Option<u64> {
+        queue.iter().copied().find(|id| !self.readers.contains(id))
+    }
 }
 
 /// How CLIENT UNBLOCK releases a client.
@@ -48,10 +60,22 @@ impl Blocked {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers client `id` as waiting on `keys`, behind the clients already waiting there.
+    /// Registers client `id` as waiting on `keys` to pop, behind the clients already waiting there.
     pub fn register(&self, id: u64, keys: &[Bytes]) -> Arc<Notify> {
+        self.add(id, keys, false)
+    }
+
+    /// Registers client `id` as waiting on `keys` to read (woken with every other reader).
+    pub fn register_reader(&self, id: u64, keys: &[Bytes]) -> Arc<Notify> {
+        self.add(id, keys, true)
+    }
+
+    fn add(&self, id: u64, keys: &[Bytes], reader: bool) -> Arc<Notify> {
         let notify = Arc::new(Notify::new());
         let mut inner = self.lock();
+        if reader {
+            inner.readers.insert(id);
+        }
         for key in keys {
             let queue = inner.queues.entry(key.clone()).or_default();
             if !queue.contains(&id) {
@@ -69,16 +93,17 @@ impl Blocked {
         let mut inner = self.lock();
         let mut headed = Vec::new();
         for key in keys {
-            if let Some(queue) = inner.queues.get_mut(key) {
-                if queue.front() == Some(&id) {
-                    headed.push(key.clone());
-                }
-                queue.retain(|&w| w != id);
-                if queue.is_empty() {
-                    inner.queues.remove(key);
-                }
+            let Some(queue) = inner.queues.get(key) else { continue };
+            if inner.first_popper(queue) == Some(id) {
+                headed.push(key.clone());
+            }
+            let queue = inner.queues.get_mut(key).expect("looked up above");
+            queue.retain(|&w| w != id);
+            if queue.is_empty() {
+                inner.queues.remove(key);
             }
         }
+        inner.readers.remove(&id);
         if inner.wakers.remove(&id).is_some() {
             self.count.fetch_sub(1, Ordering::SeqCst);
         }
@@ -113,16 +138,19 @@ impl Blocked {
         self.lock().queues.keys().cloned().collect()
     }
 
-    /// Wakes the first client waiting on each of `keys`. A client woken while it is not
-    /// waiting keeps the wake-up for its next wait, so none is lost.
+    /// Wakes the first client waiting to pop from each of `keys`, and every reader waiting on
+    /// them. A client woken while it is not waiting keeps the wake-up for its next wait, so none
+    /// is lost.
     pub fn wake(&self, keys: &[Bytes]) {
         if keys.is_empty() {
             return;
         }
         let inner = self.lock();
         for key in keys {
-            if let Some(first) = inner.queues.get(key).and_then(|q| q.front()) {
-                if let Some(notify) = inner.wakers.get(first) {
+            let Some(queue) = inner.queues.get(key) else { continue };
+            let readers = queue.iter().filter(|id| inner.readers.contains(id));
+            for id in readers.chain(inner.first_popper(queue).as_ref()) {
+                if let Some(notify) = inner.wakers.get(id) {
                     notify.notify_one();
                 }
             }
@@ -155,6 +183,27 @@ mod tests {
         assert_eq!(b.unregister(2, &keys(&["q", "r"])), keys(&["q", "r"]));
         assert_eq!(b.len(), 0);
         assert!(b.keys().is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_reader_is_woken_with_the_first_popper() {
+        let b = Blocked::default();
+        let reader = b.register_reader(1, &keys(&["s"]));
+        let popper = b.register(2, &keys(&["s"]));
+        let second_popper = b.register(3, &keys(&["s"]));
+        let late_reader = b.register_reader(4, &keys(&["s"]));
+        b.wake(&keys(&["s"]));
+        let woken = |n: &Arc<Notify>| {
+            let n = n.clone();
+            async move { tokio::time::timeout(std::time::Duration::from_millis(50), n.notified()).await.is_ok() }
+        };
+        assert!(woken(&reader).await && woken(&popper).await && woken(&late_reader).await);
+        assert!(!woken(&second_popper).await);
+        // A reader leaving hands nothing on; the popper leaving does.
+        assert!(b.unregister(1, &keys(&["s"])).is_empty());
+        assert_eq!(b.unregister(2, &keys(&["s"])), keys(&["s"]));
+        b.wake(&keys(&["s"]));
+        assert!(woken(&second_popper).await && woken(&late_reader).await);
     }
 
     #[tokio::test]

@@ -209,6 +209,8 @@ enum Step {
     Node(&'static NodeCommand),
     /// A blocking command (outside MULTI): its operation, the keys it pops from, its timeout.
     Block(Box<Blocking>),
+    /// XREAD with BLOCK (outside MULTI): its operation, slot and timeout (ms, `None`: forever).
+    BlockRead(Op, u16, Option<u64>),
     /// PUBLISH (SPUBLISH: `true`) on a follower: relayed to the leader with the ones next to it.
     Relay(bool),
 }
@@ -302,6 +304,7 @@ impl Session {
                 Step::Read(op, slot, ctx) => self.read(&op, slot, ctx).await,
                 Step::Node(command) => self.run_node(command, &args).await,
                 Step::Block(blocking) => self.block(*blocking, peer).await,
+                Step::BlockRead(op, slot, timeout) => self.block_read(op, slot, timeout, peer).await,
             };
             if let Some(name) = name {
                 self.shared.stats.record(name, &reply, started.elapsed());
@@ -399,6 +402,10 @@ impl Session {
                     Ok(op) => {
                         let ctx = Ctx { now, seed: self.next_seed() };
                         let slot = first_key_slot(command.meta(), args);
+                        if let Op::Stream(crate::cmd::streams::StreamOp::Read { block: Some(ms), .. }) = &op {
+                            let timeout = (*ms > 0).then_some(*ms);
+                            return (Some(name), Step::BlockRead(op, slot, timeout));
+                        }
                         if let Some(block) = data.block {
                             let sources = block.sources(&data.meta, args);
                             // The parser checked the timeout already.
@@ -610,6 +617,73 @@ impl Session {
         reply
     }
 
+    /// XREAD with BLOCK: answered at once when a stream has entries after its ID; otherwise the
+    /// client waits, on the leader, for a write to one of its keys (then looks again), its
+    /// timeout, CLIENT UNBLOCK, the node to stop leading (answered as `block` does), or the client
+    /// to leave. `$` stands for each stream's last ID when the command arrived. After READONLY
+    /// a follower serves it from its own state, looking again every 100 ms.
+    async fn block_read(&mut self, mut op: Op, slot: u16, timeout: Option<u64>, peer: &TcpStream) -> Reply {
+        let shared = self.shared.clone();
+        let local = self.readonly && !shared.backend.is_leader();
+        if !local && !crate::broken::is(crate::broken::Mode::StaleReads) {
+            if let Err(e) = self.linearize().await {
+                return self.error_reply(e, slot);
+            }
+        }
+        let now = unix_millis();
+        let keys = shared.backend.inspect(|a| match &mut op {
+            Op::Stream(read) => read.pin_last(&a.sm.keyspace, now),
+            _ => Vec::new(),
+        });
+        let look = |s: &mut Session| shared.backend.read_local(&op, Ctx { now: unix_millis(), seed: s.next_seed() });
+        let first = look(self);
+        if !matches!(first, Reply::NilArray) {
+            return first;
+        }
+        let deadline = timeout.map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms));
+        let notify = shared.blocked.register_reader(self.id, &keys);
+        lock(&self.client).blocked = true;
+        let reply = loop {
+            let timeout = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = timeout => break Reply::NilArray,
+                _ = tokio::time::sleep(BLOCKED_LEADER_CHECK) => {}
+                _ = peer_closed(peer) => {
+                    self.close = true;
+                    break Reply::NilArray;
+                }
+            }
+            match shared.blocked.take_unblock(self.id) {
+                Some(super::blocked::Unblock::Timeout) => break Reply::NilArray,
+                Some(super::blocked::Unblock::Error) => {
+                    break Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                }
+                None => {}
+            }
+            if !local && !shared.backend.is_leader() {
+                if !self.cluster_aware {
+                    break Reply::err(
+                        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+                    );
+                }
+                break self.error_reply(BackendError::NotLeader(shared.backend.leader()), slot);
+            }
+            let reply = look(self);
+            if !matches!(reply, Reply::NilArray) {
+                break reply;
+            }
+        };
+        lock(&self.client).blocked = false;
+        shared.blocked.unregister(self.id, &keys);
+        reply
+    }
+
     /// Makes the local state safe to read for the commands of the current pipeline (one check
     /// per pipeline: see `linearized`).
     async fn linearize(&mut self) -> Result<(), BackendError> {
@@ -712,7 +786,7 @@ impl Session {
             match command {
                 Command::Data(data) => match (data.parse)(args, now) {
                     Ok(op) => {
-                        if (data.meta.first_key > 0 || data.meta.keynum.is_some()) && first_slot.is_none() {
+                        if data.meta.has_keys() && first_slot.is_none() {
                             first_slot = Some(first_key_slot(&data.meta, args));
                         }
                         ops.push(op);

@@ -15,10 +15,12 @@ once its heartbeat expires, StartedJobRegistry.cleanup moves it to the failed re
 which it is requeued.
 
 The check: every job whose enqueue was acknowledged finishes, with the return value RQ stores
-(2n), and ran (its number is in a set the job writes). Prints "progress N" every 100 enqueued
+(2n), and ran (its number is in a set the job writes); `latest_result(timeout=...)` (XREAD
+BLOCK on the job's result stream) returns the first job's. Prints "progress N" every 100 enqueued
 jobs, "RQ OK" with counts and jobs/s on success; exits 1 otherwise.
 """
 
+import atexit
 import subprocess
 import sys
 import time
@@ -38,7 +40,7 @@ from rq_jobs import record  # noqa: E402
 
 WORKER = sys.argv[1] == "worker"
 MODE, ADDRS = sys.argv[1 + WORKER], sys.argv[2 + WORKER]
-DEADLINE = time.monotonic() + 150
+DEADLINE = time.monotonic() + 220  # a requeue waits out RQ's ~65 s heartbeat TTL
 TRANSIENT = (RedisConnectionError, RedisTimeoutError)
 OPTS = dict(socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
 
@@ -84,6 +86,7 @@ producer = connect()
 queue = Queue("apps", connection=producer)
 persist("producer", "cleaning up", lambda: producer.delete("apps:rq:ran"))
 worker = subprocess.Popen([sys.executable, __file__, "worker", MODE, ADDRS], stdout=subprocess.DEVNULL)
+atexit.register(worker.kill)  # also when this check fails early
 started = time.monotonic()
 acked = {}
 for n in range(JOBS):
@@ -133,6 +136,12 @@ for job_id, n in acked.items():
     value = job.return_value()
     if status != JobStatus.FINISHED or value != 2 * n or n not in ran:
         wrong.append((n, job_id, str(status), value, n in ran))
+
+# RQ's latest_result with a timeout reads the result stream with XREAD BLOCK.
+first_id, first_n = next(iter(acked.items()))
+latest = persist("checker", "latest_result", lambda: Job.fetch(first_id, connection=checker).latest_result(timeout=2))
+if latest is None or latest.return_value != 2 * first_n:
+    wrong.append((first_n, first_id, "latest_result", latest and latest.return_value, first_n in ran))
 
 print(f"jobs={JOBS} acked={len(acked)} finished={len(acked) - len(wrong)} requeued={requeued} "
       f"connection_errors={errors} seconds={took:.1f} jobs_per_s={len(acked) / took:.1f}")

@@ -236,7 +236,7 @@ pub fn run_check(
     });
     let mut out = String::new();
     let mut at_trigger = Some(at_trigger);
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let deadline = Instant::now() + Duration::from_secs(300);
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(line) => {

@@ -455,19 +455,21 @@ fn info_of(command: Command) -> Reply {
     ])
 }
 /// One key spec covering the command's keys (first key, last key, step), as Redis 7 lists them.
-/// Keys announced by a `numkeys` argument get a second spec, of Redis's `keynum` type.
+/// Keys announced by a `numkeys` argument get a second spec, of Redis's `keynum` type; keys after
+/// a keyword (XREAD's STREAMS) one that searches for it.
 fn key_specs(c: &Meta) -> Reply {
     let flags = if c.is_write() { ["RW", "update"] } else { ["RO", "access"] };
     let map = |pairs: Vec<(&str, Reply)>| Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), v)).collect());
+    let search = |begin: Reply, find: Reply| {
+        map(vec![("flags", statuses(&flags)), ("begin_search", begin), ("find_keys", find)])
+    };
     let spec = |index: i64, find: Reply| {
-        map(vec![
-            ("flags", statuses(&flags)),
-            (
-                "begin_search",
-                map(vec![("type", Reply::bulk("index")), ("spec", map(vec![("index", Reply::Int(index))]))]),
-            ),
-            ("find_keys", find),
-        ])
+        let begin = map(vec![("type", Reply::bulk("index")), ("spec", map(vec![("index", Reply::Int(index))]))]);
+        search(begin, find)
+    };
+    let keyword_spec = |word: &str, find: Reply| {
+        let at = map(vec![("keyword", Reply::bulk(word.to_ascii_uppercase())), ("startfrom", Reply::Int(1))]);
+        search(map(vec![("type", Reply::bulk("keyword")), ("spec", at)]), find)
     };
     let mut specs = Vec::new();
     if c.first_key > 0 {
@@ -486,6 +488,10 @@ fn key_specs(c: &Meta) -> Reply {
             ("keystep", Reply::Int(1)),
         ]);
         specs.push(spec(at as i64, map(vec![("type", Reply::bulk("keynum")), ("spec", keynum)])));
+    }
+    if let Some(word) = c.keyword {
+        let range = map(vec![("lastkey", Reply::Int(-1)), ("keystep", Reply::Int(1)), ("limit", Reply::Int(2))]);
+        specs.push(keyword_spec(word, map(vec![("type", Reply::bulk("range")), ("spec", range)])));
     }
     Reply::Array(specs)
 }
@@ -514,7 +520,7 @@ fn command_getkeys(_: &mut Session, args: &[Bytes]) -> Reply {
     };
     // Shard channels are key specs flagged `not_key`: they pick a slot but are not keys.
     let not_keys = matches!(spec.name, "ssubscribe" | "sunsubscribe" | "spublish");
-    if (spec.first_key == 0 && spec.keynum.is_none()) || not_keys {
+    if !spec.has_keys() || not_keys {
         return Reply::err("ERR The command has no key arguments");
     }
     let keys = if spec.name == "sort" { Some(sort_keys(args)) } else { spec.key_indexes(args) };

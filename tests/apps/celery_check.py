@@ -1,0 +1,157 @@
+"""Celery on raftis, unchanged: kombu's Redis transport as the broker, Celery's Redis result
+backend, a worker with a thread pool, single tasks, groups and chords; run by tests/apps.rs,
+which may kill the leader meanwhile.
+
+Usage: celery_check.py MODE ADDRS TASKS
+  MODE and ADDRS as in celery_tasks.py.
+
+TASKS single tasks are sent one at a time; after every 50th, a group of 5 and a chord of 5 (the
+body sums the header). A worker process (`celery worker --pool threads`) runs them, reconnecting
+by itself after a connection loss (Celery's own broker_connection_retry). A send that fails with
+a connection error is counted and sent again; only sends that returned count as acknowledged.
+
+The check: every acknowledged task reaches SUCCESS with the value Celery's result backend stores
+(2n), every group's results are all there, every chord's body returns the right sum. Prints
+"progress N" every 100 tasks sent, "CELERY OK" with counts and tasks/s on success; exits 1
+otherwise.
+"""
+
+import atexit
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODE, ADDRS, TASKS = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.environ["CELERY_CHECK_MODE"] = MODE
+os.environ["CELERY_CHECK_ADDRS"] = ADDRS
+sys.path.insert(0, HERE)
+
+from celery import chord, group  # noqa: E402
+from kombu.exceptions import OperationalError  # noqa: E402
+from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
+from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: E402
+
+from celery_tasks import app, double, total  # noqa: E402
+
+DEADLINE = time.monotonic() + 90
+TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+errors = {"producer": 0, "checker": 0}
+
+
+def persist(who, what, call):
+    """Runs `call` until it answers; connection errors are counted and retried."""
+    while True:
+        if time.monotonic() > DEADLINE:
+            print(f"gave up on {what}: {errors}")
+            sys.exit(1)
+        try:
+            return call()
+        except TRANSIENT:
+            errors[who] += 1
+            time.sleep(0.1)
+
+
+# The worker's log goes to a file, printed to stderr at the end (an inherited stderr would keep
+# the test runner's pipe open if this process died first).
+worker_log = tempfile.TemporaryFile(mode="w+")
+worker = subprocess.Popen(
+    [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "threads", "--concurrency", "4",
+     "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING", "-Q", "apps"],
+    cwd=HERE, stdout=subprocess.DEVNULL, stderr=worker_log)
+
+
+def stop_worker():
+    if worker_log.closed:
+        return
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    worker_log.seek(0)
+    lines = [l for l in worker_log.read().splitlines() if "SecurityWarning" not in l]
+    print("worker log (last 40 lines):", *lines[-40:], sep="\n  ", file=sys.stderr)
+    worker_log.close()
+
+
+atexit.register(stop_worker)
+started = time.monotonic()
+singles = {}   # task id -> n
+groups = []    # (GroupResult, [n...])
+chords = []    # (AsyncResult of the body, expected sum)
+for n in range(TASKS):
+    res = persist("producer", f"send {n}", lambda: double.apply_async((n,), retry=False))
+    singles[res.id] = n
+    if (n + 1) % 50 == 0:
+        members = list(range(n, n + 5))
+        g = persist("producer", f"group at {n}", lambda: group(double.s(i) for i in members).apply_async(retry=False))
+        groups.append((g, members))
+        c = persist("producer", f"chord at {n}", lambda: chord(double.s(i) for i in members)(total.s()))
+        chords.append((c, 2 * sum(members)))
+    if (n + 1) % 100 == 0:
+        print(f"progress {n + 1}", flush=True)
+
+backend = app.backend
+
+
+def states(ids):
+    """(state, result) of each task id, read from the result backend."""
+    metas = [backend.get_task_meta(i) for i in ids]
+    return [(m["status"], m["result"]) for m in metas]
+
+
+expected = dict(singles)
+for g, members in groups:
+    for r, n in zip(g.results, members):
+        expected[r.id] = n
+sums = {c.id: s for c, s in chords}
+pending = []
+while time.monotonic() < DEADLINE - 20:  # leaves time to look at what is missing
+    ids = list(expected) + list(sums)
+    got = persist("checker", "task states", lambda: states(ids))
+    pending = [i for i, (state, _) in zip(ids, got) if state != "SUCCESS"]
+    if not pending:
+        break
+    time.sleep(0.5)
+took = time.monotonic() - started
+
+
+def where(task_ids):
+    """For tasks that never finished: is each one's message still in the broker (the queue list
+    or kombu's unacked hash), or gone (taken by a BRPOP whose reply never arrived)?"""
+    client = backend.client
+    queued = b"".join(client.lrange("apps", 0, -1))
+    unacked = b"".join(client.hvals("unacked"))
+    return {i: "queued" if i.encode() in queued else "unacked" if i.encode() in unacked else "gone"
+            for i in task_ids}
+
+
+if pending:
+    print("not finished by the deadline:", len(pending),
+          persist("checker", "broker state", lambda: where(pending[:20])), flush=True)
+
+# Celery's own AsyncResult API, waiting on a group and a chord (pub/sub on the result channels).
+if groups and not pending:
+    persist("checker", "group get", lambda: groups[-1][0].get(timeout=10))
+    persist("checker", "chord get", lambda: chords[-1][0].get(timeout=10))
+stop_worker()
+
+wrong = []
+ids = list(expected) + list(sums)
+for i, (state, value) in zip(ids, persist("checker", "final states", lambda: states(ids))):
+    want = 2 * expected[i] if i in expected else sums[i]
+    if state != "SUCCESS" or value != want:
+        wrong.append((i, state, value, want))
+count = len(expected) + len(sums)
+print(f"tasks={TASKS} groups={len(groups)} chords={len(chords)} acked={count} "
+      f"succeeded={count - len(wrong)} connection_errors={errors} seconds={took:.1f} "
+      f"tasks_per_s={count / took:.1f}")
+if wrong:
+    print("not done (id, state, result, expected):", wrong[:10])
+    sys.exit(1)
+print("CELERY OK")
