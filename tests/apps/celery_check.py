@@ -2,15 +2,20 @@
 backend, a worker with a thread pool, single tasks, groups and chords; run by tests/apps.rs,
 which may kill the leader meanwhile.
 
-Usage: celery_check.py MODE ADDRS TASKS
-  MODE and ADDRS as in celery_tasks.py.
+Usage: celery_check.py MODE ADDRS TASKS [leader-killed]
+  MODE and ADDRS as in celery_tasks.py; `leader-killed`: the server's leader is killed meanwhile.
 
 TASKS single tasks are sent one at a time; after every 50th, a group of 5 and a chord of 5 (the
 body sums the header). A worker process (`celery worker --pool threads`) runs them, reconnecting
-by itself after a connection loss (Celery's own broker_connection_retry). A send that fails with
+by itself after a connection loss (Celery's own broker_connection_retry); if it stops, it is
+started again, as a process supervisor would (see `supervise`). A send that fails with
 a connection error is counted and sent again; only sends that returned count as acknowledged.
 
-The check: every acknowledged task reaches SUCCESS with the value Celery's result backend stores
+kombu's Redis transport takes a message with BRPOP and only then records it as unacknowledged:
+when the server dies with a BRPOP's pop applied but its reply not delivered, that message is gone,
+on Redis as on raftis. With `leader-killed`, at most one such message (one BRPOP connection, one
+kill) may be missing, and only if it is neither queued nor unacknowledged: it is reported as
+`gone`. Otherwise the check: every acknowledged task reaches SUCCESS with the value Celery's result backend stores
 (2n), every group's results are all there, every chord's body returns the right sum. Prints
 "progress N" every 100 tasks sent, "CELERY OK" with counts and tasks/s on success; exits 1
 otherwise.
@@ -25,6 +30,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODE, ADDRS, TASKS = sys.argv[1], sys.argv[2], int(sys.argv[3])
+MAY_BE_GONE = 1 if sys.argv[4:5] == ["leader-killed"] else 0
 os.environ["CELERY_CHECK_MODE"] = MODE
 os.environ["CELERY_CHECK_ADDRS"] = ADDRS
 sys.path.insert(0, HERE)
@@ -57,10 +63,26 @@ def persist(who, what, call):
 # The worker's log goes to a file, printed to stderr at the end (an inherited stderr would keep
 # the test runner's pipe open if this process died first).
 worker_log = tempfile.TemporaryFile(mode="w+")
-worker = subprocess.Popen(
-    [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "threads", "--concurrency", "4",
-     "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING", "-Q", "apps"],
-    cwd=HERE, stdout=subprocess.DEVNULL, stderr=worker_log)
+WORKER_CMD = [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "threads", "--concurrency",
+              "4", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING", "-Q", "apps"]
+worker = subprocess.Popen(WORKER_CMD, cwd=HERE, stdout=subprocess.DEVNULL, stderr=worker_log)
+restarts = 0
+
+
+def supervise():
+    """Restarts the worker if it stopped, as a process supervisor would. kombu 5.7's Sentinel
+    channel can fail with an AttributeError while closing a connection the failover broke
+    (`_connparams`: conninfo is None); Celery calls that an unrecoverable error and stops."""
+    global worker, restarts
+    worker_log.seek(0)
+    stopped = worker.poll() is not None or worker_log.read().count("Unrecoverable error") > restarts
+    if stopped:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        restarts += 1
+        print(f"worker stopped (exit {worker.returncode}); restarting it", file=sys.stderr, flush=True)
+        worker = subprocess.Popen(WORKER_CMD, cwd=HERE, stdout=subprocess.DEVNULL, stderr=worker_log)
 
 
 def stop_worker():
@@ -117,6 +139,7 @@ while time.monotonic() < DEADLINE - 20:  # leaves time to look at what is missin
     pending = [i for i, (state, _) in zip(ids, got) if state != "SUCCESS"]
     if not pending:
         break
+    supervise()
     time.sleep(0.5)
 took = time.monotonic() - started
 
@@ -131,9 +154,11 @@ def where(task_ids):
             for i in task_ids}
 
 
+gone = {}
 if pending:
-    print("not finished by the deadline:", len(pending),
-          persist("checker", "broker state", lambda: where(pending[:20])), flush=True)
+    places = persist("checker", "broker state", lambda: where(pending))
+    print("not finished by the deadline:", len(pending), dict(list(places.items())[:20]), flush=True)
+    gone = {i for i, place in places.items() if place == "gone"}
 
 # Celery's own AsyncResult API, waiting on a group and a chord (pub/sub on the result channels).
 if groups and not pending:
@@ -145,11 +170,12 @@ wrong = []
 ids = list(expected) + list(sums)
 for i, (state, value) in zip(ids, persist("checker", "final states", lambda: states(ids))):
     want = 2 * expected[i] if i in expected else sums[i]
-    if state != "SUCCESS" or value != want:
+    if (state != "SUCCESS" or value != want) and not (i in gone and len(gone) <= MAY_BE_GONE):
         wrong.append((i, state, value, want))
 count = len(expected) + len(sums)
 print(f"tasks={TASKS} groups={len(groups)} chords={len(chords)} acked={count} "
-      f"succeeded={count - len(wrong)} connection_errors={errors} seconds={took:.1f} "
+      f"succeeded={count - len(wrong) - (len(gone) if len(gone) <= MAY_BE_GONE else 0)} "
+      f"gone_in_a_cut_brpop={len(gone)} worker_restarts={restarts} connection_errors={errors} seconds={took:.1f} "
       f"tasks_per_s={count / took:.1f}")
 if wrong:
     print("not done (id, state, result, expected):", wrong[:10])
