@@ -161,30 +161,32 @@ fn xread_block_wakes_every_reader() {
             if readonly {
                 cl.must(&["READONLY"]);
             }
-            let started = Instant::now();
-            (cl.must(&["XREAD", "BLOCK", "20000", "STREAMS", "events", from]), started.elapsed())
+            cl.must(&["XREAD", "BLOCK", "20000", "STREAMS", "events", from])
         })
     };
     let on_leader = reader(leader, false, "$");
     let proxied = reader(followers[0], false, "$");
     let on_follower = reader(followers[1], true, "$");
     let later = reader(leader, false, "5-0");
-    thread::sleep(Duration::from_millis(500));
+    // The proxied reader waits on the leader, the READONLY one on its follower.
+    await_blocked(&c, leader, 3);
+    await_blocked(&c, followers[1], 1);
+    for r in [&on_leader, &proxied, &on_follower, &later] {
+        assert!(!r.is_finished(), "a reader answered before any XADD\n{}", c.describe());
+    }
     let entry = |id: &str, v: &str| {
         Resp::Array(vec![b("events"), Resp::Array(vec![Resp::Array(vec![b(id), Resp::Array(vec![b("n"), b(v)])])])])
     };
     // One XADD wakes every reader waiting after `$` (the entry that was there is not news).
     assert_eq!(c.client(followers[1]).must(&["XADD", "events", "2-1", "n", "new"]), b("2-1"));
     for (name, r) in [("leader", on_leader), ("proxied", proxied), ("readonly follower", on_follower)] {
-        let (reply, waited) = r.join().unwrap();
-        assert_eq!(reply, Resp::Array(vec![entry("2-1", "new")]), "{name}");
-        assert!(waited >= Duration::from_millis(400), "{name} answered before the XADD ({waited:?})");
+        assert_eq!(r.join().unwrap(), Resp::Array(vec![entry("2-1", "new")]), "{name}");
     }
     // The reader after 5-0 was woken too, found nothing new for it, and waits on.
     thread::sleep(Duration::from_millis(300));
     assert!(!later.is_finished(), "the reader after 5-0 answered early");
     assert_eq!(c.client(leader).must(&["XADD", "events", "6-0", "n", "later"]), b("6-0"));
-    assert_eq!(later.join().unwrap().0, Resp::Array(vec![entry("6-0", "later")]));
+    assert_eq!(later.join().unwrap(), Resp::Array(vec![entry("6-0", "later")]));
     // Entries already there are answered at once; BLOCK's timeout and CLIENT UNBLOCK answer nil.
     let mut cl = c.client(leader);
     let got = cl.must(&["XREAD", "BLOCK", "0", "COUNT", "1", "STREAMS", "events", "0"]);
@@ -195,9 +197,20 @@ fn xread_block_wakes_every_reader() {
     let mut waiting = c.client(leader);
     let Resp::Int(waiting_id) = waiting.must(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
     let blocked = thread::spawn(move || waiting.must(&["XREAD", "BLOCK", "0", "STREAMS", "events", "$"]));
-    thread::sleep(Duration::from_millis(300));
+    await_blocked(&c, leader, 1);
     assert_eq!(cl.must(&["CLIENT", "UNBLOCK", &waiting_id.to_string()]), Resp::Int(1));
     assert_eq!(blocked.join().unwrap(), Resp::Nil);
     c.wait_digests_equal(Duration::from_secs(30));
     c.assert_no_panics();
+}
+
+/// Waits until node `id` counts `n` blocked clients (INFO clients).
+fn await_blocked(c: &Cluster, id: u64, n: u64) {
+    let count = || {
+        let Resp::Bulk(info) = c.client(id).must(&["INFO", "clients"]) else { return None };
+        let info = String::from_utf8_lossy(&info).into_owned();
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")?.trim().parse::<u64>().ok())
+    };
+    let reached = poll(Duration::from_secs(10), || (count() == Some(n)).then_some(()));
+    assert!(reached.is_some(), "node {id}: blocked_clients stayed {:?}, not {n}", count());
 }

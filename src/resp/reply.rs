@@ -104,44 +104,20 @@ impl Reply {
                 items.iter().for_each(|r| r.encode(proto, out));
             }
             Reply::Map(pairs) => {
-                match proto {
-                    Protocol::Resp2 => header(out, b'*', pairs.len() * 2),
-                    Protocol::Resp3 => header(out, b'%', pairs.len()),
-                }
-                for (k, v) in pairs {
-                    k.encode(proto, out);
-                    v.encode(proto, out);
-                }
+                let shape = if proto == Protocol::Resp3 { PairShape::Map } else { PairShape::Flat };
+                encode_pairs(pairs, shape, proto, out);
             }
             Reply::Double(text) => match proto {
                 Protocol::Resp2 => bulk(out, text.as_bytes()),
                 Protocol::Resp3 => line(out, b',', text.as_bytes()),
             },
             Reply::Pairs(pairs) => {
-                match proto {
-                    Protocol::Resp2 => header(out, b'*', pairs.len() * 2),
-                    Protocol::Resp3 => header(out, b'*', pairs.len()),
-                }
-                for (a, b) in pairs {
-                    if proto == Protocol::Resp3 {
-                        header(out, b'*', 2);
-                    }
-                    a.encode(proto, out);
-                    b.encode(proto, out);
-                }
+                let shape = if proto == Protocol::Resp3 { PairShape::Nested } else { PairShape::Flat };
+                encode_pairs(pairs, shape, proto, out);
             }
             Reply::Keyed(pairs) => {
-                match proto {
-                    Protocol::Resp2 => header(out, b'*', pairs.len()),
-                    Protocol::Resp3 => header(out, b'%', pairs.len()),
-                }
-                for (k, v) in pairs {
-                    if proto == Protocol::Resp2 {
-                        header(out, b'*', 2);
-                    }
-                    k.encode(proto, out);
-                    v.encode(proto, out);
-                }
+                let shape = if proto == Protocol::Resp3 { PairShape::Map } else { PairShape::Nested };
+                encode_pairs(pairs, shape, proto, out);
             }
             Reply::Push(items) => {
                 let tag = if proto == Protocol::Resp3 { b'>' } else { b'*' };
@@ -189,6 +165,32 @@ fn line(out: &mut BytesMut, tag: u8, text: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
+/// How a list of pairs goes on the wire.
+#[derive(Clone, Copy)]
+enum PairShape {
+    /// One array of keys and values, alternating.
+    Flat,
+    /// A RESP3 map.
+    Map,
+    /// An array of two-element arrays.
+    Nested,
+}
+
+fn encode_pairs(pairs: &[(Reply, Reply)], shape: PairShape, proto: Protocol, out: &mut BytesMut) {
+    match shape {
+        PairShape::Flat => header(out, b'*', pairs.len() * 2),
+        PairShape::Map => header(out, b'%', pairs.len()),
+        PairShape::Nested => header(out, b'*', pairs.len()),
+    }
+    for (k, v) in pairs {
+        if let PairShape::Nested = shape {
+            header(out, b'*', 2);
+        }
+        k.encode(proto, out);
+        v.encode(proto, out);
+    }
+}
+
 fn header(out: &mut BytesMut, tag: u8, len: usize) {
     out.put_u8(tag);
     out.put_slice(itoa(len as i64).as_bytes());
@@ -225,6 +227,9 @@ mod tests {
         let p = Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double("2".into()))]);
         assert_eq!(&p.to_bytes(Protocol::Resp2)[..], b"*2\r\n$1\r\nm\r\n$1\r\n2\r\n");
         assert_eq!(&p.to_bytes(Protocol::Resp3)[..], b"*1\r\n*2\r\n$1\r\nm\r\n,2\r\n");
+        let k = Reply::Keyed(vec![(Reply::bulk("s"), Reply::Array(vec![]))]);
+        assert_eq!(&k.to_bytes(Protocol::Resp2)[..], b"*1\r\n*2\r\n$1\r\ns\r\n*0\r\n");
+        assert_eq!(&k.to_bytes(Protocol::Resp3)[..], b"%1\r\n$1\r\ns\r\n*0\r\n");
         let push = Reply::Push(vec![Reply::bulk("message"), Reply::Nil]);
         assert_eq!(&push.to_bytes(Protocol::Resp2)[..], b"*2\r\n$7\r\nmessage\r\n$-1\r\n");
         assert_eq!(&push.to_bytes(Protocol::Resp3)[..], b">2\r\n$7\r\nmessage\r\n_\r\n");

@@ -93,14 +93,13 @@ impl Blocked {
         let mut inner = self.lock();
         let mut headed = Vec::new();
         for key in keys {
-            let Some(queue) = inner.queues.get(key) else { continue };
-            if inner.first_popper(queue) == Some(id) {
+            let Some(mut queue) = inner.queues.remove(key) else { continue };
+            if inner.first_popper(&queue) == Some(id) {
                 headed.push(key.clone());
             }
-            let queue = inner.queues.get_mut(key).expect("looked up above");
             queue.retain(|&w| w != id);
-            if queue.is_empty() {
-                inner.queues.remove(key);
+            if !queue.is_empty() {
+                inner.queues.insert(key.clone(), queue);
             }
         }
         inner.readers.remove(&id);

@@ -561,15 +561,10 @@ impl Session {
         let notify = shared.blocked.register(self.id, &b.sources);
         lock(&self.client).blocked = true;
         let mut first = true;
+        let nil = if b.block.nil_array { Reply::NilArray } else { Reply::Nil };
         let reply = loop {
-            match shared.blocked.take_unblock(self.id) {
-                Some(super::blocked::Unblock::Timeout) => {
-                    break if b.block.nil_array { Reply::NilArray } else { Reply::Nil }
-                }
-                Some(super::blocked::Unblock::Error) => {
-                    break Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK");
-                }
-                None => {}
+            if let Some(reply) = self.unblocked(&nil) {
+                break reply;
             }
             let now = unix_millis();
             // The first look pops from (or reports WRONGTYPE for) any existing key, as Redis's
@@ -586,29 +581,10 @@ impl Session {
                 }
             }
             if !shared.backend.is_leader() {
-                if !self.cluster_aware {
-                    // What Redis answers when a primary turns replica: a plain client (redis-py's
-                    // Sentinel pool, for one) reconnects and asks again.
-                    break Reply::err(
-                        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
-                    );
-                }
-                break self.error_reply(BackendError::NotLeader(shared.backend.leader()), b.slot);
+                break self.stepped_down(b.slot);
             }
-            let timeout = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = notify.notified() => {}
-                _ = timeout => break if b.block.nil_array { Reply::NilArray } else { Reply::Nil },
-                _ = tokio::time::sleep(BLOCKED_LEADER_CHECK) => {}
-                _ = peer_closed(peer) => {
-                    self.close = true;
-                    break Reply::Nil;
-                }
+            if let Some(reply) = self.wait_blocked(&notify, deadline, peer, &nil).await {
+                break reply;
             }
         };
         lock(&self.client).blocked = false;
@@ -644,35 +620,14 @@ impl Session {
         let notify = shared.blocked.register_reader(self.id, &keys);
         lock(&self.client).blocked = true;
         let reply = loop {
-            let timeout = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = notify.notified() => {}
-                _ = timeout => break Reply::NilArray,
-                _ = tokio::time::sleep(BLOCKED_LEADER_CHECK) => {}
-                _ = peer_closed(peer) => {
-                    self.close = true;
-                    break Reply::NilArray;
-                }
+            if let Some(reply) = self.wait_blocked(&notify, deadline, peer, &Reply::NilArray).await {
+                break reply;
             }
-            match shared.blocked.take_unblock(self.id) {
-                Some(super::blocked::Unblock::Timeout) => break Reply::NilArray,
-                Some(super::blocked::Unblock::Error) => {
-                    break Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
-                }
-                None => {}
+            if let Some(reply) = self.unblocked(&Reply::NilArray) {
+                break reply;
             }
             if !local && !shared.backend.is_leader() {
-                if !self.cluster_aware {
-                    break Reply::err(
-                        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
-                    );
-                }
-                break self.error_reply(BackendError::NotLeader(shared.backend.leader()), slot);
+                break self.stepped_down(slot);
             }
             let reply = look(self);
             if !matches!(reply, Reply::NilArray) {
@@ -682,6 +637,54 @@ impl Session {
         lock(&self.client).blocked = false;
         shared.blocked.unregister(self.id, &keys);
         reply
+    }
+
+    /// CLIENT UNBLOCK's reply for this blocked client, if it was released: `nil` (TIMEOUT) or
+    /// the UNBLOCKED error (ERROR).
+    fn unblocked(&self, nil: &Reply) -> Option<Reply> {
+        match self.shared.blocked.take_unblock(self.id)? {
+            super::blocked::Unblock::Timeout => Some(nil.clone()),
+            super::blocked::Unblock::Error => Some(Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")),
+        }
+    }
+
+    /// The reply of a client blocked on a node that stopped leading: MOVED for a cluster-aware
+    /// client; for a plain one what Redis answers when a primary turns replica, on which a plain
+    /// client (redis-py's Sentinel pool, for one) reconnects and asks again.
+    fn stepped_down(&self, slot: u16) -> Reply {
+        if !self.cluster_aware {
+            return Reply::err(
+                "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+            );
+        }
+        self.error_reply(BackendError::NotLeader(self.shared.backend.leader()), slot)
+    }
+
+    /// One wait of a blocked client: until a write wakes it, the leader check's tick, its
+    /// deadline (`Some(nil)`) or the client leaving (`Some(nil)`, and the connection closes).
+    /// `None`: look again.
+    async fn wait_blocked(
+        &mut self,
+        notify: &tokio::sync::Notify,
+        deadline: Option<tokio::time::Instant>,
+        peer: &TcpStream,
+        nil: &Reply,
+    ) -> Option<Reply> {
+        let timeout = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = notify.notified() => None,
+            _ = timeout => Some(nil.clone()),
+            _ = tokio::time::sleep(BLOCKED_LEADER_CHECK) => None,
+            _ = peer_closed(peer) => {
+                self.close = true;
+                Some(nil.clone())
+            }
+        }
     }
 
     /// Makes the local state safe to read for the commands of the current pipeline (one check

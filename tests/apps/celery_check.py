@@ -41,24 +41,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E4
 from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: E402
 
 from celery_tasks import app, double, total  # noqa: E402
+from checks import Persist  # noqa: E402
 
 DEADLINE = time.monotonic() + 90
 TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
-errors = {"producer": 0, "checker": 0}
-
-
-def persist(who, what, call):
-    """Runs `call` until it answers; connection errors are counted and retried."""
-    while True:
-        if time.monotonic() > DEADLINE:
-            print(f"gave up on {what}: {errors}")
-            sys.exit(1)
-        try:
-            return call()
-        except TRANSIENT:
-            errors[who] += 1
-            time.sleep(0.1)
-
+persist = Persist(DEADLINE, TRANSIENT, ["producer", "checker"])
+errors = persist.errors
 
 # The worker's log goes to a file, printed to stderr at the end (an inherited stderr would keep
 # the test runner's pipe open if this process died first).

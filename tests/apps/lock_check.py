@@ -21,12 +21,13 @@ import sys
 import threading
 import time
 
-from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from checks import plain_client  # noqa: E402
 
 MODE, ADDRS, RELEASES = sys.argv[1], sys.argv[2], int(sys.argv[3])
 THREADS = 8
@@ -41,11 +42,7 @@ violations = []
 
 
 def client():
-    if MODE == "sentinel":
-        nodes = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in ADDRS.split(","))]
-        return Sentinel(nodes, socket_timeout=1, socket_connect_timeout=1).master_for("raftis", **OPTS)
-    host, port = ADDRS.rsplit(":", 1)
-    return Redis(host, int(port), **OPTS)
+    return plain_client(MODE, ADDRS, **OPTS)
 
 
 def refused(e):

@@ -26,16 +26,15 @@ import sys
 import time
 from datetime import timedelta
 
-from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from checks import Persist, plain_client  # noqa: E402
 from rq_jobs import record  # noqa: E402
 
 WORKER = sys.argv[1] == "worker"
@@ -46,28 +45,12 @@ OPTS = dict(socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(),
 
 
 def connect():
-    if MODE == "sentinel":
-        nodes = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in ADDRS.split(","))]
-        return Sentinel(nodes, socket_timeout=1, socket_connect_timeout=1).master_for("raftis", **OPTS)
-    host, port = ADDRS.rsplit(":", 1)
-    return Redis(host, int(port), **OPTS)
+    return plain_client(MODE, ADDRS, **OPTS)
 
 
 # Connection errors seen by this process (the worker process reports its own on stderr).
-errors = {"producer": 0, "worker": 0, "checker": 0}
-
-
-def persist(who, what, call):
-    """Runs `call` until it answers; connection errors are counted and retried."""
-    while True:
-        if time.monotonic() > DEADLINE:
-            print(f"gave up on {what}: {errors}")
-            sys.exit(1)
-        try:
-            return call()
-        except TRANSIENT:
-            errors[who] += 1
-            time.sleep(0.1)
+persist = Persist(DEADLINE, TRANSIENT, ["producer", "worker", "checker"])
+errors = persist.errors
 
 
 if WORKER:
