@@ -189,6 +189,20 @@ def fmt_counts(counts):
     return ", ".join("%s %d" % (kind(k), v) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "0"
 
 
+# NOSCRIPT is a script-cache miss: redis-py's Script sends EVALSHA, and on NOSCRIPT loads the script
+# and retries. How many client threads miss before the first load lands depends on their interleaving,
+# so it varies from run to run on redis-server too: up to one more miss per client connection of the
+# job-queue workloads (a 4-thread worker and the producer) than redis-server's count is expected.
+RACY_ERRORS = {"NOSCRIPT": 5}
+
+
+def allowed(s, code):
+    """How many error replies of this kind the window may see: redis-server's count for the same
+    workload (plus the interleaving slack of RACY_ERRORS when redis-server sent some too)."""
+    peer = s["peer_errors"].get(code, 0)
+    return peer + RACY_ERRORS.get(code, 0) if peer else peer
+
+
 def problems(s):
     found = []
     if not s["expect_election"]:
@@ -196,8 +210,7 @@ def problems(s):
             found.append("term changed %s" % fmt_terms(s))
         elif s["leader_changes"]:
             found.append("leader changed %s→%s" % (s["leader_before"], s["leader_after"]))
-        beyond = {k: n - s["peer_errors"].get(k, 0) for k, n in s["server_errors"].items()
-                  if n > s["peer_errors"].get(k, 0)}
+        beyond = {k: n - allowed(s, k) for k, n in s["server_errors"].items() if n > allowed(s, k)}
         if beyond:
             found.append("error replies sent by the nodes (INFO errorstats): %s%s"
                          % (fmt_counts(s["server_errors"]),
