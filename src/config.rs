@@ -99,9 +99,23 @@ pub struct ServerConfig {
     /// which plain clients cannot follow. `--follower-proxy false` answers MOVED to everyone.
     #[arg(long, env = "RAFTIS_FOLLOWER_PROXY", default_value_t = true, action = clap::ArgAction::Set)]
     pub follower_proxy: bool,
+    /// What a list pop (LPOP, RPOP, LMPOP, BLPOP, BRPOP, BLMPOP) whose answer a leader's death
+    /// may have cut off becomes: `at-most-once` (Redis's rule: never given twice, possibly lost)
+    /// or `at-least-once` (a new leader puts back the pops its election committed: possibly
+    /// given twice, for queues whose consumers take with BRPOP, such as Celery's). Set the same
+    /// on every node.
+    #[arg(long, env = "RAFTIS_POP_DELIVERY", value_enum, default_value_t = PopDelivery::AtMostOnce)]
+    pub pop_delivery: PopDelivery,
     /// The master name under which the SENTINEL commands present the cluster (its leader).
     #[arg(long, env = "RAFTIS_SENTINEL_NAME", default_value = "raftis")]
     pub sentinel_name: String,
+}
+
+/// `--pop-delivery`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PopDelivery {
+    AtMostOnce,
+    AtLeastOnce,
 }
 
 /// One member of the cluster as `--peers` describes it.
@@ -149,6 +163,8 @@ pub struct NodeConfig {
     pub sentinel_name: String,
     /// `--follower-proxy`.
     pub follower_proxy: bool,
+    /// `--pop-delivery`.
+    pub pop_delivery: PopDelivery,
     /// The bounds this node stamps into the scripts it accepts.
     pub lua_limits: crate::script::Limits,
 }
@@ -280,6 +296,7 @@ impl ServerConfig {
             commit_timeout: Duration::from_millis(self.commit_timeout_ms),
             sentinel_name: self.sentinel_name.clone(),
             follower_proxy: self.follower_proxy,
+            pop_delivery: self.pop_delivery,
             lua_limits: crate::script::Limits {
                 max_instructions: self.lua_max_instructions,
                 max_memory: self.lua_max_memory_mb << 20,

@@ -12,6 +12,12 @@
 //!   a later ID) are each woken by the XADD that gives them something; `$` means "after what was
 //!   there"; BLOCK's timeout and CLIENT UNBLOCK answer a nil array.
 //!
+//! - `a_pop_cut_off_by_the_leaders_death`: the leader dies with a pop committed but not yet
+//!   applied (a long script runs before it in the same entry), so its client never gets an answer: with
+//!   `--pop-delivery at-most-once` (the default) the element is gone; with `at-least-once` the
+//!   new leader puts it back where it was, and nothing else (an earlier, answered pop stays
+//!   popped).
+//!
 //! The Python test needs python3 with the `redis` package: without it it prints `SKIPPED` (and
 //! fails when `CI=true`).
 
@@ -24,7 +30,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::cluster::{poll, Client, Cluster, Resp};
+use common::cluster::{poll, Client, Cluster, Options, Resp};
 use common::{require, runs_ok};
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -202,6 +208,60 @@ fn xread_block_wakes_every_reader() {
     assert_eq!(blocked.join().unwrap(), Resp::Nil);
     c.wait_digests_equal(Duration::from_secs(30));
     c.assert_no_panics();
+}
+
+#[test]
+fn a_pop_cut_off_by_the_leaders_death() {
+    for (mode, left) in [("at-least-once", vec![b("a"), b("b")]), ("at-most-once", vec![b("a")])] {
+        let (list, log) = cut_pop(mode);
+        assert_eq!(list, Resp::Array(left), "--pop-delivery {mode}: the list after the failover");
+        assert_eq!(log.contains("put back list pops"), mode == "at-least-once", "--pop-delivery {mode}:\n{log}");
+    }
+}
+
+/// Kills the leader while a pop is committed but unanswered (the leader is still applying a
+/// long script in the same entry); returns the list as the new leader has it, and the new
+/// leader's log.
+fn cut_pop(mode: &str) -> (Resp, String) {
+    // 2G instructions: a few seconds, so that the followers are still applying the entry when
+    // one of them stands for election.
+    let extra = ["--pop-delivery", mode, "--lua-max-instructions", "2000000000"].map(String::from).to_vec();
+    let mut c = Cluster::start_with(Options { commit_timeout_ms: 10_000, extra, ..Options::default() });
+    let leader = c.leader(LEADER_TIMEOUT);
+    let mut cl = c.client(leader);
+    assert_eq!(cl.must(&["RPUSH", "q", "a", "b", "c"]), Resp::Int(3));
+    // Answered: it must stay popped whatever the mode.
+    assert_eq!(cl.must(&["RPOP", "q"]), b("c"));
+    c.wait_digests_equal(Duration::from_secs(10));
+    // One pipeline, so one log entry: a script that runs for its whole instruction budget
+    // (seconds, on every node), then the pop. The leader dies while applying the script,
+    // after the followers stored the entry: the pop is committed, and never answered.
+    let mut popper = c.client(leader);
+    popper.send_all(&[&["EVAL", "while true do end", "0"], &["RPOP", "q"]]).unwrap();
+    thread::sleep(Duration::from_millis(400));
+    c.kill9(leader);
+    let answer = popper.read_reply();
+    assert!(answer.is_err(), "--pop-delivery {mode}: the pop was answered before the leader died: {answer:?}");
+    let others: Vec<u64> = c.ids().into_iter().filter(|&i| i != leader).collect();
+    let new = c.leader_among(&others, Duration::from_secs(20));
+    let mut cl = c.client(new);
+    // A write through the new leader, then the list: everything before it is applied.
+    let written = poll(Duration::from_secs(30), || match cl.call(&["SET", "after", "1"]) {
+        Ok(Resp::Simple(ok)) if ok == "OK" => Some(()),
+        _ => None,
+    });
+    assert!(written.is_some(), "--pop-delivery {mode}: no write through node {new}:\n{}", c.describe());
+    // The put-back is its own entry after the new leader's first: wait for it a little.
+    let list = poll(Duration::from_secs(5), || {
+        let l = cl.must(&["LRANGE", "q", "0", "-1"]);
+        matches!(&l, Resp::Array(items) if items.len() == 2).then_some(l)
+    })
+    .unwrap_or_else(|| cl.must(&["LRANGE", "q", "0", "-1"]));
+    let log = c.log(new);
+    c.restart(leader);
+    c.wait_digests_equal(Duration::from_secs(30));
+    c.assert_no_panics();
+    (list, log)
 }
 
 /// Waits until node `id` counts `n` blocked clients (INFO clients).

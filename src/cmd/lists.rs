@@ -148,6 +148,52 @@ impl ListOp {
     }
 }
 
+/// What a list pop took, read back from the operation and its reply: the key, the end, and
+/// the elements in the order they came off (`--pop-delivery at-least-once` puts them back when
+/// a leader change may have cut the pop's reply off; see `crate::server::requeue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Popped {
+    pub key: Bytes,
+    pub end: End,
+    pub elements: Vec<Bytes>,
+}
+
+impl Popped {
+    /// The elements an applied LPOP, RPOP, LMPOP (and BLPOP, BRPOP, BLMPOP, which propose
+    /// those) took, if it took any. Moves (LMOVE, BLMOVE) keep their element in the destination
+    /// and are not pops here; neither are errors and nils.
+    pub fn from_reply(op: &Op, reply: &Reply) -> Option<Popped> {
+        let Op::List(op) = op else { return None };
+        let bulks = |items: &[Reply]| {
+            items
+                .iter()
+                .map(|r| if let Reply::Bulk(b) = r { Some(b.clone()) } else { None })
+                .collect::<Option<Vec<_>>>()
+        };
+        let (key, end, elements) = match (op, reply) {
+            (ListOp::Pop { key, end, .. }, Reply::Bulk(b)) => (key.clone(), *end, vec![b.clone()]),
+            (ListOp::Pop { key, end, .. }, Reply::Array(items)) => (key.clone(), *end, bulks(items)?),
+            (ListOp::PopFirst { end, .. }, Reply::Array(items)) => match items.as_slice() {
+                [Reply::Bulk(key), Reply::Bulk(b)] => (key.clone(), *end, vec![b.clone()]),
+                _ => return None,
+            },
+            (ListOp::MPop { end, .. }, Reply::Array(items)) => match items.as_slice() {
+                [Reply::Bulk(key), Reply::Array(popped)] => (key.clone(), *end, bulks(popped)?),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        (!elements.is_empty()).then_some(Popped { key, end, elements })
+    }
+
+    /// The push that puts the elements back where they were: at the same end, the first one
+    /// taken outermost again.
+    pub fn restore(&self) -> Op {
+        let elements = self.elements.iter().rev().cloned().collect();
+        Op::List(ListOp::Push { key: self.key.clone(), end: self.end, elements, existing: false })
+    }
+}
+
 /// The argument parsers, one per command, named after it.
 mod parse {
     use super::*;
@@ -744,6 +790,45 @@ mod tests {
         assert_eq!(span(i64::MAX, i64::MIN, 5), None);
         assert_eq!(span(i64::MIN, i64::MAX, 5), Some((0, 4)));
         assert_eq!(span(0, 0, 0), None);
+    }
+
+    #[test]
+    fn a_restored_pop_leaves_the_list_as_it_was() {
+        let ctx = Ctx { now: 1, seed: 1 };
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        let range =
+            |ks: &mut KeySpace| apply(ks, &ListOp::Range { key: b("q"), start: 0, stop: -1 }, ctx).expect("range");
+        let pops = [
+            ListOp::Pop { key: b("q"), end: End::Right, count: None },
+            ListOp::Pop { key: b("q"), end: End::Left, count: Some(3) },
+            ListOp::PopFirst { keys: vec![b("none"), b("q")], end: End::Right },
+            ListOp::MPop { keys: vec![b("q")], end: End::Left, count: 2 },
+        ];
+        for pop in pops {
+            let mut ks = KeySpace::new();
+            let push = ListOp::Push {
+                key: b("q"),
+                end: End::Right,
+                elements: vec![b("a"), b("b"), b("c"), b("d")],
+                existing: false,
+            };
+            apply(&mut ks, &push, ctx).expect("push");
+            let before = range(&mut ks);
+            let op = Op::List(pop.clone());
+            let reply = apply(&mut ks, &pop, ctx).expect("pop");
+            let popped = Popped::from_reply(&op, &reply).unwrap_or_else(|| panic!("{pop:?} took nothing: {reply:?}"));
+            assert_eq!(popped.key, b("q"));
+            assert_ne!(range(&mut ks), before);
+            let Op::List(restore) = popped.restore() else { unreachable!() };
+            apply(&mut ks, &restore, ctx).expect("restore");
+            assert_eq!(range(&mut ks), before, "{pop:?}");
+        }
+        let nothing = ListOp::Pop { key: b("missing"), end: End::Left, count: None };
+        assert_eq!(Popped::from_reply(&Op::List(nothing), &Reply::Nil), None);
+        let moved = ListOp::Move { src: b("q"), dst: b("r"), from: End::Left, to: End::Right };
+        assert_eq!(Popped::from_reply(&Op::List(moved), &Reply::Bulk(b("a"))), None);
+        let none = ListOp::Pop { key: b("q"), end: End::Left, count: Some(0) };
+        assert_eq!(Popped::from_reply(&Op::List(none), &Reply::Array(vec![])), None);
     }
 
     #[test]

@@ -96,7 +96,14 @@ struct Inner {
     flushes: Arc<FlushStats>,
     /// Set once `open`'s checks passed: only then does dropping record a clean shutdown.
     checked: AtomicBool,
+    /// The committed index stored when the log was opened.
+    committed_at_open: u64,
+    /// Told of every vote saved (see [`LogStore::set_vote_hook`]).
+    vote_hook: std::sync::OnceLock<VoteHook>,
 }
+
+/// See [`LogStore::set_vote_hook`].
+pub type VoteHook = Arc<dyn Fn(&Vote, u64) + Send + Sync>;
 
 /// Someone waiting for the next flush.
 enum Waiter {
@@ -413,7 +420,7 @@ impl LogStore {
         let flushes = Arc::new(FlushStats::default());
         let flusher = Flusher::start(db.clone(), flushes.clone())?;
         let purger = Purger::start(logs.clone())?;
-        let inner = Inner {
+        let mut inner = Inner {
             flusher,
             purger,
             db,
@@ -422,8 +429,12 @@ impl LogStore {
             path: dir.to_path_buf(),
             flushes,
             checked: AtomicBool::new(false),
+            committed_at_open: 0,
+            vote_hook: std::sync::OnceLock::new(),
         };
         inner.check().with_context(|| format!("checking the Raft log at {}", dir.display()))?;
+        inner.committed_at_open =
+            inner.read_committed().map_err(|e| anyhow::anyhow!("{e}")).with_context(what)?.map_or(0, |c| c.index);
         inner.checked.store(true, Ordering::Relaxed);
         Ok(LogStore { inner: Arc::new(inner) })
     }
@@ -432,6 +443,12 @@ impl LogStore {
     /// it).
     pub fn flushes(&self) -> u64 {
         self.inner.flushes.count.load(Ordering::Relaxed)
+    }
+
+    /// Calls `hook` after each vote is durable, with the committed index stored when the log was
+    /// opened (see `StateStore::note_candidacy`).
+    pub fn set_vote_hook(&self, hook: VoteHook) {
+        let _ = self.inner.vote_hook.set(hook);
     }
 
     /// Flush statistics since start: (flushes, total time in µs, waiters served).
@@ -640,7 +657,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         self.inner.write_meta(VOTE_KEY, vote, ErrorSubject::Vote)?;
-        self.sync(ErrorSubject::Vote).await
+        self.sync(ErrorSubject::Vote).await?;
+        if let Some(hook) = self.inner.vote_hook.get() {
+            hook(vote, self.inner.committed_at_open);
+        }
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {

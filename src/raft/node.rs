@@ -187,6 +187,14 @@ impl Node {
         check_identity(&cfg.dir, cfg.id, &cfg.cluster_id)?;
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
         let state = StateStore::open(&cfg.dir)?;
+        log.set_vote_hook({
+            let (state, me) = (state.clone(), cfg.id);
+            Arc::new(move |vote, committed| {
+                if vote.leader_id.voted_for() == Some(me) {
+                    state.note_candidacy(vote.leader_id.term, committed);
+                }
+            })
+        });
         check_not_lost(&cfg.dir, &log, &state).await?;
         let (read_floor, restored_leader_term) = {
             use openraft::storage::RaftLogStorage;

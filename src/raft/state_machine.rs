@@ -44,10 +44,31 @@ struct Inner {
     persisted: std::sync::Mutex<Option<LogId>>,
     /// Where the messages applied entries publish go (the node's subscribers), once set.
     sink: std::sync::OnceLock<MessageSink>,
+    /// Where the pops a new term's first entry committed go (`--pop-delivery at-least-once`).
+    requeue: std::sync::OnceLock<RequeueSink>,
+    /// The pops of older terms applied since this node last stood for election, and that
+    /// election: its term and the last index the node had applied when it started.
+    cut: std::sync::Mutex<Cut>,
+    /// The index of the last entry fully applied, readable while another is being applied.
+    applied_index: AtomicU64,
+}
+
+/// See `Inner::cut`.
+#[derive(Default)]
+struct Cut {
+    candidacy: Option<(u64, u64)>,
+    pops: Vec<crate::cmd::lists::Popped>,
 }
 
 /// Receives, entry by entry and in log order, the messages applied entries published.
 pub type MessageSink = Arc<dyn Fn(Vec<crate::sm::Message>) + Send + Sync>;
+
+/// Receives, when the first entry of term `term` (a new leader's blank entry) is applied on a
+/// node that stood for election in `term`, the list pops of older terms it had not applied
+/// when it started standing, in log order. On the node that leads `term` these are
+/// pops its election committed: their proposer may have died before answering (see
+/// `crate::server::requeue`).
+pub type RequeueSink = Arc<dyn Fn(u64, Vec<crate::cmd::lists::Popped>) + Send + Sync>;
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,6 +97,7 @@ impl StateStore {
                 membership: meta.last_membership,
             };
         }
+        let applied_index = AtomicU64::new(applied.last_applied.map_or(0, |l| l.index));
         Ok(StateStore {
             inner: Arc::new(Inner {
                 persisted: std::sync::Mutex::new(applied.last_applied),
@@ -83,6 +105,9 @@ impl StateStore {
                 dir: dir.to_path_buf(),
                 snapshots_built: AtomicU64::new(0),
                 sink: std::sync::OnceLock::new(),
+                requeue: std::sync::OnceLock::new(),
+                cut: std::sync::Mutex::default(),
+                applied_index,
             }),
         })
     }
@@ -91,6 +116,27 @@ impl StateStore {
     /// calls are ignored). Without a sink they are dropped.
     pub fn set_message_sink(&self, sink: MessageSink) {
         let _ = self.inner.sink.set(sink);
+    }
+
+    /// Hands the older-term pops each new term's first entry commits to `sink` (once; later
+    /// calls are ignored). Without a sink nothing is collected.
+    pub fn set_requeue_sink(&self, sink: RequeueSink) {
+        let _ = self.inner.requeue.set(sink);
+    }
+
+    /// Notes that this node stands for election in `term` (it voted for itself). The pops of
+    /// older terms it had not applied then (and that were not already committed when its log was
+    /// opened, `floor`: a restarted node replays those) are collected for the requeue sink from
+    /// now on.
+    pub fn note_candidacy(&self, term: u64, floor: u64) {
+        if self.inner.requeue.get().is_none() {
+            return;
+        }
+        let applied = self.inner.applied_index.load(Ordering::Relaxed).max(floor);
+        let mut cut = self.inner.cut.lock().unwrap_or_else(|e| e.into_inner());
+        if cut.candidacy.is_none_or(|(t, _)| t != term) {
+            *cut = Cut { candidacy: Some((term, applied)), pops: Vec::new() };
+        }
     }
 
     /// Read access to the applied state. While apply holds the lock (a script may run for up to
@@ -115,12 +161,52 @@ impl StateStore {
     fn apply_entries(&self, entries: Vec<Entry>) -> Vec<BatchReply> {
         let mut applied = self.write();
         let mut replies = Vec::with_capacity(entries.len());
+        let requeue = self.inner.requeue.get();
+        let cut = || self.inner.cut.lock().unwrap_or_else(|e| e.into_inner());
         for entry in entries {
             applied.last_applied = Some(entry.log_id);
+            let (term, index) = (entry.log_id.leader_id.term, entry.log_id.index);
             match entry.payload {
-                EntryPayload::Blank => replies.push(BatchReply::default()),
+                EntryPayload::Blank => {
+                    if let Some(sink) = requeue {
+                        let pops = {
+                            let mut cut = cut();
+                            let pops = std::mem::take(&mut cut.pops);
+                            pops.into_iter()
+                                .filter(|_| cut.candidacy.is_some_and(|(t, _)| t == term))
+                                .collect::<Vec<_>>()
+                        };
+                        if !pops.is_empty() {
+                            sink(term, pops);
+                        }
+                    }
+                    replies.push(BatchReply::default())
+                }
                 EntryPayload::Normal(batch) => {
-                    replies.push(BatchReply(batch.0.iter().map(|req| applied.sm.apply(req)).collect()));
+                    let mut taken = Vec::new();
+                    let sm = &mut applied.sm;
+                    let batch_replies: Vec<_> = batch
+                        .0
+                        .iter()
+                        .map(|req| {
+                            let reply = sm.apply(req);
+                            if let (Some(_), Body::Op(op)) = (requeue, &req.body) {
+                                taken.extend(crate::cmd::lists::Popped::from_reply(op, &reply));
+                            }
+                            reply
+                        })
+                        .collect();
+                    // Kept: the pops of a term older than this node's candidacy that it had not
+                    // applied when it started standing (checked after applying: a candidacy may
+                    // start meanwhile; the lock is never held while applying, which may take
+                    // long).
+                    if !taken.is_empty() {
+                        let mut cut = cut();
+                        if cut.candidacy.is_some_and(|(t, at)| term < t && index > at) {
+                            cut.pops.extend(taken);
+                        }
+                    }
+                    replies.push(BatchReply(batch_replies));
                     let outbox = &mut applied.sm.keyspace.outbox;
                     if !outbox.is_empty() {
                         let messages = std::mem::take(outbox);
@@ -136,6 +222,7 @@ impl StateStore {
                     replies.push(BatchReply::default());
                 }
             }
+            self.inner.applied_index.store(index, Ordering::Relaxed);
         }
         replies
     }
@@ -237,6 +324,7 @@ impl StateStore {
         applied.sm = StateMachine { keyspace };
         applied.last_applied = meta.last_log_id;
         applied.membership = meta.last_membership.clone();
+        self.inner.applied_index.store(meta.last_log_id.map_or(0, |l| l.index), Ordering::Relaxed);
         drop(applied);
         info!(last_log_id = ?meta.last_log_id, keys, "installed snapshot from the leader");
         Ok(())

@@ -143,6 +143,16 @@ impl Backend {
         self.state.set_message_sink(sink);
     }
 
+    /// Hands the older-term pops each new term's first entry commits to `sink`.
+    pub fn set_requeue_sink(&self, sink: crate::raft::state_machine::RequeueSink) {
+        self.state.set_requeue_sink(sink);
+    }
+
+    /// Whether this node leads term `term` (and still hears from a quorum).
+    pub fn leads_term(&self, term: u64) -> bool {
+        self.is_leader() && self.raft.metrics().borrow().current_term == term
+    }
+
     /// The Raft handle.
     pub fn raft(&self) -> &Raft {
         &self.raft

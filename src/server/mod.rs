@@ -8,6 +8,7 @@ mod conn;
 mod forward;
 mod proxy;
 pub mod pubsub;
+mod requeue;
 mod sentinel;
 mod stats;
 
@@ -80,6 +81,8 @@ pub async fn serve(
     shared.backend.set_message_sink(Arc::new(move |messages| hub.deliver(messages)));
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
     let sentinel = tokio::spawn(sentinel::watch_leader(shared.clone(), shutdown.clone()));
+    let requeue = (shared.config.pop_delivery == crate::config::PopDelivery::AtLeastOnce)
+        .then(|| requeue::start(shared.clone(), shutdown.clone()));
     info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");
     loop {
         tokio::select! {
@@ -108,6 +111,9 @@ pub async fn serve(
     }
     expiry.abort();
     sentinel.abort();
+    if let Some(requeue) = requeue {
+        requeue.abort();
+    }
     // Give connections a moment to notice the shutdown and finish their current writes.
     let deadline = Instant::now() + Duration::from_secs(2);
     while shared.clients.count() > 0 && Instant::now() < deadline {

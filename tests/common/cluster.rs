@@ -81,6 +81,16 @@ impl Client {
         self.writer.write_all(&super::encode(&bytes))
     }
 
+    /// Sends commands in one write (a pipeline), without reading replies.
+    pub fn send_all(&mut self, cmds: &[&[&str]]) -> io::Result<()> {
+        let mut buf = Vec::new();
+        for args in cmds {
+            let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            buf.extend(super::encode(&bytes));
+        }
+        self.writer.write_all(&buf)
+    }
+
     /// Sends one command and reads its reply.
     pub fn call(&mut self, args: &[&str]) -> io::Result<Resp> {
         self.send(args)?;
