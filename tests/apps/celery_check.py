@@ -11,11 +11,16 @@ by itself after a connection loss (Celery's own broker_connection_retry); if it 
 started again, as a process supervisor would (see `supervise`). A send that fails with
 a connection error is counted and sent again; only sends that returned count as acknowledged.
 
-kombu's Redis transport takes a message with BRPOP and only then records it as unacknowledged:
-when the server dies with a BRPOP's pop committed but its reply not delivered, that message is
-gone unless the server puts it back. raftis does with `--pop-delivery at-least-once`, which
-tests/apps.rs gives the cluster, so nothing may be missing. A task that never finishes is
-reported as still queued, unacknowledged (kombu's `unacked` hash) or gone.
+kombu's Redis transport takes a message with BRPOP and only then records it as unacknowledged
+(kombu's `unacked` hash), on another connection. Two windows lose a message when the server dies:
+(1) the BRPOP's pop is committed but its reply never reaches the worker: raftis puts such pops back
+with `--pop-delivery at-least-once`, which tests/apps.rs gives the cluster, so none may be missing;
+(2) the worker has the message but its unacknowledged record fails on the broken connection: kombu
+then drops the message, on Redis as on raftis, and no server can tell. The worker reports what it
+took (celery_tasks.py, observation only), so a missing task is placed exactly: still queued,
+unacknowledged, "gone after the worker took it" (window 2: at most one, MAY_DROP, is allowed: the
+leader is killed once, and the worker consumes on one connection), or "gone, never received"
+(window 1, or a server losing it: never allowed).
 The check: every acknowledged task reaches SUCCESS with the value Celery's result backend stores
 (2n), every group's results are all there, every chord's body returns the right sum. Prints
 "progress N" every 100 tasks sent, "CELERY OK" with counts and tasks/s on success; exits 1
@@ -51,6 +56,8 @@ errors = persist.errors
 # The worker's log goes to a file, printed to stderr at the end (an inherited stderr would keep
 # the test runner's pipe open if this process died first).
 worker_log = tempfile.TemporaryFile(mode="w+")
+taken_log = tempfile.NamedTemporaryFile(mode="w+", prefix="celery-taken-")
+os.environ["CELERY_CHECK_TAKEN"] = taken_log.name  # see celery_tasks.py: what the worker took
 WORKER_CMD = [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "threads", "--concurrency",
               "4", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING", "-Q", "apps"]
 worker = subprocess.Popen(WORKER_CMD, cwd=HERE, stdout=subprocess.DEVNULL, stderr=worker_log)
@@ -120,6 +127,8 @@ for g, members in groups:
     for r, n in zip(g.results, members):
         expected[r.id] = n
 sums = {c.id: s for c, s in chords}
+# Each chord body's header tasks (a body waits on them; they have no entry of their own above).
+headers = {c.id: [r.id for r in c.parent.results] if c.parent is not None else [] for c, _ in chords}
 pending = []
 while time.monotonic() < DEADLINE - 20:  # leaves time to look at what is missing
     ids = list(expected) + list(sums)
@@ -134,19 +143,46 @@ took = time.monotonic() - started
 
 def where(task_ids):
     """For tasks that never finished: is each one's message still in the broker (the queue list
-    or kombu's unacked hash), or gone (taken by a BRPOP whose reply never arrived)?"""
+    or kombu's unacked hash), or gone: taken by the worker's BRPOP and then dropped when kombu's
+    unacknowledged record of it failed ("gone after the worker took it", see celery_tasks.py), or
+    never received by the worker ("gone, never received": a pop whose reply was lost)?"""
     client = backend.client
     queued = b"".join(client.lrange("apps", 0, -1))
     unacked = b"".join(client.hvals("unacked"))
-    return {i: "queued" if i.encode() in queued else "unacked" if i.encode() in unacked else "gone"
-            for i in task_ids}
+    taken_log.seek(0)
+    taken = {line.split()[1]: line.strip() for line in taken_log if line.startswith(("taken ", "failed "))}
+
+    def place(i):
+        if i.encode() in queued:
+            return "queued"
+        if i.encode() in unacked:
+            return "unacked"
+        return f"gone after the worker took it ({taken[i]})" if i in taken else "gone, never received"
+    return {i: place(i) for i in task_ids}
 
 
-gone = {}
+MAY_DROP = 1
+gone, dropped_by_kombu, excused = set(), set(), set()
 if pending:
     places = persist("checker", "broker state", lambda: where(pending))
+    # A chord body still pending waits on its header: where are the header tasks?
+    for body in [i for i in pending if i in headers]:
+        members = headers[body]
+        done = persist("checker", "chord header states", lambda: states(members))
+        unfinished = [m for m, (state, _) in zip(members, done) if state != "SUCCESS"]
+        waiting = persist("checker", "chord header", lambda: where(unfinished))
+        for member, place in waiting.items():
+            if place.startswith("gone"):
+                places[body] = f"waits on header task {member}, {place}"
+                places[member] = place
     print("not finished by the deadline:", len(pending), dict(list(places.items())[:20]), flush=True)
-    gone = {i for i, place in places.items() if place == "gone"}
+    gone = {i for i, place in places.items() if "gone" in place}
+
+    def dropped(place):
+        return "gone after the worker took it (failed" in place and ("ConnectionError" in place or "TimeoutError" in place)
+    # Tasks kombu dropped, and chord bodies that wait on one (excused with it).
+    dropped_by_kombu = {i for i, place in places.items() if dropped(place) and not place.startswith("waits on")}
+    excused = {i for i, place in places.items() if dropped(place)}
 
 # Celery's own AsyncResult API, waiting on a group and a chord (pub/sub on the result channels).
 if groups and not pending:
@@ -158,11 +194,12 @@ wrong = []
 ids = list(expected) + list(sums)
 for i, (state, value) in zip(ids, persist("checker", "final states", lambda: states(ids))):
     want = 2 * expected[i] if i in expected else sums[i]
-    if state != "SUCCESS" or value != want:
+    if (state != "SUCCESS" or value != want) and not (i in excused and len(dropped_by_kombu) <= MAY_DROP):
         wrong.append((i, state, value, want))
 count = len(expected) + len(sums)
 print(f"tasks={TASKS} groups={len(groups)} chords={len(chords)} acked={count} "
-      f"succeeded={count - len(wrong)} gone={len(gone)} worker_restarts={restarts} connection_errors={errors} seconds={took:.1f} "
+      f"succeeded={count - len(wrong) - (len(excused & set(ids)) if len(dropped_by_kombu) <= MAY_DROP else 0)} "
+      f"dropped_by_kombu={len(dropped_by_kombu)} gone={len(gone)} worker_restarts={restarts} connection_errors={errors} seconds={took:.1f} "
       f"tasks_per_s={count / took:.1f}")
 if wrong:
     print("not done (id, state, result, expected):", wrong[:10])

@@ -39,6 +39,29 @@ app.conf.update(
 )
 
 
+# Observation only (the check's diagnosis of a missing task): with CELERY_CHECK_TAKEN set, the
+# worker appends to that file the id of each task message its BRPOP received ("taken ID"), and
+# "failed ID ERROR" when kombu's handling of it then raised, before Celery ran it (kombu records
+# a message as unacknowledged only after taking it: a broken connection in between loses it, on
+# Redis as on raftis). kombu's behaviour is unchanged.
+if os.environ.get("CELERY_CHECK_TAKEN"):
+    from kombu.transport.virtual import base as _virtual
+
+    _deliver = _virtual.Transport._deliver
+    _taken = open(os.environ["CELERY_CHECK_TAKEN"], "a", buffering=1)
+
+    def _observed_deliver(self, message, queue):
+        task = (message.get("headers") or {}).get("id", "?") if isinstance(message, dict) else "?"
+        _taken.write(f"taken {task}\n")
+        try:
+            return _deliver(self, message, queue)
+        except BaseException as e:
+            _taken.write(f"failed {task} {type(e).__name__}: {e}\n")
+            raise
+
+    _virtual.Transport._deliver = _observed_deliver
+
+
 @app.task
 def double(n):
     """Job `n`: returns 2n."""
