@@ -192,6 +192,12 @@ impl Popped {
         let elements = self.elements.iter().rev().cloned().collect();
         Op::List(ListOp::Push { key: self.key.clone(), end: self.end, elements, existing: false })
     }
+
+    /// The pushes that undo `pops` (in the order they were applied): the last one first, so
+    /// that several pops from one end come back in their order.
+    pub fn undo(pops: &[Popped]) -> Vec<Op> {
+        pops.iter().rev().map(Popped::restore).collect()
+    }
 }
 
 /// The argument parsers, one per command, named after it.
@@ -823,6 +829,29 @@ mod tests {
             apply(&mut ks, &restore, ctx).expect("restore");
             assert_eq!(range(&mut ks), before, "{pop:?}");
         }
+        // Several pops, from both ends, undone together.
+        let mut ks = KeySpace::new();
+        let push = ListOp::Push {
+            key: b("q"),
+            end: End::Right,
+            elements: vec![b("a"), b("b"), b("c"), b("d"), b("e")],
+            existing: false,
+        };
+        apply(&mut ks, &push, ctx).expect("push");
+        let before = range(&mut ks);
+        let mut pops = Vec::new();
+        for (end, count) in [(End::Left, None), (End::Right, Some(2)), (End::Left, None)] {
+            let pop = ListOp::Pop { key: b("q"), end, count };
+            let reply = apply(&mut ks, &pop, ctx).expect("pop");
+            pops.push(Popped::from_reply(&Op::List(pop), &reply).expect("popped"));
+        }
+        assert_eq!(range(&mut ks), Reply::Array(vec![Reply::Bulk(b("c"))]));
+        for op in Popped::undo(&pops) {
+            let Op::List(op) = op else { unreachable!() };
+            apply(&mut ks, &op, ctx).expect("undo");
+        }
+        assert_eq!(range(&mut ks), before);
+
         let nothing = ListOp::Pop { key: b("missing"), end: End::Left, count: None };
         assert_eq!(Popped::from_reply(&Op::List(nothing), &Reply::Nil), None);
         let moved = ListOp::Move { src: b("q"), dst: b("r"), from: End::Left, to: End::Right };

@@ -132,11 +132,17 @@ impl StateStore {
         if self.inner.requeue.get().is_none() {
             return;
         }
-        let applied = self.inner.applied_index.load(Ordering::Relaxed).max(floor);
         let mut cut = self.inner.cut.lock().unwrap_or_else(|e| e.into_inner());
-        if cut.candidacy.is_none_or(|(t, _)| t != term) {
-            *cut = Cut { candidacy: Some((term, applied)), pops: Vec::new() };
-        }
+        // Read under the lock the apply loop stores it under: an entry is either applied and
+        // checked against the old candidacy, or not applied yet.
+        let applied = self.inner.applied_index.load(Ordering::Relaxed).max(floor);
+        cut.candidacy = match cut.candidacy {
+            Some((t, at)) if t == term => Some((t, at)),
+            // Standing again before a term's first entry settled the last candidacy: what was not
+            // applied then is still uncertain.
+            Some((_, at)) => Some((term, at.min(applied))),
+            None => Some((term, applied)),
+        };
     }
 
     /// Read access to the applied state. While apply holds the lock (a script may run for up to
@@ -164,17 +170,28 @@ impl StateStore {
         let requeue = self.inner.requeue.get();
         let cut = || self.inner.cut.lock().unwrap_or_else(|e| e.into_inner());
         for entry in entries {
+            let mut taken = Vec::new();
             applied.last_applied = Some(entry.log_id);
             let (term, index) = (entry.log_id.leader_id.term, entry.log_id.index);
             match entry.payload {
                 EntryPayload::Blank => {
                     if let Some(sink) = requeue {
+                        // The first entry of a term settles the candidacies up to it: this node's
+                        // own (its pops go to the sink) or a lost one. An older term's blank (a
+                        // leader elected before this candidacy, that died) settles nothing.
                         let pops = {
                             let mut cut = cut();
-                            let pops = std::mem::take(&mut cut.pops);
-                            pops.into_iter()
-                                .filter(|_| cut.candidacy.is_some_and(|(t, _)| t == term))
-                                .collect::<Vec<_>>()
+                            match cut.candidacy {
+                                Some((t, _)) if t < term => {
+                                    *cut = Cut::default();
+                                    Vec::new()
+                                }
+                                Some((t, _)) if t == term => {
+                                    cut.candidacy = None;
+                                    std::mem::take(&mut cut.pops)
+                                }
+                                _ => Vec::new(),
+                            }
                         };
                         if !pops.is_empty() {
                             sink(term, pops);
@@ -183,7 +200,6 @@ impl StateStore {
                     replies.push(BatchReply::default())
                 }
                 EntryPayload::Normal(batch) => {
-                    let mut taken = Vec::new();
                     let sm = &mut applied.sm;
                     let batch_replies: Vec<_> = batch
                         .0
@@ -196,16 +212,6 @@ impl StateStore {
                             reply
                         })
                         .collect();
-                    // Kept: the pops of a term older than this node's candidacy that it had not
-                    // applied when it started standing (checked after applying: a candidacy may
-                    // start meanwhile; the lock is never held while applying, which may take
-                    // long).
-                    if !taken.is_empty() {
-                        let mut cut = cut();
-                        if cut.candidacy.is_some_and(|(t, at)| term < t && index > at) {
-                            cut.pops.extend(taken);
-                        }
-                    }
                     replies.push(BatchReply(batch_replies));
                     let outbox = &mut applied.sm.keyspace.outbox;
                     if !outbox.is_empty() {
@@ -222,7 +228,19 @@ impl StateStore {
                     replies.push(BatchReply::default());
                 }
             }
-            self.inner.applied_index.store(index, Ordering::Relaxed);
+            if requeue.is_some() {
+                // Kept: the pops of a term older than this node's candidacy that it had not
+                // applied when it started standing. Checked after applying (a candidacy may
+                // start meanwhile; the lock is never held while applying, which may take long),
+                // under the lock the applied index is stored under.
+                let mut cut = cut();
+                self.inner.applied_index.store(index, Ordering::Relaxed);
+                if !taken.is_empty() && cut.candidacy.is_some_and(|(t, at)| term < t && index > at) {
+                    cut.pops.extend(taken);
+                }
+            } else {
+                self.inner.applied_index.store(index, Ordering::Relaxed);
+            }
         }
         replies
     }

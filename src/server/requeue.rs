@@ -17,9 +17,12 @@
 //! on those keys are woken. Such an element is then given again; a client that did receive the
 //! first answer (the old leader had applied the pop and answered, the new one had not applied it
 //! yet) gets it twice. What stays uncovered: a pop the new leader had already applied when it
-//! stood while the old leader, slower, had not answered yet; and a new leader that loses its
-//! leadership before the push commits. A pop that was committed before a restarted node opened
-//! its log is never put back by it (it replays those).
+//! stood while the old leader, slower, had not answered yet; a new leader that loses its
+//! leadership before the push commits; a leader that restarts fast enough to resume its term
+//! from disk (it does not stand again); pops inside MULTI or scripts. A pop that was committed
+//! before a restarted node opened its log is never put back by it (it replays those). A list
+//! put back gets no TTL back, and a key that changed type meanwhile refuses the push (logged as
+//! `refused`).
 
 use std::sync::Arc;
 
@@ -65,7 +68,7 @@ async fn put_back(shared: &Shared, term: u64, pops: Vec<Popped>) {
     let now = unix_millis();
     let elements: usize = pops.iter().map(|p| p.elements.len()).sum();
     let keys: Vec<Bytes> = pops.iter().map(|p| p.key.clone()).collect();
-    let reqs = pops.iter().map(|p| Request { now, seed: 0, body: Body::Op(p.restore()) }).collect();
+    let reqs = Popped::undo(&pops).into_iter().map(|op| Request { now, seed: 0, body: Body::Op(op) }).collect();
     match shared.backend.write_batch(reqs).await {
         Ok(replies) => {
             let refused = replies.iter().filter(|r| matches!(r, crate::resp::Reply::Error(_))).count();
