@@ -160,6 +160,9 @@ fn xread_block_wakes_every_reader() {
     let leader = c.leader(LEADER_TIMEOUT);
     let followers: Vec<u64> = c.ids().into_iter().filter(|&i| i != leader).collect();
     assert_eq!(c.client(leader).must(&["XADD", "events", "1-1", "n", "old"]), b("1-1"));
+    // The READONLY reader's `$` is its follower's last ID: let every node apply the first entry
+    // (seen once in CI: a lagging follower pinned `$` before 1-1 and answered both entries).
+    c.wait_digests_equal(Duration::from_secs(10));
     let reader = |id: u64, readonly: bool, from: &'static str| {
         let addr = c.addr(id);
         thread::spawn(move || {
