@@ -239,14 +239,19 @@ fn cut_pop(mode: &str) -> (Resp, String) {
     // One pipeline, so one log entry: a script that runs for its whole instruction budget
     // (seconds, on every node), then the pop. The leader dies while applying the script,
     // after the followers stored the entry: the pop is committed, and never answered.
+    let before = c.raft_field(leader, "raft_last_log_index").expect("INFO raft of the leader");
     let mut popper = c.client(leader);
     popper.send_all(&[&["EVAL", "while true do end", "0"], &["RPOP", "q"]]).unwrap();
-    thread::sleep(Duration::from_millis(400));
+    // Killed once the followers heard the leader commit the entry (it is still applying it).
+    let followers: Vec<u64> = c.ids().into_iter().filter(|&i| i != leader).collect();
+    let committed = poll(Duration::from_secs(5), || {
+        followers.iter().all(|&f| c.raft_field(f, "raft_leader_commit_index").is_some_and(|i| i > before)).then_some(())
+    });
+    assert!(committed.is_some(), "--pop-delivery {mode}: the entry was not committed:\n{}", c.describe());
     c.kill9(leader);
     let answer = popper.read_reply();
     assert!(answer.is_err(), "--pop-delivery {mode}: the pop was answered before the leader died: {answer:?}");
-    let others: Vec<u64> = c.ids().into_iter().filter(|&i| i != leader).collect();
-    let new = c.leader_among(&others, Duration::from_secs(20));
+    let new = c.leader_among(&followers, Duration::from_secs(20));
     let mut cl = c.client(new);
     // A write through the new leader, then the list: everything before it is applied.
     let written = poll(Duration::from_secs(30), || match cl.call(&["SET", "after", "1"]) {

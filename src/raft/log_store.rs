@@ -96,14 +96,12 @@ struct Inner {
     flushes: Arc<FlushStats>,
     /// Set once `open`'s checks passed: only then does dropping record a clean shutdown.
     checked: AtomicBool,
-    /// The committed index stored when the log was opened.
-    committed_at_open: u64,
     /// Told of every vote saved (see [`LogStore::set_vote_hook`]).
     vote_hook: std::sync::OnceLock<VoteHook>,
 }
 
 /// See [`LogStore::set_vote_hook`].
-pub type VoteHook = Arc<dyn Fn(&Vote, u64) + Send + Sync>;
+pub type VoteHook = Arc<dyn Fn(&Vote) + Send + Sync>;
 
 /// Someone waiting for the next flush.
 enum Waiter {
@@ -420,7 +418,7 @@ impl LogStore {
         let flushes = Arc::new(FlushStats::default());
         let flusher = Flusher::start(db.clone(), flushes.clone())?;
         let purger = Purger::start(logs.clone())?;
-        let mut inner = Inner {
+        let inner = Inner {
             flusher,
             purger,
             db,
@@ -429,12 +427,9 @@ impl LogStore {
             path: dir.to_path_buf(),
             flushes,
             checked: AtomicBool::new(false),
-            committed_at_open: 0,
             vote_hook: std::sync::OnceLock::new(),
         };
         inner.check().with_context(|| format!("checking the Raft log at {}", dir.display()))?;
-        inner.committed_at_open =
-            inner.read_committed().map_err(|e| anyhow::anyhow!("{e}")).with_context(what)?.map_or(0, |c| c.index);
         inner.checked.store(true, Ordering::Relaxed);
         Ok(LogStore { inner: Arc::new(inner) })
     }
@@ -445,8 +440,7 @@ impl LogStore {
         self.inner.flushes.count.load(Ordering::Relaxed)
     }
 
-    /// Calls `hook` after each vote is durable, with the committed index stored when the log was
-    /// opened (see `StateStore::note_candidacy`).
+    /// Calls `hook` after each vote is durable (see `StateStore::note_candidacy`).
     pub fn set_vote_hook(&self, hook: VoteHook) {
         let _ = self.inner.vote_hook.set(hook);
     }
@@ -659,7 +653,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.inner.write_meta(VOTE_KEY, vote, ErrorSubject::Vote)?;
         self.sync(ErrorSubject::Vote).await?;
         if let Some(hook) = self.inner.vote_hook.get() {
-            hook(vote, self.inner.committed_at_open);
+            hook(vote);
         }
         Ok(())
     }

@@ -187,11 +187,15 @@ impl Node {
         check_identity(&cfg.dir, cfg.id, &cfg.cluster_id)?;
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
         let state = StateStore::open(&cfg.dir)?;
+        let committed_at_open = {
+            use openraft::storage::RaftLogStorage;
+            log.clone().read_committed().await.context("reading the committed index")?.map_or(0, |c| c.index)
+        };
         log.set_vote_hook({
             let (state, me) = (state.clone(), cfg.id);
-            Arc::new(move |vote, committed| {
+            Arc::new(move |vote| {
                 if vote.leader_id.voted_for() == Some(me) {
-                    state.note_candidacy(vote.leader_id.term, committed);
+                    state.note_candidacy(vote.leader_id.term, committed_at_open);
                 }
             })
         });

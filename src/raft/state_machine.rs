@@ -228,18 +228,18 @@ impl StateStore {
                     replies.push(BatchReply::default());
                 }
             }
-            if requeue.is_some() {
+            if taken.is_empty() {
+                self.inner.applied_index.store(index, Ordering::Relaxed);
+            } else {
                 // Kept: the pops of a term older than this node's candidacy that it had not
                 // applied when it started standing. Checked after applying (a candidacy may
                 // start meanwhile; the lock is never held while applying, which may take long),
                 // under the lock the applied index is stored under.
                 let mut cut = cut();
                 self.inner.applied_index.store(index, Ordering::Relaxed);
-                if !taken.is_empty() && cut.candidacy.is_some_and(|(t, at)| term < t && index > at) {
+                if cut.candidacy.is_some_and(|(t, at)| term < t && index > at) {
                     cut.pops.extend(taken);
                 }
-            } else {
-                self.inner.applied_index.store(index, Ordering::Relaxed);
             }
         }
         replies
