@@ -99,6 +99,10 @@ pub struct Op {
     /// Why it failed or is indeterminate.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
+    /// The transaction this operation was one step of (list-append: several RPUSH and LRANGE in
+    /// one MULTI, each recorded as an operation), if any: the steps of one transaction share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<u64>,
 }
 
 /// A fault, as it happened.

@@ -75,6 +75,7 @@ fn check_file(path: &Path) -> anyhow::Result<bool> {
         checker::register::check(&ops, Duration::from_secs(120)),
         checker::append::check(&ops),
         checker::append::check_workload(&ops, checker::append::LIST_WORKLOAD),
+        checker::cycle::check(&ops, checker::append::LIST_WORKLOAD),
         checker::bank::check(&ops, workload::BANK_ACCOUNTS, workload::BANK_INITIAL * workload::BANK_ACCOUNTS as i64),
         checker::set::check(&ops),
         checker::queue::check(&ops),

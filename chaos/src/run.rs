@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::checker::{append, bank, queue, register, set, Anomaly, Validity, Verdict};
+use crate::checker::{append, bank, cycle, queue, register, set, Anomaly, Validity, Verdict};
 use crate::client::CutSwitch;
 use crate::cluster::{self, Cluster, State};
 use crate::history::{elections, Clock, Counts, LeaderSample, Recorder};
@@ -235,6 +235,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         register::check(&ops, spec.check_budget),
         append::check(&ops),
         append::check_workload(&ops, append::LIST_WORKLOAD),
+        cycle::check(&ops, append::LIST_WORKLOAD),
         bank::check(&ops, BANK_ACCOUNTS, BANK_INITIAL * BANK_ACCOUNTS as i64),
         set::check(&ops),
         queue::check(&ops),

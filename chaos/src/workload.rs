@@ -97,6 +97,12 @@ pub struct Ctx {
 impl Ctx {
     /// Records one operation of `who` (workload, process).
     fn record(&self, who: (&str, usize), key: &str, call: Call, invoke: u64, end: Ended, node: &str) {
+        self.record_step(who, key, call, invoke, end, node, None);
+    }
+
+    /// Records one step of transaction `txn` (or a lone operation when `None`).
+    #[allow(clippy::too_many_arguments)]
+    fn record_step(&self, who: (&str, usize), key: &str, call: Call, invoke: u64, end: Ended, node: &str, txn: Option<u64>) {
         let (workload, process) = who;
         let (outcome, ret, error) = match end {
             Ended::Ok(r) => (Outcome::Ok, Some(r), String::new()),
@@ -116,6 +122,7 @@ impl Ctx {
             complete: self.clock.now(),
             node: node.into(),
             error,
+            txn,
         });
     }
 }
@@ -376,68 +383,74 @@ fn list_text(items: &[Resp]) -> Option<String> {
     Some(text)
 }
 
-/// A list-append client (Jepsen's Redis "list-append", one key per transaction): `MULTI; RPUSH k
-/// t; EXEC`, `MULTI; LRANGE k 0 -1; EXEC`, or both in one transaction (`MULTI; RPUSH k t; LRANGE
-/// k 0 -1; EXEC`, recorded as an append and a read), on keys from `pool`. Checked by the append
-/// checker: the list must read as one growing sequence of unique tokens.
+/// A list-append client (Jepsen's Redis "list-append"): transactions of one to three steps on
+/// keys from `pool`, each step `RPUSH k t` (a unique token) or `LRANGE k 0 -1`, in one
+/// `MULTI ... EXEC`. Each step is recorded as an operation (an append or a read of its key) that
+/// carries the transaction's number. Checked per key by the append checker (each list reads as
+/// one growing sequence of unique tokens) and as a whole by the cycle checker (the transactions'
+/// dependencies and real-time order form no cycle: strict serializability).
 pub async fn list_append_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<KeyPool>) {
+    enum Step {
+        Push(String, String),
+        Read(String),
+    }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut client = Client::new(ctx.addrs.clone(), ctx.cut.clone());
     let mut n = 0u64;
+    let mut txns = 0u64;
     let who = (crate::checker::append::LIST_WORKLOAD, process);
     while !ctx.stop.load(Ordering::Relaxed) {
-        let key = pool.pick(&mut rng);
+        txns += 1;
+        let txn = ((process as u64) << 32) | txns;
+        let steps: Vec<Step> = (0..rng.random_range(1..=3))
+            .map(|_| {
+                let key = pool.pick(&mut rng);
+                if rng.random_range(0..100) < 60 {
+                    n += 1;
+                    Step::Push(key, list_token(process, n))
+                } else {
+                    Step::Read(key)
+                }
+            })
+            .collect();
         let invoke = ctx.clock.now();
-        let roll = rng.random_range(0..100);
-        let token = if roll < 70 {
-            n += 1;
-            Some(list_token(process, n))
-        } else {
-            None
-        };
         let mut cmds = vec![cmd(&["MULTI"])];
-        if let Some(t) = &token {
-            cmds.push(cmd(&["RPUSH", &key, t]));
-        }
-        let read = token.is_none() || roll < 25;
-        if read {
-            cmds.push(cmd(&["LRANGE", &key, "0", "-1"]));
+        for step in &steps {
+            cmds.push(match step {
+                Step::Push(key, token) => cmd(&["RPUSH", key, token]),
+                Step::Read(key) => cmd(&["LRANGE", key, "0", "-1"]),
+            });
         }
         cmds.push(cmd(&["EXEC"]));
         let first = client.leader();
         let reply = client.request(&cmds, first, &mut rng).await;
         let node = client.last_node.clone();
-        let (push_end, read_end) = match reply {
-            Reply::Fail(e) => (Ended::Fail(e.clone()), Ended::Fail(e)),
-            Reply::Info(e) => (Ended::Info(e.clone()), Ended::Info(e)),
+        let ends: Vec<Ended> = match reply {
+            Reply::Fail(e) => steps.iter().map(|_| Ended::Fail(e.clone())).collect(),
+            Reply::Info(e) => steps.iter().map(|_| Ended::Info(e.clone())).collect(),
             Reply::Done(r) => match r.last() {
-                Some(Resp::Array(items)) => {
-                    let mut items = items.iter();
-                    let push = match token.as_ref().map(|_| items.next()) {
-                        None => Ended::Fail("no RPUSH".into()),
-                        Some(Some(Resp::Int(len))) => Ended::Ok(Ret::Len(*len * (LIST_TOKEN_LEN as i64 + 1))),
-                        Some(Some(other)) => unexpected("RPUSH", other),
-                        Some(None) => Ended::Fail("EXEC answered too few replies".into()),
-                    };
-                    let read = match items.next() {
-                        Some(Resp::Array(elems)) => match list_text(elems) {
+                Some(Resp::Array(items)) if items.len() == steps.len() => steps
+                    .iter()
+                    .zip(items)
+                    .map(|(step, item)| match (step, item) {
+                        (Step::Push(..), Resp::Int(len)) => Ended::Ok(Ret::Len(*len * (LIST_TOKEN_LEN as i64 + 1))),
+                        (Step::Push(..), other) => unexpected("RPUSH", other),
+                        (Step::Read(_), Resp::Array(elems)) => match list_text(elems) {
                             Some(text) => Ended::Ok(Ret::Text(text)),
                             None => Ended::Fail("LRANGE: an element is not a string".into()),
                         },
-                        Some(other) => unexpected("LRANGE", other),
-                        None => Ended::Fail("no LRANGE".into()),
-                    };
-                    (push, read)
-                }
-                Some(other) => (unexpected("EXEC", other), unexpected("EXEC", other)),
-                None => (Ended::Fail("no reply".into()), Ended::Fail("no reply".into())),
+                        (Step::Read(_), other) => unexpected("LRANGE", other),
+                    })
+                    .collect(),
+                Some(other) => steps.iter().map(|_| unexpected("EXEC", other)).collect(),
+                None => steps.iter().map(|_| Ended::Fail("no reply".into())).collect(),
             },
         };
-        if let Some(token) = token {
-            ctx.record(who, &key, Call::Append { token }, invoke, push_end, &node);
-        }
-        if read {
-            ctx.record(who, &key, Call::ReadList, invoke, read_end, &node);
+        for (step, end) in steps.into_iter().zip(ends) {
+            match step {
+                Step::Push(key, token) => ctx.record_step(who, &key, Call::Append { token }, invoke, end, &node, Some(txn)),
+                Step::Read(key) => ctx.record_step(who, &key, Call::ReadList, invoke, end, &node, Some(txn)),
+            }
         }
     }
 }

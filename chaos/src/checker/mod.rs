@@ -5,10 +5,13 @@
 //!   other, real-time order respected.
 //! - [`set`]: SADD of unique elements: no lost, phantom or failed element, no read that goes back
 //!   on an acknowledged SADD or an earlier read.
+//! - [`cycle`]: the list-append workload's transactions form no dependency cycle (strict
+//!   serializability, as Elle checks it).
 //! - [`bank`]: transfers between accounts in MULTI/EXEC never change the total.
 
 pub mod append;
 pub mod bank;
+pub mod cycle;
 pub mod linear;
 pub mod queue;
 pub mod register;
@@ -108,6 +111,7 @@ pub(crate) mod testing {
             complete,
             node: String::new(),
             error: String::new(),
+            txn: None,
         }
     }
 

@@ -141,6 +141,7 @@ mod tests {
             complete: t.1,
             node: String::new(),
             error: String::new(),
+            txn: None,
         }
     }
 
