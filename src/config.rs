@@ -23,6 +23,10 @@ pub mod defaults {
     pub const MAXCLIENTS: usize = 10_000;
     /// Raft entries between snapshots.
     pub const SNAPSHOT_EVERY: u64 = 10_000;
+    /// Log bytes (MiB) since the last snapshot that trigger one, whatever the entry count.
+    pub const SNAPSHOT_LOG_MB: u64 = 16;
+    /// Most log bytes (MiB) kept behind a snapshot for lagging followers.
+    pub const LOG_KEEP_MB: u64 = 8;
     /// sled's page cache, MiB.
     pub const SLED_CACHE_MB: u64 = 64;
     /// Election timeout (the minimum; the maximum is 1.5 × it), ms.
@@ -67,6 +71,14 @@ pub struct ServerConfig {
     /// Raft entries between snapshots; the log behind a snapshot is purged.
     #[arg(long, env = "RAFTIS_SNAPSHOT_EVERY", default_value_t = defaults::SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
+    /// Also snapshot once the log holds this many MiB since the last snapshot (entries can be
+    /// batches of many commands: the bytes are what the log costs in memory).
+    #[arg(long, env = "RAFTIS_SNAPSHOT_LOG_MB", default_value_t = defaults::SNAPSHOT_LOG_MB)]
+    pub snapshot_log_mb: u64,
+    /// Keep at most this many MiB of log behind a snapshot (and at most --snapshot-every
+    /// entries), for followers that lag; one further behind receives the snapshot.
+    #[arg(long, env = "RAFTIS_LOG_KEEP_MB", default_value_t = defaults::LOG_KEEP_MB)]
+    pub log_keep_mb: u64,
     /// sled's page cache in MiB.
     #[arg(long, env = "RAFTIS_SLED_CACHE_MB", default_value_t = defaults::SLED_CACHE_MB)]
     pub sled_cache_mb: u64,
@@ -155,6 +167,10 @@ pub struct NodeConfig {
     pub cluster_id: String,
     pub maxclients: usize,
     pub snapshot_every: u64,
+    /// `--snapshot-log-mb`, in bytes.
+    pub snapshot_log_bytes: u64,
+    /// `--log-keep-mb`, in bytes.
+    pub log_keep_bytes: u64,
     pub sled_cache_bytes: u64,
     pub election_timeout: Duration,
     pub heartbeat: Duration,
@@ -259,6 +275,12 @@ impl ServerConfig {
         if self.snapshot_every == 0 {
             bail!("--snapshot-every must be positive");
         }
+        if self.snapshot_log_mb == 0 || self.snapshot_log_mb > 1 << 20 {
+            bail!("--snapshot-log-mb must be between 1 and 1048576");
+        }
+        if self.log_keep_mb > 1 << 20 {
+            bail!("--log-keep-mb must be at most 1048576");
+        }
         if self.sentinel_name.is_empty() || self.sentinel_name.chars().any(|c| c.is_whitespace() || c.is_control()) {
             bail!("--sentinel-name '{}' must be one word without spaces", self.sentinel_name);
         }
@@ -290,6 +312,8 @@ impl ServerConfig {
             cluster_id,
             maxclients: self.maxclients,
             snapshot_every: self.snapshot_every,
+            snapshot_log_bytes: self.snapshot_log_mb << 20,
+            log_keep_bytes: self.log_keep_mb << 20,
             sled_cache_bytes: self.sled_cache_mb.max(1) * 1024 * 1024,
             election_timeout: Duration::from_millis(self.election_timeout_ms),
             heartbeat: Duration::from_millis(self.heartbeat_ms),

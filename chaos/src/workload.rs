@@ -102,7 +102,16 @@ impl Ctx {
 
     /// Records one step of transaction `txn` (or a lone operation when `None`).
     #[allow(clippy::too_many_arguments)]
-    fn record_step(&self, who: (&str, usize), key: &str, call: Call, invoke: u64, end: Ended, node: &str, txn: Option<u64>) {
+    fn record_step(
+        &self,
+        who: (&str, usize),
+        key: &str,
+        call: Call,
+        invoke: u64,
+        end: Ended,
+        node: &str,
+        txn: Option<u64>,
+    ) {
         let (workload, process) = who;
         let (outcome, ret, error) = match end {
             Ended::Ok(r) => (Outcome::Ok, Some(r), String::new()),
@@ -448,7 +457,9 @@ pub async fn list_append_client(ctx: Ctx, process: usize, seed: u64, pool: Arc<K
         };
         for (step, end) in steps.into_iter().zip(ends) {
             match step {
-                Step::Push(key, token) => ctx.record_step(who, &key, Call::Append { token }, invoke, end, &node, Some(txn)),
+                Step::Push(key, token) => {
+                    ctx.record_step(who, &key, Call::Append { token }, invoke, end, &node, Some(txn))
+                }
                 Step::Read(key) => ctx.record_step(who, &key, Call::ReadList, invoke, end, &node, Some(txn)),
             }
         }

@@ -27,7 +27,7 @@ use super::sets::MAX_REPEATED;
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
 use crate::resp::{parse_i64, Reply};
-use crate::sm::{glob_matches, Dict, KeySpace, Score, Value, ZSet};
+use crate::sm::{glob_matches, Dict, KeySpace, Score, ShortBytes, Value, ZSet};
 
 const ZRF: &[&str] = &["@read", "@sortedset", "@fast"];
 const ZRS: &[&str] = &["@read", "@sortedset", "@slow"];
@@ -865,11 +865,11 @@ pub(super) fn put(z: &mut ZSet, member: &[u8], score: f64) {
 /// A member and its score.
 type Elem<'a> = (&'a [u8], f64);
 
-fn elem(e: &(Score, Box<[u8]>)) -> Elem<'_> {
+fn elem(e: &(Score, ShortBytes)) -> Elem<'_> {
     (&e.1, e.0 .0)
 }
 
-fn key_at(score: f64, member: &[u8]) -> (Score, Box<[u8]>) {
+fn key_at(score: f64, member: &[u8]) -> (Score, ShortBytes) {
     (Score(score), member.into())
 }
 

@@ -65,6 +65,85 @@ struct Summary {
     last_log_id: Option<LogId>,
 }
 
+/// The encoded size of each entry in the log, so that snapshots and purges can bound the log by
+/// bytes as well as by entries: an entry may carry one command or a batch of hundreds, and sled
+/// keeps recently written entries in memory, so the bytes are what a node's memory pays.
+#[derive(Debug, Default)]
+pub struct LogSizes {
+    inner: std::sync::Mutex<Sizes>,
+}
+
+#[derive(Debug, Default)]
+struct Sizes {
+    /// (index, total bytes of the entries up to and including it), in index order.
+    marks: std::collections::VecDeque<(u64, u64)>,
+    /// The total before the first mark.
+    start: u64,
+}
+
+impl Sizes {
+    /// The total of the entries up to and including `index`.
+    fn total_at(&self, index: u64) -> u64 {
+        match self.marks.partition_point(|&(i, _)| i <= index) {
+            0 => self.start,
+            n => self.marks[n - 1].1,
+        }
+    }
+}
+
+impl LogSizes {
+    fn appended(&self, index: u64, bytes: u64) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while s.marks.back().is_some_and(|&(i, _)| i >= index) {
+            s.marks.pop_back();
+        }
+        let total = s.marks.back().map_or(s.start, |&(_, t)| t) + bytes;
+        s.marks.push_back((index, total));
+    }
+
+    fn truncated(&self, from: u64) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while s.marks.back().is_some_and(|&(i, _)| i >= from) {
+            s.marks.pop_back();
+        }
+    }
+
+    fn purged(&self, through: u64) {
+        let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(&(i, total)) = s.marks.front() {
+            if i > through {
+                break;
+            }
+            s.start = total;
+            s.marks.pop_front();
+        }
+    }
+
+    /// Bytes of the entries after `after` up to and including `upto` (that the log still holds).
+    pub fn between(&self, after: u64, upto: u64) -> u64 {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.total_at(upto).saturating_sub(s.total_at(after))
+    }
+
+    /// The lowest index such that purging through it leaves at most `keep` bytes of the entries
+    /// up to `upto`; `None` if they already fit.
+    pub fn purge_point(&self, upto: u64, keep: u64) -> Option<u64> {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let target = s.total_at(upto).checked_sub(keep)?;
+        if target <= s.start {
+            return None;
+        }
+        let n = s.marks.partition_point(|&(_, total)| total < target);
+        s.marks.get(n).map(|&(i, _)| i).filter(|&i| i <= upto)
+    }
+
+    /// Bytes of every entry in the log.
+    pub fn total(&self) -> u64 {
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        s.marks.back().map_or(s.start, |&(_, t)| t) - s.start
+    }
+}
+
 /// The Raft log store. Clones share the same database; a clone is also the log reader.
 #[derive(Clone)]
 pub struct LogStore {
@@ -92,6 +171,8 @@ struct Inner {
     meta: sled::Tree,
     /// The directory of the sled database, for messages.
     path: PathBuf,
+    /// The encoded size of every entry in the log.
+    sizes: Arc<LogSizes>,
     /// How many `flush` calls the flusher made (shared with its thread).
     flushes: Arc<FlushStats>,
     /// Set once `open`'s checks passed: only then does dropping record a clean shutdown.
@@ -307,11 +388,12 @@ fn upgrade(db: &sled::Db, logs: &sled::Tree, meta: &sled::Tree) -> anyhow::Resul
     use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
     match meta.get(FORMAT_KEY)? {
         Some(v) if v.len() == 1 && v[0] == FORMAT => return Ok(()),
-        // Format 1's entries are read as they are (see `format`): only the marker changes.
-        Some(v) if v.len() == 1 && v[0] == 1 => {
+        // Entries of formats 1 to 3 are read as they are (each carries its version byte, see
+        // `format`): only the marker changes.
+        Some(v) if v.len() == 1 && (1..FORMAT).contains(&v[0]) => {
             meta.insert(FORMAT_KEY, &[FORMAT])?;
             db.flush()?;
-            info!(format = FORMAT, "upgraded the Raft log's format marker from format 1");
+            info!(format = FORMAT, from = v[0], "upgraded the Raft log's format marker");
             return Ok(());
         }
         Some(v) if v.len() == 1 && v[0] > FORMAT => {
@@ -428,10 +510,20 @@ impl LogStore {
             flushes,
             checked: AtomicBool::new(false),
             vote_hook: std::sync::OnceLock::new(),
+            sizes: Arc::new(LogSizes::default()),
         };
         inner.check().with_context(|| format!("checking the Raft log at {}", dir.display()))?;
         inner.checked.store(true, Ordering::Relaxed);
+        for item in inner.logs.iter() {
+            let (k, v) = item.with_context(what)?;
+            inner.sizes.appended(index_of(&k).map_err(anyhow::Error::new).with_context(what)?, v.len() as u64);
+        }
         Ok(LogStore { inner: Arc::new(inner) })
+    }
+
+    /// The sizes of the entries in the log (shared: they follow appends, truncations, purges).
+    pub fn sizes(&self) -> Arc<LogSizes> {
+        self.inner.sizes.clone()
     }
 
     /// How many flushes the group-commit flusher has made (each covers every write queued before
@@ -682,12 +774,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Inserted now (readable when this returns, and ordered before any later truncate or
         // purge); only the flush is deferred to the flusher thread.
         let mut batch = sled::Batch::default();
+        let mut sizes = Vec::new();
         for entry in entries {
             let bytes = super::format::encode_entry(&entry)
                 .map_err(|e| storage_err(ErrorSubject::Log(entry.log_id), ErrorVerb::Write, e))?;
+            sizes.push((entry.log_id.index, bytes.len() as u64));
             batch.insert(&key(entry.log_id.index), bytes);
         }
         self.inner.logs.apply_batch(batch).map_err(|e| storage_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        for (index, bytes) in sizes {
+            self.inner.sizes.appended(index, bytes);
+        }
         if let Err(waiter) = self.inner.flusher.queue(Waiter::Log(callback)) {
             let stopped = Err("the Raft log flusher has stopped".to_string());
             waiter.complete(&stopped);
@@ -699,6 +796,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         // Not flushed: if a crash loses it, the entries come back as they were before, which were
         // durable anyway; the next append's flush covers it.
+        self.inner.sizes.truncated(log_id.index);
         self.inner.delete(key(log_id.index)..)
     }
 
@@ -707,6 +805,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // log starting after a hole; `open` finishes the deletion if a crash interrupts it.
         self.inner.write_meta(PURGED_KEY, &log_id, ErrorSubject::Store)?;
         self.sync(ErrorSubject::Store).await?;
+        self.inner.sizes.purged(log_id.index);
         if !self.inner.purger.queue(log_id.index) {
             delete_through(&self.inner.logs, log_id.index)?;
         }
@@ -773,6 +872,32 @@ mod tests {
     }
 
     #[test]
+    fn log_sizes_follow_appends_truncations_and_purges() {
+        let s = LogSizes::default();
+        for i in 1..=10 {
+            s.appended(i, 100);
+        }
+        assert_eq!(s.between(0, 10), 1000);
+        assert_eq!(s.between(4, 6), 200);
+        assert_eq!(s.purge_point(10, 250), Some(8), "keeping 8..=10 (300 bytes) would exceed 250");
+        assert_eq!(s.purge_point(10, 300), Some(7));
+        assert_eq!(s.purge_point(6, 0), Some(6));
+        assert_eq!(s.purge_point(10, 5000), None);
+        // A conflicting entry replaces the tail.
+        s.appended(9, 1000);
+        assert_eq!(s.between(8, 9), 1000);
+        assert_eq!(s.between(0, 10), 1800, "entry 10 went with the truncation");
+        s.truncated(9);
+        s.appended(9, 10);
+        assert_eq!(s.total(), 810);
+        s.purged(5);
+        assert_eq!(s.total(), 310);
+        assert_eq!(s.between(0, 9), 310, "purged entries are not counted");
+        assert_eq!(s.between(6, 9), 210);
+        assert_eq!(s.purge_point(9, 110), Some(7));
+    }
+
+    #[test]
     fn a_log_of_a_newer_format_is_refused() {
         let dir = TempDir::new().unwrap();
         drop(open(dir.path()));
@@ -783,6 +908,35 @@ mod tests {
         }
         let Err(e) = LogStore::open(dir.path(), 1 << 20) else { panic!("a newer format was opened") };
         assert!(format!("{e:#}").contains("newer than this release of raftis reads"), "{e:#}");
+    }
+
+    #[tokio::test]
+    async fn a_log_of_every_older_format_opens_with_its_entries() {
+        use super::super::format::FORMAT;
+        for old in 1..FORMAT {
+            // Written as that release wrote them: fixed-size integers behind the version byte.
+            let dir = TempDir::new().unwrap();
+            drop(open(dir.path()));
+            {
+                let db = sled::Config::new().path(dir.path()).open().unwrap();
+                let logs = db.open_tree(LOGS_TREE).unwrap();
+                for i in 0..=1 {
+                    let mut bytes = vec![old];
+                    bytes.extend(bincode::serialize(&normal_ent(1, i)).unwrap());
+                    logs.insert(key(i), bytes).unwrap();
+                }
+                db.open_tree(META_TREE).unwrap().insert(FORMAT_KEY, &[old]).unwrap();
+                db.flush().unwrap();
+            }
+            // Not the log its last clean shutdown recorded: forget that record.
+            std::fs::remove_file(dir.path().join("clean-shutdown")).unwrap();
+            let mut store = LogStore::open(dir.path(), 1 << 20).unwrap_or_else(|e| panic!("format {old}: {e:#}"));
+            let entries = store.try_get_log_entries(0..2).await.unwrap();
+            assert_eq!(entries, vec![normal_ent(1, 0), normal_ent(1, 1)], "format {old}");
+            store.blocking_append(vec![normal_ent(1, 2)]).await.unwrap();
+            assert_eq!(store.try_get_log_entries(0..3).await.unwrap().len(), 3, "a mixed log reads back");
+            assert!(store.sizes().total() > 0, "sizes are read at open");
+        }
     }
 
     #[tokio::test]

@@ -254,7 +254,12 @@ impl Node {
         tokio::spawn(log_changes(raft.clone(), restored_leader_term));
         tokio::spawn(catchup.clone().run(raft.clone(), cfg.id));
         let peers = cfg.peer_ids().into_iter().collect();
-        tokio::spawn(super::snapshots::schedule(raft.clone(), cfg.snapshot_every, cfg.id, peers));
+        let policy = super::snapshots::Policy {
+            every: cfg.snapshot_every,
+            log_bytes: cfg.snapshot_log_bytes,
+            keep_bytes: cfg.log_keep_bytes,
+        };
+        tokio::spawn(super::snapshots::schedule(raft.clone(), policy, log.sizes(), cfg.id, peers));
         if cfg.peers.len() == 1 {
             // A single-node cluster is always its own leader, a tick after start: wait for it, so
             // that its first clients are not told CLUSTERDOWN.

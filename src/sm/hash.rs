@@ -6,9 +6,21 @@
 //! The packed buffer holds, for each field in order, the field and then its value, each as a
 //! LEB128 length followed by its bytes. Lookups walk it, as Redis walks a listpack: the
 //! thresholds keep it short (128 fields of at most 64 bytes by default).
+//!
+//! A big hash keeps each pair in one allocation (see [`Slot`]): the field's [`element_hash`],
+//! the field, and the value. It is ordered as a [`Dict`] orders its elements (by hash, then
+//! bytes), so iteration order and scan cursors are those of a `Dict`; one allocation per pair
+//! instead of a field and a value costs a third less memory for the small fields and values
+//! hashes usually hold.
+
+use std::borrow::Borrow;
+use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
+use super::value::element_hash;
+#[cfg(test)]
 use super::value::Dict;
 
 /// A field and its value.
@@ -19,8 +31,109 @@ pub type Pair<'a> = (&'a [u8], &'a [u8]);
 pub enum Hash {
     /// Fields and values packed in insertion order.
     Compact(Vec<u8>),
-    /// Fields by hash (boxed: a key holding a small hash or a string stays small).
-    Big(Box<Dict<Box<[u8]>>>),
+    /// Pairs by (hash of the field, field) (boxed: a key holding a small hash or a string stays
+    /// small).
+    Big(Box<BTreeSet<Slot>>),
+}
+
+/// One pair of a big hash in one allocation: the field's hash (8 bytes, big-endian), the field's
+/// length (LEB128), the field, the value. Ordered by (hash, field), which is the byte order of
+/// a [`Dict`]'s stored elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot(Box<[u8]>);
+
+impl Slot {
+    fn new(field: &[u8], value: &[u8]) -> Slot {
+        let mut buf = Vec::with_capacity(8 + 10 + field.len() + value.len());
+        buf.extend_from_slice(&element_hash(field).to_be_bytes());
+        push_item(&mut buf, field);
+        buf.extend_from_slice(value);
+        Slot(buf.into_boxed_slice())
+    }
+
+    /// The field and the value.
+    fn pair(&self) -> (&[u8], &[u8]) {
+        let (field, end) = item(&self.0, 8);
+        (field, &self.0[end..])
+    }
+
+    fn hash(&self) -> [u8; 8] {
+        self.0[..8].try_into().expect("8-byte hash prefix")
+    }
+
+    /// Bytes held (MEMORY USAGE).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// What orders slots, and lets a lookup compare a field against them without building a slot.
+pub trait SlotKey {
+    fn hash(&self) -> [u8; 8];
+    fn field(&self) -> &[u8];
+}
+
+impl SlotKey for Slot {
+    fn hash(&self) -> [u8; 8] {
+        Slot::hash(self)
+    }
+    fn field(&self) -> &[u8] {
+        self.pair().0
+    }
+}
+
+/// A field to look up (or, with an empty field, the first position of a hash value: a scan
+/// cursor).
+struct Probe<'a> {
+    hash: [u8; 8],
+    field: &'a [u8],
+}
+
+impl SlotKey for Probe<'_> {
+    fn hash(&self) -> [u8; 8] {
+        self.hash
+    }
+    fn field(&self) -> &[u8] {
+        self.field
+    }
+}
+
+impl<'a> Probe<'a> {
+    fn of(field: &'a [u8]) -> Probe<'a> {
+        Probe { hash: element_hash(field).to_be_bytes(), field }
+    }
+}
+
+impl PartialEq for dyn SlotKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash() == other.hash() && self.field() == other.field()
+    }
+}
+impl Eq for dyn SlotKey + '_ {}
+impl PartialOrd for dyn SlotKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for dyn SlotKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.hash().cmp(&other.hash()).then_with(|| self.field().cmp(other.field()))
+    }
+}
+impl PartialOrd for Slot {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Slot {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self as &dyn SlotKey).cmp(other as &dyn SlotKey)
+    }
+}
+impl<'a> Borrow<dyn SlotKey + 'a> for Slot {
+    fn borrow(&self) -> &(dyn SlotKey + 'a) {
+        self
+    }
 }
 
 impl Default for Hash {
@@ -104,12 +217,8 @@ impl Hash {
     /// Converts to the big form (no-op when already big).
     pub fn make_big(&mut self) {
         if let Hash::Compact(buf) = self {
-            let mut dict = Dict::new();
-            dict.make_big();
-            for (f, v, _, _) in packed(buf) {
-                dict.insert(f, Box::from(v));
-            }
-            *self = Hash::Big(Box::new(dict));
+            let set = packed(buf).map(|(f, v, _, _)| Slot::new(f, v)).collect();
+            *self = Hash::Big(Box::new(set));
         }
     }
 
@@ -133,7 +242,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
             Hash::Compact(buf) => packed(buf).find(|(f, ..)| *f == field).map(|(_, v, ..)| v),
-            Hash::Big(d) => d.get(field).map(|v| &v[..]),
+            Hash::Big(d) => d.get(&Probe::of(field) as &dyn SlotKey).map(|s| s.pair().1),
         }
     }
 
@@ -165,7 +274,7 @@ impl Hash {
                     }
                 }
             }
-            Hash::Big(d) => d.insert(field, Box::from(value)).is_none(),
+            Hash::Big(d) => d.replace(Slot::new(field, value)).is_none(),
         }
     }
 
@@ -180,7 +289,7 @@ impl Hash {
                 buf.shrink_to_fit();
                 true
             }
-            Hash::Big(d) => d.remove(field).is_some(),
+            Hash::Big(d) => d.remove(&Probe::of(field) as &dyn SlotKey),
         }
     }
 
@@ -196,7 +305,7 @@ impl Hash {
     pub fn nth(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match self {
             Hash::Compact(buf) => packed(buf).nth(i).map(|(f, v, ..)| (f, v)),
-            Hash::Big(d) => d.nth(i).map(|(f, v)| (f, &v[..])),
+            Hash::Big(d) => d.iter().nth(i).map(Slot::pair),
         }
     }
 
@@ -205,8 +314,20 @@ impl Hash {
         match self {
             Hash::Compact(_) => (self.iter().collect(), 0),
             Hash::Big(d) => {
-                let (items, next) = d.scan(cursor, count);
-                (items.into_iter().map(|(f, v)| (f, &v[..])).collect(), next)
+                // As `Dict::scan`: from the first slot whose hash is the cursor on, and never
+                // between two slots of one hash.
+                let start = Probe { hash: cursor.to_be_bytes(), field: &[] };
+                let mut out = Vec::new();
+                let mut last_hash = None;
+                for slot in d.range::<dyn SlotKey, _>((Bound::Included(&start as &dyn SlotKey), Bound::Unbounded)) {
+                    let h = slot.hash();
+                    if out.len() >= count.max(1) && last_hash != Some(h) {
+                        return (out, u64::from_be_bytes(h));
+                    }
+                    last_hash = Some(h);
+                    out.push(slot.pair());
+                }
+                (out, 0)
             }
         }
     }
@@ -215,7 +336,7 @@ impl Hash {
 /// The pairs of a [`Hash`] in its order.
 pub enum Iter<'a> {
     Compact(Packed<'a>),
-    Big(super::value::Iter<'a, Box<[u8]>>),
+    Big(std::collections::btree_set::Iter<'a, Slot>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -224,7 +345,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Iter::Compact(it) => it.next().map(|(f, v, ..)| (f, v)),
-            Iter::Big(it) => it.next().map(|(f, v)| (f, &v[..])),
+            Iter::Big(it) => it.next().map(Slot::pair),
         }
     }
 }
@@ -313,6 +434,33 @@ mod tests {
         let back: Hash = bincode::deserialize(&bincode::serialize(&h).unwrap()).unwrap();
         assert!(back.is_big());
         assert_eq!(back, h);
+        // Same order and scan cursors as a big Dict (what big hashes were before one allocation
+        // per pair): HGETALL order and HSCAN cursors do not change across the upgrade.
+        let mut d: Dict<Box<[u8]>> = Dict::new();
+        d.make_big();
+        for i in 0..50u32 {
+            d.insert(format!("f{i}").as_bytes(), Box::from(format!("v{i}").as_bytes()));
+        }
+        let dict_pairs: Vec<(Vec<u8>, Vec<u8>)> = d.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+        assert_eq!(pairs(&h), dict_pairs);
+        let (mut cursor, mut steps) = (0, 0);
+        loop {
+            let (mine, next) = h.scan(cursor, 7);
+            let (theirs, their_next) = d.scan(cursor, 7);
+            assert_eq!(next, their_next);
+            assert!(mine
+                .iter()
+                .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                .eq(theirs.iter().map(|(f, v)| (f.to_vec(), v.to_vec()))));
+            steps += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        assert!(steps > 5);
+        assert!(!h.insert(b"f7", b"new") && h.get(b"f7") == Some(&b"new"[..]));
+        assert!(h.remove(b"f7") && h.get(b"f7").is_none() && h.len() == 49);
         // The shape of a Dict<Box<[u8]>>: snapshots written before this type read back.
         let mut d: Dict<Box<[u8]>> = Dict::new();
         d.insert(b"x", Box::from(&b"y"[..]));

@@ -20,7 +20,7 @@ pub use glob::matches as glob_matches;
 pub use hash::Hash;
 pub use keyspace::{Encodings, Entry, KeySpace, KeySpaceImage, Watch};
 pub use stream::{Stream, StreamId, NODE_MAX_ENTRIES};
-pub use value::{element_hash, Dict, Kind, List, Score, Value, WrongType, ZSet};
+pub use value::{element_hash, Dict, Kind, List, Score, ShortBytes, Value, WrongType, ZSet};
 
 use crate::cmd::{Ctx, Op};
 use crate::resp::Reply;

@@ -134,14 +134,16 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         const BOX: usize = 16; // a boxed slice's pointer and length
         const NODE: usize = 24; // share of a B-tree node per element, roughly
+                                // A `ShortBytes` of n bytes.
+        let short = |n: usize| 24 + if n > ShortBytes::INLINE { n } else { 0 };
         match self {
             Value::Str(s) => s.capacity(),
             Value::Hash(h) => match h {
                 super::hash::Hash::Compact(buf) => buf.capacity(),
-                super::hash::Hash::Big(d) => d.iter().map(|(f, v)| 2 * BOX + NODE + 8 + f.len() + v.len()).sum(),
+                super::hash::Hash::Big(d) => d.iter().map(|slot| BOX + NODE + slot.len()).sum(),
             },
-            Value::Set(d) => d.iter().map(|(m, _)| BOX + NODE + 8 + m.len()).sum(),
-            Value::ZSet(z) => z.members.iter().map(|(m, _)| 2 * (BOX + NODE + 8 + m.len())).sum(),
+            Value::Set(d) => d.iter().map(|(m, _)| short(8 + m.len()) + NODE).sum(),
+            Value::ZSet(z) => z.members.iter().map(|(m, _)| short(8 + m.len()) + short(m.len()) + 2 * NODE + 16).sum(),
             Value::List(l) => l.0.iter().map(|e| BOX + e.len()).sum(),
             Value::Stream(st) => {
                 st.entries.values().map(|fv| NODE + 16 + fv.iter().map(|b| BOX + b.len()).sum::<usize>()).sum()
@@ -214,6 +216,102 @@ pub fn element_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// Bytes kept inline when they fit in [`ShortBytes::INLINE`] bytes, else on the heap: 24 bytes
+/// either way, where a `Box<[u8]>` takes 16 plus an allocation (at least 32 bytes with glibc's
+/// malloc). The elements of big sets and sorted sets (with their 8-byte hash prefix) are mostly
+/// this short. Compares, hashes and borrows as its bytes.
+#[derive(Clone)]
+pub enum ShortBytes {
+    Inline(u8, [u8; ShortBytes::INLINE]),
+    Heap(Box<[u8]>),
+}
+
+impl ShortBytes {
+    /// The longest content kept inline.
+    pub const INLINE: usize = 22;
+
+    /// The bytes, as a vector.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            ShortBytes::Inline(..) => self.to_vec(),
+            ShortBytes::Heap(b) => b.into_vec(),
+        }
+    }
+
+    /// Heap bytes held besides the value itself.
+    pub fn heap_len(&self) -> usize {
+        match self {
+            ShortBytes::Inline(..) => 0,
+            ShortBytes::Heap(b) => b.len(),
+        }
+    }
+}
+
+impl From<&[u8]> for ShortBytes {
+    fn from(b: &[u8]) -> ShortBytes {
+        if b.len() <= ShortBytes::INLINE {
+            let mut buf = [0; ShortBytes::INLINE];
+            buf[..b.len()].copy_from_slice(b);
+            ShortBytes::Inline(b.len() as u8, buf)
+        } else {
+            ShortBytes::Heap(b.into())
+        }
+    }
+}
+
+impl From<Vec<u8>> for ShortBytes {
+    fn from(v: Vec<u8>) -> ShortBytes {
+        if v.len() <= ShortBytes::INLINE {
+            ShortBytes::from(&v[..])
+        } else {
+            ShortBytes::Heap(v.into_boxed_slice())
+        }
+    }
+}
+
+impl std::ops::Deref for ShortBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ShortBytes::Inline(n, buf) => &buf[..*n as usize],
+            ShortBytes::Heap(b) => b,
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for ShortBytes {
+    fn borrow(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for ShortBytes {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+impl Eq for ShortBytes {}
+impl PartialOrd for ShortBytes {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ShortBytes {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+impl std::hash::Hash for ShortBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+impl std::fmt::Debug for ShortBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self))
+    }
+}
+
 /// A collection's elements, in one of two forms, as Redis keeps them:
 ///
 /// - compact (Redis's listpack): a vector in insertion order, where a replaced element keeps its
@@ -237,7 +335,7 @@ pub struct Dict<V> {
 #[derive(Debug, Clone, PartialEq)]
 enum Repr<V> {
     Compact(Vec<(Box<[u8]>, V)>),
-    Big(BTreeMap<Box<[u8]>, V>),
+    Big(BTreeMap<ShortBytes, V>),
 }
 
 /// The stored form of an element in a big collection: its hash, then its bytes.
@@ -268,7 +366,7 @@ impl<V> Dict<V> {
     /// Converts to the big form (no-op when already big); the order becomes hash order.
     pub fn make_big(&mut self) {
         if let Repr::Compact(items) = &mut self.repr {
-            let map = std::mem::take(items).into_iter().map(|(k, v)| (dict_key(&k).into_boxed_slice(), v)).collect();
+            let map = std::mem::take(items).into_iter().map(|(k, v)| (ShortBytes::from(dict_key(&k)), v)).collect();
             self.repr = Repr::Big(map);
         }
     }
@@ -318,7 +416,7 @@ impl<V> Dict<V> {
                     None
                 }
             },
-            Repr::Big(map) => map.insert(dict_key(key).into_boxed_slice(), value),
+            Repr::Big(map) => map.insert(ShortBytes::from(dict_key(key)), value),
         }
     }
 
@@ -375,7 +473,7 @@ impl<V> Dict<V> {
 /// The elements of a [`Dict`] in its order.
 pub enum Iter<'a, V> {
     Compact(std::slice::Iter<'a, (Box<[u8]>, V)>),
-    Big(std::collections::btree_map::Iter<'a, Box<[u8]>, V>),
+    Big(std::collections::btree_map::Iter<'a, ShortBytes, V>),
 }
 
 impl<'a, V> Iterator for Iter<'a, V> {
@@ -464,7 +562,7 @@ impl Ord for Score {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ZSet {
     pub members: Dict<f64>,
-    pub by_score: BTreeSet<(Score, Box<[u8]>)>,
+    pub by_score: BTreeSet<(Score, ShortBytes)>,
 }
 
 impl ZSet {
@@ -595,6 +693,24 @@ mod tests {
         for i in 0..1000u32 {
             assert_eq!(seen.get(format!("k{i}").as_bytes()), Some(&1), "k{i}");
         }
+    }
+
+    #[test]
+    fn short_bytes_are_their_bytes_inline_or_not() {
+        assert_eq!(std::mem::size_of::<ShortBytes>(), 24);
+        let short = ShortBytes::from(&b"abc"[..]);
+        let edge = ShortBytes::from(vec![b'x'; ShortBytes::INLINE]);
+        let long = ShortBytes::from(vec![b'x'; ShortBytes::INLINE + 1]);
+        assert!(matches!(short, ShortBytes::Inline(..)) && matches!(edge, ShortBytes::Inline(..)));
+        assert!(matches!(long, ShortBytes::Heap(_)));
+        assert_eq!(&*short, b"abc");
+        assert_eq!(long.len(), ShortBytes::INLINE + 1);
+        assert!(edge < long && short < edge, "ordered as their bytes, whatever the form");
+        assert_eq!(ShortBytes::from(&b""[..]).into_vec(), Vec::<u8>::new());
+        assert_eq!(long.clone().into_vec(), vec![b'x'; ShortBytes::INLINE + 1]);
+        let map: BTreeMap<ShortBytes, u8> = [(short, 1), (edge, 2), (long, 3)].into_iter().collect();
+        assert_eq!(map.get(&b"abc"[..]), Some(&1));
+        assert_eq!(map.get(&vec![b'x'; ShortBytes::INLINE + 1][..]), Some(&3));
     }
 
     #[test]

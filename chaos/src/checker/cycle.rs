@@ -418,7 +418,9 @@ mod tests {
         let mut parts = spec.splitn(3, ':');
         let (f, key, arg) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
         let mut o = match f {
-            "a" => op(LIST_WORKLOAD, 0, key, Call::Append { token: arg.into() }, Outcome::Ok, Some(Ret::Len(0)), t.0, t.1),
+            "a" => {
+                op(LIST_WORKLOAD, 0, key, Call::Append { token: arg.into() }, Outcome::Ok, Some(Ret::Len(0)), t.0, t.1)
+            }
             _ => op(LIST_WORKLOAD, 0, key, Call::ReadList, Outcome::Ok, Some(Ret::Text(arg.into())), t.0, t.1),
         };
         o.txn = Some(txn);
