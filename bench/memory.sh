@@ -4,7 +4,7 @@
 # of redis-server and of every raftis node once all nodes applied it. Prints one line per dataset
 # with the ratio of the largest raftis node's RSS to redis-server's (issue 11's target: <= 1.5).
 #
-# usage: bench/memory.sh [--quick] [DATASET...]   (datasets: big-hash big-set big-zset small-hash strings)
+# usage: bench/memory.sh [--quick] [DATASET...]   (datasets: big-hash big-set big-zset big-list small-hash strings)
 # Environment: RAFTIS_BIN (default target/release/raftis). --quick loads a tenth of the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ BIN=${RAFTIS_BIN:-target/release/raftis}
 SCALE_BIG=1000000 SCALE_SMALL=100000
 if [ "${1:-}" = --quick ]; then SCALE_BIG=100000 SCALE_SMALL=10000; shift; fi
 DATASETS=("$@")
-[ ${#DATASETS[@]} -gt 0 ] || DATASETS=(big-hash big-set big-zset small-hash strings)
+[ ${#DATASETS[@]} -gt 0 ] || DATASETS=(big-hash big-set big-zset big-list small-hash strings)
 W=$(mktemp -d /tmp/raftis-memory.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }

@@ -6,6 +6,7 @@ usage: gen_types.py DATASET SCALE
   big-set     one set of SCALE members (member:%07d), SADD of 100 at a time
   big-zset    one sorted set of SCALE members with distinct scores, ZADD of 100 at a time
   small-hash  SCALE hashes of 10 fields each (f0..f9 -> 16-byte values), one HSET each
+  big-list    one list of SCALE elements (job:%07d), RPUSH of 100 at a time
   strings     SCALE strings (key:%07d -> 100-byte values), one SET each (bench/run.sh's memory row)
 Prints the number of commands on stderr (what `redis-cli --pipe` must report as replies).
 """
@@ -57,6 +58,9 @@ elif dataset == "small-hash":
         for f in range(10):
             args += [b"f%d" % f, value]
         emit(cmd(*args))
+elif dataset == "big-list":
+    for start in range(0, scale, 100):
+        emit(cmd(b"RPUSH", b"biglist", *[b"job:%07d" % i for i in range(start, min(start + 100, scale))]))
 elif dataset == "strings":
     big = b"x" * 100
     for k in range(scale):

@@ -17,7 +17,7 @@ use super::notify::{notify, GENERIC};
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
 use crate::resp::Reply;
-use crate::sm::{Hash, KeySpace, List, Value, ZSet};
+use crate::sm::{Hash, KeySpace, List, ShortBytes, Value, ZSet};
 
 /// The RDB version this release writes and the newest it reads (Redis 7.0's).
 const RDB_VERSION: u16 = 10;
@@ -167,7 +167,7 @@ pub fn query(ks: &KeySpace, op: &DumpOp, ctx: Ctx) -> Result<Reply> {
 fn build(d: &Decoded) -> Value {
     match d {
         Decoded::Str(s) => Value::Str(s.to_vec()),
-        Decoded::List(items) => Value::List(List(Box::new(items.iter().map(|i| Box::from(&i[..])).collect()))),
+        Decoded::List(items) => Value::List(List(Box::new(items.iter().map(|i| ShortBytes::from(&i[..])).collect()))),
         Decoded::Set(members) => Value::Set(Box::new(super::sets::build(members.iter().map(|m| &m[..])))),
         Decoded::ZSet(pairs) => {
             let mut z = ZSet::new();
@@ -624,7 +624,7 @@ mod tests {
         for (value, decoded) in [
             (Value::Str(b"hello".to_vec()), Decoded::Str(Bytes::from("hello"))),
             (
-                Value::List(List(Box::new([Box::from(&b"x"[..]), Box::from(&[0u8; 100][..])].into()))),
+                Value::List(List(Box::new([ShortBytes::from(&b"x"[..]), ShortBytes::from(&[0u8; 100][..])].into()))),
                 Decoded::List(vec![Bytes::from("x"), Bytes::from(vec![0u8; 100])]),
             ),
             (Value::Set(Box::new(s)), Decoded::Set(vec![Bytes::from("a")])),

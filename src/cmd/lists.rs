@@ -18,7 +18,7 @@ use super::meta::*;
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
 use crate::resp::{parse_i64, Reply};
-use crate::sm::{KeySpace, List, Value};
+use crate::sm::{KeySpace, List, ShortBytes, Value};
 
 const LRF: &[&str] = &["@read", "@list", "@fast"];
 const LRS: &[&str] = &["@read", "@list", "@slow"];
@@ -421,7 +421,7 @@ mod parse {
 }
 
 /// The deque of a list value, or WRONGTYPE.
-fn as_list(value: &Value) -> Result<&VecDeque<Box<[u8]>>> {
+fn as_list(value: &Value) -> Result<&VecDeque<ShortBytes>> {
     match value {
         Value::List(l) => Ok(&l.0),
         _ => Err(Error::WrongType),
@@ -429,7 +429,7 @@ fn as_list(value: &Value) -> Result<&VecDeque<Box<[u8]>>> {
 }
 
 /// The deque of an entry already checked to be a list.
-fn list_mut(value: &mut Value) -> &mut VecDeque<Box<[u8]>> {
+fn list_mut(value: &mut Value) -> &mut VecDeque<ShortBytes> {
     match value {
         Value::List(l) => &mut l.0,
         _ => unreachable!("checked a list"),
@@ -437,7 +437,7 @@ fn list_mut(value: &mut Value) -> &mut VecDeque<Box<[u8]>> {
 }
 
 /// The list at `key`, `None` when missing, or WRONGTYPE.
-fn read_list<'a>(ks: &'a KeySpace, key: &[u8], now: u64) -> Result<Option<&'a VecDeque<Box<[u8]>>>> {
+fn read_list<'a>(ks: &'a KeySpace, key: &[u8], now: u64) -> Result<Option<&'a VecDeque<ShortBytes>>> {
     ks.get(key, now).map(|e| as_list(&e.value)).transpose()
 }
 
@@ -456,7 +456,7 @@ fn bulk(e: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(e))
 }
 
-fn bulks<'a>(elements: impl Iterator<Item = &'a Box<[u8]>>) -> Reply {
+fn bulks<'a>(elements: impl Iterator<Item = &'a ShortBytes>) -> Reply {
     Reply::Array(elements.map(|e| bulk(e)).collect())
 }
 
@@ -485,14 +485,14 @@ fn span(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
     Some((start as usize, stop as usize))
 }
 
-fn push_at(list: &mut VecDeque<Box<[u8]>>, end: End, element: Box<[u8]>) {
+fn push_at(list: &mut VecDeque<ShortBytes>, end: End, element: ShortBytes) {
     match end {
         End::Left => list.push_front(element),
         End::Right => list.push_back(element),
     }
 }
 
-fn pop_at(list: &mut VecDeque<Box<[u8]>>, end: End) -> Option<Box<[u8]>> {
+fn pop_at(list: &mut VecDeque<ShortBytes>, end: End) -> Option<ShortBytes> {
     match end {
         End::Left => list.pop_front(),
         End::Right => list.pop_back(),
@@ -501,7 +501,7 @@ fn pop_at(list: &mut VecDeque<Box<[u8]>>, end: End) -> Option<Box<[u8]>> {
 
 /// Pops up to `count` elements from the list at `slot` (a live, non-empty list), deleting the
 /// key when it empties; the elements in pop order.
-fn pop_some(ks: &mut KeySpace, slot: u32, key: &[u8], end: End, count: u64) -> Vec<Box<[u8]>> {
+fn pop_some(ks: &mut KeySpace, slot: u32, key: &[u8], end: End, count: u64) -> Vec<ShortBytes> {
     let (popped, empty) = pop_quietly(ks, slot, end, count);
     notify(ks, LIST, pop_event(end), key);
     if empty {
@@ -511,7 +511,7 @@ fn pop_some(ks: &mut KeySpace, slot: u32, key: &[u8], end: End, count: u64) -> V
 }
 
 /// Pops without publishing events; whether the list emptied (and was removed).
-fn pop_quietly(ks: &mut KeySpace, slot: u32, end: End, count: u64) -> (Vec<Box<[u8]>>, bool) {
+fn pop_quietly(ks: &mut KeySpace, slot: u32, end: End, count: u64) -> (Vec<ShortBytes>, bool) {
     let (popped, empty) = ks.update(slot, |e| {
         let list = list_mut(&mut e.value);
         let n = usize::try_from(count).unwrap_or(usize::MAX).min(list.len());

@@ -320,8 +320,8 @@ pub fn apply(ks: &mut KeySpace, op: &SortOp, ctx: Ctx) -> Result {
     let Some(dst) = &s.store else {
         return query(ks, op, ctx);
     };
-    let list: VecDeque<Box<[u8]>> =
-        run(ks, s, ctx.now)?.into_iter().map(|e| Box::from(e.unwrap_or_default())).collect();
+    let list: VecDeque<crate::sm::ShortBytes> =
+        run(ks, s, ctx.now)?.into_iter().map(|e| crate::sm::ShortBytes::from(e.unwrap_or_default())).collect();
     let len = list.len() as i64;
     if list.is_empty() {
         if ks.live_slot(dst, ctx.now).is_some() {
@@ -364,7 +364,7 @@ mod tests {
 
     /// Stores a list directly (the list commands live elsewhere).
     fn list(ks: &mut KeySpace, key: &str, items: &[&str]) {
-        let items = items.iter().map(|s| Box::from(s.replace("\\0", "\0").as_bytes())).collect();
+        let items = items.iter().map(|s| crate::sm::ShortBytes::from(s.replace("\\0", "\0").as_bytes())).collect();
         ks.set(key.as_bytes(), Value::List(List(Box::new(items))), 0);
     }
 

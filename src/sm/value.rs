@@ -144,7 +144,7 @@ impl Value {
             },
             Value::Set(d) => d.iter().map(|(m, _)| short(8 + m.len()) + NODE).sum(),
             Value::ZSet(z) => z.members.iter().map(|(m, _)| short(8 + m.len()) + short(m.len()) + 2 * NODE + 16).sum(),
-            Value::List(l) => l.0.iter().map(|e| BOX + e.len()).sum(),
+            Value::List(l) => l.0.iter().map(|e| 24 + e.heap_len()).sum(),
             Value::Stream(st) => {
                 st.entries.values().map(|fv| NODE + 16 + fv.iter().map(|b| BOX + b.len()).sum::<usize>()).sum()
             }
@@ -165,9 +165,11 @@ impl Value {
     }
 }
 
-/// A list: elements in order, with O(1) pushes and pops at both ends.
+/// A list: elements in order, with O(1) pushes and pops at both ends. An element of up to
+/// [`ShortBytes::INLINE`] bytes (ids, small job references) is stored in the deque itself, 24
+/// bytes with no allocation of its own; a longer one is one allocation.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct List(pub Box<VecDeque<Box<[u8]>>>);
+pub struct List(pub Box<VecDeque<ShortBytes>>);
 
 impl List {
     /// An empty list.
@@ -195,7 +197,7 @@ impl Serialize for List {
 impl<'de> Deserialize<'de> for List {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let items: Vec<serde_bytes::ByteBuf> = Deserialize::deserialize(d)?;
-        Ok(List(Box::new(items.into_iter().map(|b| b.into_vec().into_boxed_slice()).collect())))
+        Ok(List(Box::new(items.into_iter().map(|b| ShortBytes::from(b.into_vec())).collect())))
     }
 }
 
@@ -265,6 +267,15 @@ impl From<Vec<u8>> for ShortBytes {
             ShortBytes::from(&v[..])
         } else {
             ShortBytes::Heap(v.into_boxed_slice())
+        }
+    }
+}
+
+impl From<ShortBytes> for bytes::Bytes {
+    fn from(s: ShortBytes) -> bytes::Bytes {
+        match s {
+            ShortBytes::Inline(..) => bytes::Bytes::copy_from_slice(&s),
+            ShortBytes::Heap(b) => bytes::Bytes::from(b),
         }
     }
 }
