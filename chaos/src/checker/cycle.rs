@@ -161,9 +161,7 @@ pub fn check(history: &[Op], workload: &str) -> Verdict {
         }
     }
     // Real time, through the barrier chain.
-    let mut rank = vec![usize::MAX; n];
     for (r, &t) in acked.iter().enumerate() {
-        rank[t] = r;
         edges[t].push((n + r, Dep::Rt, ""));
         if r + 1 < acked.len() {
             edges[n + r].push((n + r + 1, Dep::Rt, ""));
@@ -204,16 +202,14 @@ fn group<'a>(ops: &[&'a Op]) -> Vec<Txn<'a>> {
     let mut index: HashMap<u64, usize> = HashMap::new();
     let mut txns: Vec<Txn> = Vec::new();
     for &o in ops {
-        let slot = match o.txn {
-            Some(id) => *index.entry(id).or_insert_with(|| {
-                txns.push(Txn { steps: Vec::new(), outcome: o.outcome, invoke: o.invoke, complete: o.complete });
-                txns.len() - 1
-            }),
-            None => {
-                txns.push(Txn { steps: Vec::new(), outcome: o.outcome, invoke: o.invoke, complete: o.complete });
-                txns.len() - 1
+        let known = o.txn.and_then(|id| index.get(&id).copied());
+        let slot = known.unwrap_or_else(|| {
+            txns.push(Txn { steps: Vec::new(), outcome: o.outcome, invoke: o.invoke, complete: o.complete });
+            if let Some(id) = o.txn {
+                index.insert(id, txns.len() - 1);
             }
-        };
+            txns.len() - 1
+        });
         let t = &mut txns[slot];
         t.steps.push(o);
         t.invoke = t.invoke.min(o.invoke);
