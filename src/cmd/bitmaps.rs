@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::args::{c_str, eq, int};
 use super::meta::*;
+use super::notify::{notify, GENERIC, STRING};
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
 use crate::resp::{parse_i64, Reply, MAX_BULK_LEN};
@@ -353,6 +354,7 @@ fn setbit(ks: &mut KeySpace, key: &Bytes, offset: u64, on: bool, now: u64) -> Re
             0
         }
     };
+    notify(ks, STRING, "setbit", key);
     Ok(Reply::Int(old as i64))
 }
 
@@ -516,6 +518,7 @@ fn bitop(ks: &mut KeySpace, op: Bitwise, dst: &Bytes, keys: &[Bytes], now: u64) 
     if max == 0 {
         if ks.live_slot(dst, now).is_some() {
             ks.remove(dst);
+            notify(ks, GENERIC, "del", dst);
         }
         return Ok(Reply::Int(0));
     }
@@ -532,6 +535,7 @@ fn bitop(ks: &mut KeySpace, op: Bitwise, dst: &Bytes, keys: &[Bytes], now: u64) 
         })
         .collect();
     ks.set(dst, Value::Str(result), 0);
+    notify(ks, STRING, "set", dst);
     Ok(Reply::Int(max as i64))
 }
 
@@ -620,9 +624,12 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, overflow: Overflow) -> Opti
     }
 }
 
-/// Runs BITFIELD's subcommands on a string already long enough for every write.
-fn run_fields(s: &mut [u8], ops: &[FieldOp]) -> Vec<Reply> {
-    ops.iter()
+/// Runs BITFIELD's subcommands on a string already long enough for every write; the replies,
+/// and whether any write changed a field's value.
+fn run_fields(s: &mut [u8], ops: &[FieldOp]) -> (Vec<Reply>, bool) {
+    let mut changed = false;
+    let replies = ops
+        .iter()
         .map(|o| {
             let (offset, bits) = (o.offset, o.bits);
             let (by, set) = match o.action {
@@ -630,6 +637,7 @@ fn run_fields(s: &mut [u8], ops: &[FieldOp]) -> Vec<Reply> {
                 FieldAction::Set(v) => (v, true),
                 FieldAction::IncrBy(v) => (v, false),
             };
+            let old_bits = get_unsigned(s, offset, bits);
             let (store, reply, failed) = if o.signed {
                 let old = get_field(s, offset, bits, true);
                 let (new, over) = if set {
@@ -641,7 +649,7 @@ fn run_fields(s: &mut [u8], ops: &[FieldOp]) -> Vec<Reply> {
                 };
                 (new as u64, if set { old } else { new }, over)
             } else {
-                let old = get_unsigned(s, offset, bits);
+                let old = old_bits;
                 let (new, over) = if set {
                     let over = unsigned_overflow(by as u64, 0, bits, o.overflow);
                     (over.unwrap_or(by as u64), over.is_some())
@@ -655,34 +663,46 @@ fn run_fields(s: &mut [u8], ops: &[FieldOp]) -> Vec<Reply> {
                 return Reply::Nil;
             }
             set_unsigned(s, offset, bits, store);
+            changed |= get_unsigned(s, offset, bits) != old_bits;
             Reply::Int(reply)
         })
-        .collect()
+        .collect();
+    (replies, changed)
 }
 
 /// A BITFIELD with SET or INCRBY: the string is created or grown (with zero bytes) up to the
-/// farthest bit written, even when every write fails, and counts as modified, as in Redis.
+/// farthest bit written, even when every write fails. As in Redis, the key counts as modified
+/// (WATCH, the change count, a `setbit` event) only when it was created or grown or a write
+/// changed a field's value.
 fn bitfield_write(ks: &mut KeySpace, key: &Bytes, ops: &[FieldOp], now: u64) -> Result {
     let highest = ops.iter().filter(|o| o.writes()).map(|o| o.offset + o.bits as u64 - 1).max().unwrap_or(0);
     let len = (highest >> 3) as usize + 1;
     let run = |v: &mut Vec<u8>| {
-        if v.len() < len {
+        let grown = v.len() < len;
+        if grown {
             v.resize(len, 0);
         }
-        run_fields(v, ops)
+        let (replies, changed) = run_fields(v, ops);
+        (replies, grown || changed)
     };
-    let replies = match ks.live_slot(key, now) {
+    let (replies, changed) = match ks.live_slot(key, now) {
         Some(slot) => {
             ks.at(slot).expect("live slot").value.as_str()?;
-            ks.update(slot, |e| run(str_mut(&mut e.value)))
+            ks.update_if_changed(slot, |e| {
+                let (replies, changed) = run(str_mut(&mut e.value));
+                ((replies, changed), changed)
+            })
         }
         None => {
             let mut v = Vec::new();
-            let replies = run(&mut v);
+            let (replies, _) = run(&mut v);
             ks.set(key, Value::Str(v), 0);
-            replies
+            (replies, true)
         }
     };
+    if changed {
+        notify(ks, STRING, "setbit", key);
+    }
     Ok(Reply::Array(replies))
 }
 
@@ -772,6 +792,46 @@ mod tests {
         let seq = ks.get(b"k", NOW).unwrap().seq;
         assert_eq!(run(&mut ks, "SETBIT k 20 1"), Reply::Int(1));
         assert_eq!(ks.get(b"k", NOW).unwrap().seq, seq);
+    }
+
+    #[test]
+    fn bitfield_marks_the_key_modified_only_when_it_grows_or_a_value_changes() {
+        let mut ks = KeySpace::new();
+        ks.notify_flags = crate::cmd::notify::parse_flags(b"KEA").unwrap();
+        let events = |ks: &mut KeySpace| std::mem::take(&mut ks.outbox).len();
+        run(&mut ks, "BITFIELD k SET i5 0 0");
+        assert_eq!(events(&mut ks), 2, "a new key is a change");
+        let seq = ks.seq();
+        run(&mut ks, "BITFIELD k SET i5 0 0");
+        assert_eq!((ks.seq(), events(&mut ks)), (seq, 0), "same value: untouched");
+        run(&mut ks, "BITFIELD k OVERFLOW FAIL INCRBY u2 0 9");
+        assert_eq!((ks.seq(), events(&mut ks)), (seq, 0), "a failed write changes nothing");
+        run(&mut ks, "BITFIELD k SET i5 0 1");
+        assert_eq!((ks.seq(), events(&mut ks)), (seq + 1, 2));
+        run(&mut ks, "BITFIELD k SET i5 90 0");
+        assert_eq!((ks.seq(), events(&mut ks)), (seq + 2, 2), "grown with the same value");
+        run(&mut ks, "SETBIT k 0 1");
+        assert_eq!((ks.seq(), events(&mut ks)), (seq + 3, 2));
+        run(&mut ks, "SETBIT k 0 1");
+        assert_eq!((ks.seq(), events(&mut ks)), (seq + 3, 0));
+    }
+
+    #[test]
+    fn bitop_publishes_set_or_del_on_the_destination() {
+        let mut ks = KeySpace::new();
+        ks.notify_flags = crate::cmd::notify::parse_flags(b"EA").unwrap();
+        set(&mut ks, "a", "ab");
+        set(&mut ks, "d", "x");
+        let channels = |ks: &mut KeySpace| -> Vec<Bytes> {
+            std::mem::take(&mut ks.outbox).into_iter().map(|m| m.channel).collect()
+        };
+        channels(&mut ks);
+        run(&mut ks, "BITOP NOT d a");
+        assert_eq!(channels(&mut ks), vec![Bytes::from("__keyevent@0__:set")]);
+        run(&mut ks, "BITOP AND d nosuch");
+        assert_eq!(channels(&mut ks), vec![Bytes::from("__keyevent@0__:del")]);
+        run(&mut ks, "BITOP AND d nosuch");
+        assert_eq!(channels(&mut ks), Vec::<Bytes>::new(), "nothing to delete");
     }
 
     #[test]

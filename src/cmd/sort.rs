@@ -28,6 +28,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::args::{c_str, eq, int, strtod_erange};
+use super::notify::{notify, GENERIC, LIST};
 use super::{Ctx, DataCommand, Error, Op, Result};
 use crate::data;
 use crate::resp::Reply;
@@ -326,9 +327,11 @@ pub fn apply(ks: &mut KeySpace, op: &SortOp, ctx: Ctx) -> Result {
     if list.is_empty() {
         if ks.live_slot(dst, ctx.now).is_some() {
             ks.remove(dst);
+            notify(ks, GENERIC, "del", dst);
         }
     } else {
         ks.set(dst, Value::List(List(Box::new(list))), 0);
+        notify(ks, LIST, "sortstore", dst);
     }
     Ok(Reply::Int(len))
 }
@@ -379,6 +382,35 @@ mod tests {
                 other => panic!("not a bulk: {other:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn store_publishes_sortstore_or_del() {
+        let mut ks = KeySpace::new();
+        ks.notify_flags = crate::cmd::notify::parse_flags(b"KEA").unwrap();
+        list(&mut ks, "l", &["3", "1", "2"]);
+        ks.outbox.clear();
+        let events = |ks: &mut KeySpace| -> Vec<(Bytes, Bytes)> {
+            std::mem::take(&mut ks.outbox).into_iter().map(|m| (m.channel, m.payload)).collect()
+        };
+        assert_eq!(run(&mut ks, "SORT l STORE d"), Reply::Int(3));
+        assert_eq!(
+            events(&mut ks),
+            vec![
+                (Bytes::from("__keyspace@0__:d"), Bytes::from("sortstore")),
+                (Bytes::from("__keyevent@0__:sortstore"), Bytes::from("d")),
+            ]
+        );
+        assert_eq!(run(&mut ks, "SORT nosuch STORE d"), Reply::Int(0));
+        assert_eq!(
+            events(&mut ks),
+            vec![
+                (Bytes::from("__keyspace@0__:d"), Bytes::from("del")),
+                (Bytes::from("__keyevent@0__:del"), Bytes::from("d")),
+            ]
+        );
+        run(&mut ks, "SORT nosuch STORE d");
+        assert!(events(&mut ks).is_empty(), "nothing stored, nothing deleted");
     }
 
     /// The stored list at `key`.

@@ -249,6 +249,19 @@ impl KeySpace {
         f(entry)
     }
 
+    /// Changes the entry at `slot` in place; `f` says whether it changed anything, and only then
+    /// is the entry marked modified (WATCH, the change count), as Redis does for a write that
+    /// leaves the value as it was.
+    pub fn update_if_changed<R>(&mut self, slot: u32, f: impl FnOnce(&mut Entry) -> (R, bool)) -> R {
+        let entry = self.slots[slot as usize].as_mut().expect("update of an empty slot");
+        let (out, changed) = f(entry);
+        if changed {
+            let seq = self.next_seq();
+            self.slots[slot as usize].as_mut().expect("updated slot").seq = seq;
+        }
+        out
+    }
+
     /// Sets (or with 0 removes) the expiry of the entry at `slot`, marking it modified.
     pub fn set_expire(&mut self, slot: u32, expire_at: u64) {
         let old = self.update(slot, |e| std::mem::replace(&mut e.expire_at, expire_at));
