@@ -1157,3 +1157,46 @@ fn corrupt_log_after_a_clean_stop_is_refused() {
 fn corrupt_log_after_a_crash_is_never_a_silent_empty_start() {
     corrupt_log_is_refused(false, &[Damage::TruncateTo100, Damage::Garbage]);
 }
+
+#[test]
+fn maxmemory_is_replicated_and_the_next_leader_enforces_it() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(LEADER_TIMEOUT);
+    let mut cl = c.client(leader);
+    assert!(cl.must(&["SET", "k", "v"]).is_ok());
+    assert!(cl.must(&["CONFIG", "SET", "maxmemory", "1"]).is_ok());
+    let oom = "OOM command not allowed when used memory > 'maxmemory'.";
+    assert_eq!(err(&cl.must(&["SET", "k", "v2"])), oom);
+    // A script without flags: refused at its first call that may use memory, on every replica
+    // alike (the leader's state travels in the log entry); reads still run.
+    let script = cl.must(&["EVAL", "return redis.call('set', KEYS[1], 'x')", "1", "k"]);
+    assert!(err(&script).starts_with("OOM command not allowed"), "{script}");
+    assert_eq!(cl.must(&["EVAL", "return redis.call('get', KEYS[1])", "1", "k"]), Resp::Bulk(b"v".to_vec()));
+    // A script with flags runs only with allow-oom.
+    let flagged = cl.must(&["EVAL", "#!lua\nreturn 1", "0"]);
+    assert!(err(&flagged).starts_with("OOM allow-oom flag is not set"), "{flagged}");
+    assert!(cl.must(&["EVAL", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], 'y')", "1", "k"]).is_ok());
+    // The limit is in the log: every follower has it, and the next leader refuses too.
+    for f in followers(&c, leader) {
+        let got = poll(CONVERGE_TIMEOUT, || {
+            let r = c.client(f).must(&["CONFIG", "GET", "maxmemory"]);
+            (r == Resp::Array(vec![Resp::Bulk(b"maxmemory".to_vec()), Resp::Bulk(b"1".to_vec())])).then_some(r)
+        });
+        assert!(got.is_some(), "follower {f} never showed maxmemory 1");
+    }
+    c.kill9(leader);
+    let next = c.leader_among(&followers(&c, leader), Duration::from_secs(20));
+    let mut nl = c.client(next);
+    let refused = poll(Duration::from_secs(5), || {
+        let r = nl.must(&["SET", "k", "v3"]);
+        (r.err() == Some(oom)).then_some(())
+    });
+    assert!(refused.is_some(), "the new leader accepted a write over maxmemory");
+    assert_eq!(nl.must(&["GET", "k"]), Resp::Bulk(b"y".to_vec()));
+    assert_eq!(nl.must(&["DEL", "k"]), Resp::Int(1), "deleting frees memory: allowed");
+    assert!(nl.must(&["CONFIG", "SET", "maxmemory", "0"]).is_ok());
+    assert!(nl.must(&["SET", "k", "v4"]).is_ok());
+    c.restart(leader);
+    c.wait_digests_equal(CONVERGE_TIMEOUT);
+    c.assert_no_panics();
+}

@@ -494,6 +494,8 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
             for (name, v) in params {
                 if name == "notify-keyspace-events" {
                     ks.notify_flags = *v as u32;
+                } else if name == "maxmemory" {
+                    ks.maxmemory = *v as u64;
                 } else {
                     set_encoding(&mut ks.encodings, name, *v);
                 }
@@ -554,6 +556,8 @@ pub fn query(ks: &KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
             }
             out.push(Reply::bulk("notify-keyspace-events"));
             out.push(Reply::bulk(crate::cmd::notify::format_flags(ks.notify_flags)));
+            out.push(Reply::bulk("maxmemory"));
+            out.push(Reply::bulk(ks.maxmemory.to_string()));
             Reply::Array(out)
         }
         KeyOp::Keys(pattern) => {

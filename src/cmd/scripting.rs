@@ -121,7 +121,18 @@ pub enum ScriptOp {
     FunctionDump,
     /// FUNCTION RESTORE: the payload's library codes and the policy.
     FunctionRestore { codes: Vec<Bytes>, policy: RestorePolicy, limits: Limits },
+    /// A write run (EVAL, EVALSHA, FCALL) accepted while its node was over `maxmemory`: the
+    /// node's out-of-memory state, stamped like the time and the limits, so that every replica
+    /// refuses the same commands in it (Redis's `pre_command_oom_state`): a script with flags
+    /// but without `allow-oom` does not run, and a script without flags gets OOM from any call
+    /// that may use memory until its first write.
+    OverMemory(Box<ScriptOp>),
 }
+
+/// The error of a script with flags, but not `allow-oom`, run over `maxmemory`.
+const OOM_SCRIPT: &str = "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'";
+/// The error of a call that may use memory, from a script without flags run over `maxmemory`.
+const OOM_CALL: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// FUNCTION RESTORE's policy for libraries that exist already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +162,18 @@ impl ScriptOp {
             ScriptOp::FunctionList { .. } | ScriptOp::FunctionStats | ScriptOp::FunctionDump => false,
             ScriptOp::FunctionRestore { .. } => true,
             ScriptOp::Fcall { read_only, .. } => !read_only,
+            ScriptOp::OverMemory(op) => op.is_write(),
+        }
+    }
+
+    /// This operation as accepted by a node over `maxmemory`: write runs are marked (see
+    /// [`ScriptOp::OverMemory`]), anything else is as it was.
+    pub fn over_memory(self) -> ScriptOp {
+        match self {
+            op @ (ScriptOp::Eval { read_only: false, .. } | ScriptOp::Fcall { read_only: false, .. }) => {
+                ScriptOp::OverMemory(Box::new(op))
+            }
+            op => op,
         }
     }
 }
@@ -291,6 +314,8 @@ struct Prepared<'a> {
     keys: Vec<Bytes>,
     argv: Vec<Bytes>,
     read_only: bool,
+    /// The function declares `allow-oom`.
+    allow_oom: bool,
 }
 
 /// Runs FCALL/FCALL_RO's checks: the function, numkeys, a write function under `_RO`.
@@ -309,14 +334,21 @@ fn prepare_fcall<'a>(
     if read_only && !no_writes {
         return Err(Reply::err("ERR Can not execute a script with write flag using *_ro command."));
     }
-    Ok(Prepared { lib, name: f.name.clone(), keys, argv, read_only: read_only || no_writes })
+    let allow_oom = f.bits() & flags::ALLOW_OOM != 0;
+    Ok(Prepared { lib, name: f.name.clone(), keys, argv, read_only: read_only || no_writes, allow_oom })
 }
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 /// Applies a scripting operation (a write: it may change the keyspace and the script cache).
 pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
+    apply_run(ks, op, ctx, false)
+}
+
+/// [`apply`], knowing whether the accepting node was over `maxmemory`.
+fn apply_run(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx, over_memory: bool) -> Result<Reply> {
     match op {
+        ScriptOp::OverMemory(op) => apply_run(ks, op, ctx, true),
         ScriptOp::Eval { script, keys, argv, read_only, limits } => {
             let (sha, body) = match resolve(ks, script) {
                 Ok(found) => found,
@@ -328,8 +360,14 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
             if matches!(script, Script::Body(_)) && !*read_only {
                 ks.scripts.insert(sha.clone(), body.clone());
             }
-            let read_only = *read_only || script::shebang(&body).is_ok_and(|(f, _)| f & flags::NO_WRITES != 0);
-            let mut dispatch = applying(ks, ctx, read_only, limits.strict_keys.then_some(&keys[..]));
+            let bits = script::shebang(&body).map_or(flags::EVAL_COMPAT, |(f, _)| f);
+            let read_only = *read_only || bits & flags::NO_WRITES != 0;
+            let compat = bits & flags::EVAL_COMPAT != 0;
+            if over_memory && !read_only && !compat && bits & flags::ALLOW_OOM == 0 {
+                return Ok(Reply::err(OOM_SCRIPT));
+            }
+            let deny_oom = over_memory && !read_only && compat;
+            let mut dispatch = applying(ks, ctx, read_only, limits.strict_keys.then_some(&keys[..]), deny_oom);
             let run =
                 script::Run { sha: &sha, body: &body, keys, argv, seed: ctx.seed, limits: *limits, read_only: false };
             Ok(script::run(&run, &mut dispatch))
@@ -378,10 +416,11 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
         }
         ScriptOp::Fcall { name, numkeys, args, read_only, limits } => {
             let (code, fname, keys, argv, read_only) = match prepare_fcall(ks, name, numkeys, args, *read_only) {
+                Ok(p) if over_memory && !p.read_only && !p.allow_oom => return Ok(Reply::err(OOM_SCRIPT)),
                 Ok(p) => (p.lib.code.clone(), p.name, p.keys, p.argv, p.read_only),
                 Err(reply) => return Ok(reply),
             };
-            let mut dispatch = applying(ks, ctx, read_only, limits.strict_keys.then_some(&keys[..]));
+            let mut dispatch = applying(ks, ctx, read_only, limits.strict_keys.then_some(&keys[..]), false);
             let run = script::Run {
                 sha: &fname,
                 body: &[],
@@ -433,6 +472,7 @@ pub fn apply(ks: &mut KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
 /// Answers a read-only scripting operation.
 pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
     match op {
+        ScriptOp::OverMemory(op) => query(ks, op, ctx),
         ScriptOp::Exists(shas) => Ok(Reply::Array(
             shas.iter()
                 .map(|sha| {
@@ -534,20 +574,28 @@ pub fn query(ks: &KeySpace, op: &ScriptOp, ctx: Ctx) -> Result<Reply> {
 }
 
 /// `redis.call`'s work in a run applied from the log: each call is parsed and applied with the
-/// entry's time and a seed of its own.
+/// entry's time and a seed of its own. With `deny_oom` (a script without flags accepted over
+/// `maxmemory`), a call that may use memory is refused until the script's first write, as
+/// Redis's `scriptVerifyOOM` does: after a write, stopping would leave the script half done.
 fn applying<'a>(
     ks: &'a mut KeySpace,
     ctx: Ctx,
     read_only: bool,
     declared: Option<&'a [Bytes]>,
+    mut deny_oom: bool,
 ) -> impl FnMut(&[Bytes]) -> Reply + 'a {
     let mut calls = 0u64;
     move |line| {
         calls += 1;
         let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-        match resolve_call(line, read_only, declared, ctx.now) {
-            Ok(Call::Data(op)) => op.apply(ks, ctx),
-            Ok(Call::Node(node)) => node.run(ks, line, ctx),
+        match resolve_call(line, read_only, declared, ctx.now, deny_oom) {
+            Ok((call, writes)) => {
+                deny_oom &= !writes;
+                match call {
+                    Call::Data(op) => op.apply(ks, ctx),
+                    Call::Node(node) => node.run(ks, line, ctx),
+                }
+            }
             Err(reply) => reply,
         }
     }
@@ -559,9 +607,9 @@ fn answering<'a>(ks: &'a KeySpace, ctx: Ctx, declared: Option<&'a [Bytes]>) -> i
     move |line| {
         calls += 1;
         let ctx = Ctx { seed: ctx.seed.wrapping_add(calls), ..ctx };
-        match resolve_call(line, true, declared, ctx.now) {
-            Ok(Call::Data(op)) => op.query(ks, ctx),
-            Ok(Call::Node(node)) => node.query(line, ctx),
+        match resolve_call(line, true, declared, ctx.now, false) {
+            Ok((Call::Data(op), _)) => op.query(ks, ctx),
+            Ok((Call::Node(node), _)) => node.query(line, ctx),
             Err(reply) => reply,
         }
     }
@@ -642,13 +690,15 @@ const NODE_CALLS: &[(&str, i32, bool, NodeCall)] = &[
     ("spublish", 3, true, NodeCall::Publish { shard: true }),
 ];
 
-/// Resolves a script's command line: Redis's checks, in Redis's order, with its texts.
+/// Resolves a script's command line: Redis's checks, in Redis's order, with its texts; with
+/// whether the command writes. `deny_oom` refuses commands that may use memory.
 fn resolve_call(
     line: &[Bytes],
     read_only: bool,
     declared: Option<&[Bytes]>,
     now: u64,
-) -> std::result::Result<Call, Reply> {
+    deny_oom: bool,
+) -> std::result::Result<(Call, bool), Reply> {
     let name = String::from_utf8_lossy(&line[0]).to_ascii_lowercase();
     if let Some(&(_, arity, writes, call)) = NODE_CALLS.iter().find(|(n, ..)| *n == name) {
         let ok = if arity >= 0 { line.len() == arity as usize } else { line.len() >= (-arity) as usize };
@@ -658,7 +708,7 @@ fn resolve_call(
         if read_only && writes {
             return Err(Reply::err("ERR Write commands are not allowed from read-only scripts."));
         }
-        return Ok(Call::Node(call));
+        return Ok((Call::Node(call), false));
     }
     let Some(mut command) = lookup(&name) else {
         return Err(if script::is_known_command(&line[0]) {
@@ -683,6 +733,9 @@ fn resolve_call(
     if read_only && command.meta.is_write() {
         return Err(Reply::err("ERR Write commands are not allowed from read-only scripts."));
     }
+    if deny_oom && command.meta.flags.contains(&"denyoom") {
+        return Err(Reply::err(OOM_CALL));
+    }
     if let Some(declared) = declared {
         let keys = command.meta.key_indexes(line).unwrap_or_default();
         if let Some(key) = keys.iter().map(|&i| &line[i]).find(|key| !declared.contains(key)) {
@@ -692,7 +745,8 @@ fn resolve_call(
             )));
         }
     }
-    (command.parse)(line, now).map(Call::Data).map_err(Reply::from)
+    let writes = command.meta.is_write();
+    (command.parse)(line, now).map(|op| (Call::Data(op), writes)).map_err(Reply::from)
 }
 
 /// A data command by lower-case name.

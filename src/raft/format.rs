@@ -1,6 +1,9 @@
 //! The versions of what raftis writes to disk and to other nodes: log entries and snapshots.
 //!
-//! Format 4 (this release): a log entry is stored as one version byte, then its bincode with
+//! Format 5 (this release): format 4's, and the keyspace image ends with the replicated
+//! `maxmemory` (CONFIG SET maxmemory); its log entries are format 4's.
+//!
+//! Format 4: a log entry is stored as one version byte, then its bincode with
 //! variable-length integers (bincode's `DefaultOptions`: a length or a small number takes one
 //! byte instead of eight, which makes the log of small commands about a third smaller); a
 //! snapshot starts with [`SNAPSHOT_MAGIC`] and a `u32` version, then the snapshot's metadata
@@ -38,7 +41,7 @@ use crate::cmd::Op;
 use crate::sm::{Body, KeySpaceImage, Request, Value, Watch};
 
 /// The format this release writes.
-pub const FORMAT: u8 = 4;
+pub const FORMAT: u8 = 5;
 
 /// The first bytes of a snapshot of format 1 or later. A format-0 snapshot starts with its
 /// metadata's `Option` tag (0 or 1), so the two cannot be confused.
@@ -60,7 +63,7 @@ fn corrupt(what: &'static str, e: impl std::fmt::Display) -> FormatError {
     FormatError::Corrupt { what, detail: e.to_string() }
 }
 
-/// The bincode options of format-4 log entries: variable-length integers, little endian.
+/// The bincode options of log entries from format 4 on: variable-length integers, little endian.
 fn entry_options() -> impl bincode::Options {
     bincode::DefaultOptions::new()
 }
@@ -78,7 +81,10 @@ pub fn encode_entry(entry: &Entry) -> bincode::Result<Vec<u8>> {
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, FormatError> {
     use bincode::Options;
     match bytes.first() {
-        Some(&FORMAT) => entry_options().deserialize(&bytes[1..]).map_err(|e| corrupt("log entry", e)),
+        // Format 4's entries are format 5's (operations are only ever appended to).
+        Some(&v) if (4..=FORMAT).contains(&v) => {
+            entry_options().deserialize(&bytes[1..]).map_err(|e| corrupt("log entry", e))
+        }
         // Format 1's and 2's entries decode as format 3's (operations are only ever appended):
         // bincode with fixed-size integers.
         Some(&(1..=3)) => bincode::deserialize(&bytes[1..]).map_err(|e| corrupt("log entry", e)),
@@ -127,6 +133,9 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), Fo
         if header.version == 2 {
             return decode_v2_snapshot(bytes);
         }
+        if header.version < 5 {
+            return decode_v4_snapshot(bytes);
+        }
         let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, KeySpaceImage) =
             bincode::deserialize(bytes).map_err(|e| corrupt("snapshot", e))?;
         return Ok((meta, image));
@@ -146,8 +155,40 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), Fo
         notify_flags: 0,
         scripts: Vec::new(),
         libraries: Vec::new(),
+        maxmemory: 0,
     };
     Ok((old.meta, image))
+}
+
+/// Format 4's (and 3's) keyspace image: format 5's without `maxmemory`.
+#[derive(Deserialize)]
+struct ImageV4 {
+    entries: Vec<crate::sm::Entry>,
+    seq: u64,
+    tombstones: Vec<(u64, u64, Box<[u8]>)>,
+    tombstone_horizon: u64,
+    encodings: crate::sm::Encodings,
+    notify_flags: u32,
+    scripts: Vec<bytes::Bytes>,
+    libraries: Vec<bytes::Bytes>,
+}
+
+/// Reads a format-3 or format-4 snapshot (no memory limit: 0).
+fn decode_v4_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), FormatError> {
+    let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, ImageV4) =
+        bincode::deserialize(bytes).map_err(|e| corrupt("format-4 snapshot", e))?;
+    let image = KeySpaceImage {
+        entries: image.entries,
+        seq: image.seq,
+        tombstones: image.tombstones,
+        tombstone_horizon: image.tombstone_horizon,
+        encodings: image.encodings,
+        notify_flags: image.notify_flags,
+        scripts: image.scripts,
+        libraries: image.libraries,
+        maxmemory: 0,
+    };
+    Ok((meta, image))
 }
 
 /// Format 2's keyspace image: format 3's without the script cache and libraries.
@@ -174,6 +215,7 @@ fn decode_v2_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), For
         notify_flags: image.notify_flags,
         scripts: Vec::new(),
         libraries: Vec::new(),
+        maxmemory: 0,
     };
     Ok((meta, image))
 }
@@ -212,6 +254,7 @@ fn decode_v1_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), For
         notify_flags: 0,
         scripts: Vec::new(),
         libraries: Vec::new(),
+        maxmemory: 0,
     };
     type WithThresholds = ([u8; 8], u32, SnapshotMeta, ImageV1, EncodingsV1);
     if let Ok((_, _, meta, image, e)) = bincode::deserialize::<WithThresholds>(bytes) {
@@ -432,6 +475,41 @@ mod tests {
             payload: openraft::EntryPayload::Blank,
         };
         let bytes = fixint_entry(1, &e);
+        assert_eq!(decode_entry(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn format_4_snapshots_read_with_no_memory_limit_and_format_5_keeps_it() {
+        let entry =
+            crate::sm::Entry { key: b"k".to_vec().into(), value: Value::Str(b"v".to_vec()), expire_at: 0, seq: 3 };
+        let no_tombstones: Vec<(u64, u64, Box<[u8]>)> = Vec::new();
+        let scripts = vec![bytes::Bytes::from("return 1")];
+        let no_libraries: Vec<bytes::Bytes> = Vec::new();
+        let encodings = crate::sm::Encodings::default();
+        let v4 = bincode::serialize(&(
+            SNAPSHOT_MAGIC,
+            4u32,
+            meta(),
+            (vec![entry.clone()], 3u64, no_tombstones, 0u64, encodings, 0x21u32, scripts.clone(), no_libraries),
+        ))
+        .unwrap();
+        let (m, image) = decode_snapshot(&v4).unwrap();
+        assert_eq!(m, meta());
+        assert_eq!(
+            (image.entries, image.notify_flags, image.scripts, image.maxmemory),
+            (vec![entry], 0x21, scripts, 0)
+        );
+        let mut ks = crate::sm::KeySpace::new();
+        ks.maxmemory = 1 << 30;
+        let v5 = ks.serialize_image(&snapshot_header(&meta())).unwrap();
+        assert_eq!(decode_snapshot(&v5).unwrap().1.maxmemory, 1 << 30);
+        // A format-4 log entry reads as it is.
+        let e = Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), 5),
+            payload: openraft::EntryPayload::Blank,
+        };
+        let mut bytes = encode_entry(&e).unwrap();
+        bytes[0] = 4;
         assert_eq!(decode_entry(&bytes).unwrap(), e);
     }
 

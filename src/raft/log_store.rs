@@ -914,7 +914,8 @@ mod tests {
     async fn a_log_of_every_older_format_opens_with_its_entries() {
         use super::super::format::FORMAT;
         for old in 1..FORMAT {
-            // Written as that release wrote them: fixed-size integers behind the version byte.
+            // Written as that release wrote them: fixed-size integers behind the version byte
+            // up to format 3, variable-length ones from format 4.
             let dir = TempDir::new().unwrap();
             drop(open(dir.path()));
             {
@@ -922,7 +923,12 @@ mod tests {
                 let logs = db.open_tree(LOGS_TREE).unwrap();
                 for i in 0..=1 {
                     let mut bytes = vec![old];
-                    bytes.extend(bincode::serialize(&normal_ent(1, i)).unwrap());
+                    if old < 4 {
+                        bytes.extend(bincode::serialize(&normal_ent(1, i)).unwrap());
+                    } else {
+                        use bincode::Options;
+                        bytes.extend(bincode::DefaultOptions::new().serialize(&normal_ent(1, i)).unwrap());
+                    }
                     logs.insert(key(i), bytes).unwrap();
                 }
                 db.open_tree(META_TREE).unwrap().insert(FORMAT_KEY, &[old]).unwrap();

@@ -221,3 +221,40 @@ fn function_libraries_load_call_and_survive_a_snapshot() {
         digest(&ks)
     });
 }
+
+#[test]
+fn a_script_accepted_over_maxmemory_refuses_what_redis_refuses() {
+    let over = |ks: &mut KeySpace, body: &str| {
+        let op = Op::Script(
+            ScriptOp::Eval {
+                script: Script::Body(Bytes::copy_from_slice(body.as_bytes())),
+                keys: vec![Bytes::from("k")],
+                argv: Vec::new(),
+                read_only: false,
+                limits: Limits::default(),
+            }
+            .over_memory(),
+        );
+        assert!(matches!(&op, Op::Script(ScriptOp::OverMemory(_))));
+        op.apply(ks, Ctx { now: 1_700_000_000_000, seed: 1 })
+    };
+    let is_oom = |r: Reply| matches!(&r, Reply::Error(e) if e.starts_with("OOM command not allowed when used memory > 'maxmemory'. script: "));
+    let mut ks = KeySpace::new();
+    eval(&mut ks, "return redis.call('set', KEYS[1], 'v')", &["k"], &[], 1);
+    // Without flags: a call that may use memory fails, reads and deletions run...
+    assert!(is_oom(over(&mut ks, "return redis.call('set', KEYS[1], 'x')")));
+    assert_eq!(over(&mut ks, "return redis.call('get', KEYS[1])"), Reply::Bulk(Bytes::from("v")));
+    let caught = over(&mut ks, "local r = redis.pcall('incr', 'n') return r['err']");
+    assert_eq!(caught, Reply::Bulk(Bytes::from("OOM command not allowed when used memory > 'maxmemory'.")));
+    // ... and after its first write, the script is not stopped half way.
+    assert_eq!(over(&mut ks, "redis.call('del', 'other') return redis.call('set', KEYS[1], 'y')"), Reply::status("OK"));
+    // With flags: only allow-oom runs.
+    let refused = over(&mut ks, "#!lua\nreturn 1");
+    assert_eq!(
+        refused,
+        Reply::err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'")
+    );
+    assert_eq!(over(&mut ks, "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], 'z')"), Reply::status("OK"));
+    // Not stamped, the same script writes.
+    assert_eq!(eval(&mut ks, "return redis.call('set', KEYS[1], 'w')", &["k"], &[], 1), Reply::status("OK"));
+}

@@ -368,6 +368,11 @@ impl Session {
         if super::proxy::marks_cluster_aware(name) {
             self.cluster_aware = true;
         }
+        if self.shared.memory.out_of_memory() && self.rejects_for_memory(command) {
+            let reply = Reply::err(super::memory::OOM_ERROR);
+            self.shared.stats.record_rejected(Some(name), &reply);
+            return (None, Step::Reply(self.rejected(args, reply)));
+        }
         if self.proto == Protocol::Resp2
             && self.subs.active()
             && !commands::pubsub::ALLOWED_WHILE_SUBSCRIBED.contains(&name)
@@ -400,6 +405,7 @@ impl Session {
                 match (data.parse)(args, now) {
                     Err(e) => Step::Reply(e.into()),
                     Ok(op) => {
+                        let op = self.stamp_memory(op);
                         let ctx = Ctx { now, seed: self.next_seed() };
                         let slot = first_key_slot(command.meta(), args);
                         if let Op::Stream(crate::cmd::streams::StreamOp::Read { block: Some(ms), .. }) = &op {
@@ -422,6 +428,37 @@ impl Session {
             }
         };
         (Some(name), step)
+    }
+
+    /// Whether `command` is refused while this node is over `maxmemory` (as Redis's
+    /// processCommand does): a command that may use memory; inside MULTI, anything but EXEC,
+    /// DISCARD, QUIT and RESET (queueing takes memory too); an EXEC with such a command queued.
+    /// Only the leader refuses: a follower redirects writes anyway.
+    fn rejects_for_memory(&self, command: Command) -> bool {
+        let name = command.name();
+        let rejects = if let Some(queue) = &self.multi {
+            match name {
+                "exec" => {
+                    queue.iter().any(|q| commands::resolve(q).is_ok_and(|c| super::memory::may_use_memory(c.meta())))
+                }
+                "discard" | "quit" | "reset" => false,
+                _ => true,
+            }
+        } else {
+            super::memory::may_use_memory(command.meta())
+        };
+        rejects && self.shared.backend.is_leader()
+    }
+
+    /// A script run accepted while this node is over `maxmemory` carries that state into the
+    /// log (see `ScriptOp::OverMemory`); any other operation is as parsed.
+    fn stamp_memory(&self, op: Op) -> Op {
+        match op {
+            Op::Script(script) if self.shared.memory.out_of_memory() && self.shared.backend.is_leader() => {
+                Op::Script(script.over_memory())
+            }
+            op => op,
+        }
     }
 
     /// Queues a command inside MULTI. As in Redis Cluster, a command this node cannot serve is
@@ -792,7 +829,7 @@ impl Session {
                         if data.meta.has_keys() && first_slot.is_none() {
                             first_slot = Some(first_key_slot(&data.meta, args));
                         }
-                        ops.push(op);
+                        ops.push(self.stamp_memory(op));
                         slots.push(Ok(ops.len() - 1));
                     }
                     Err(e) => slots.push(Err(e.into())),

@@ -6,6 +6,7 @@ mod clients;
 pub mod commands;
 mod conn;
 mod forward;
+mod memory;
 mod proxy;
 pub mod pubsub;
 mod requeue;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub forwarder: forward::Forwarder,
     /// This node's sentinel: the leader it last followed.
     pub sentinel: sentinel::Sentinel,
+    /// Whether this node is over `maxmemory`.
+    pub memory: memory::Memory,
 }
 
 /// How often the expiry cycle looks for expired keys, and how many it deletes per request.
@@ -76,11 +79,13 @@ pub async fn serve(
         pubsub: Arc::default(),
         forwarder: forward::Forwarder::default(),
         sentinel: sentinel::Sentinel::default(),
+        memory: memory::Memory::default(),
     });
     let hub = shared.pubsub.clone();
     shared.backend.set_message_sink(Arc::new(move |messages| hub.deliver(messages)));
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
     let sentinel = tokio::spawn(sentinel::watch_leader(shared.clone(), shutdown.clone()));
+    let memory = tokio::spawn(memory::watch_memory(shared.clone(), shutdown.clone()));
     let requeue = (shared.config.pop_delivery == crate::config::PopDelivery::AtLeastOnce)
         .then(|| requeue::start(shared.clone(), shutdown.clone()));
     info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");
@@ -111,6 +116,7 @@ pub async fn serve(
     }
     expiry.abort();
     sentinel.abort();
+    memory.abort();
     if let Some(requeue) = requeue {
         requeue.abort();
     }

@@ -76,6 +76,10 @@ pub struct KeySpace {
     /// CONFIG SET notify-keyspace-events, as Redis's flag bits (see `cmd::notify`): replicated
     /// and kept in snapshots, so every node publishes the same keyspace events.
     pub notify_flags: u32,
+    /// CONFIG SET maxmemory, in bytes (0: no limit), replicated and kept in snapshots, so
+    /// whichever node leads enforces the same limit (against its own memory, see
+    /// `server::memory`). Never read while applying: apply stays the same on every node.
+    pub maxmemory: u64,
     /// The script cache (EVAL, SCRIPT LOAD): SHA1 -> body. Replicated and kept in snapshots,
     /// so EVALSHA finds a script on every node, after failovers and restarts.
     pub scripts: std::collections::BTreeMap<String, bytes::Bytes>,
@@ -131,6 +135,8 @@ pub struct KeySpaceImage {
     pub scripts: Vec<bytes::Bytes>,
     /// Since format 3: function libraries' code (FUNCTION LOAD).
     pub libraries: Vec<bytes::Bytes>,
+    /// Since format 5: CONFIG SET maxmemory.
+    pub maxmemory: u64,
 }
 
 impl KeySpace {
@@ -405,6 +411,7 @@ impl KeySpace {
             notify_flags: u32,
             scripts: Vec<&'a bytes::Bytes>,
             libraries: Vec<bytes::Bytes>,
+            maxmemory: u64,
         }
         let image = ImageRef {
             entries: Entries(self),
@@ -415,6 +422,7 @@ impl KeySpace {
             notify_flags: self.notify_flags,
             scripts: self.scripts.values().collect(),
             libraries: self.functions.values().map(|l| l.code.clone()).collect(),
+            maxmemory: self.maxmemory,
         };
         let size = bincode::serialized_size(prefix)? + bincode::serialized_size(&image)?;
         let mut out = Vec::with_capacity(size as usize);
@@ -442,6 +450,7 @@ impl KeySpace {
             notify_flags: self.notify_flags,
             scripts: self.scripts.values().cloned().collect(),
             libraries: self.functions.values().map(|l| l.code.clone()).collect(),
+            maxmemory: self.maxmemory,
         }
     }
 
@@ -460,6 +469,7 @@ impl KeySpace {
         ks.tombstone_horizon = image.tombstone_horizon;
         ks.encodings = image.encodings;
         ks.notify_flags = image.notify_flags;
+        ks.maxmemory = image.maxmemory;
         ks.scripts = image.scripts.into_iter().map(|body| (crate::script::sha1_hex(&body), body)).collect();
         for code in image.libraries {
             // A library that loaded before loads again: the VM is the same, and so is the code.

@@ -8,7 +8,7 @@ mod connection;
 pub mod pubsub;
 mod scripting;
 mod sentinel;
-mod server;
+pub(crate) mod server;
 mod transactions;
 
 use std::collections::HashMap;

@@ -211,6 +211,18 @@ async fn config_set_command(s: &mut Session, args: &[Bytes]) -> Reply {
             }
             continue;
         }
+        if name == "maxmemory" {
+            match memory_value(&pair[1]) {
+                Some(v) if v <= i64::MAX as i128 => params.push((name, v as i64)),
+                _ => {
+                    return Reply::err(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{given}') - argument must be a memory \
+                         value"
+                    ))
+                }
+            }
+            continue;
+        }
         if name == "notify-keyspace-events" {
             match crate::cmd::notify::parse_flags(&pair[1]) {
                 Some(flags) => params.push((name, flags as i64)),
@@ -249,19 +261,17 @@ async fn config_set_command(s: &mut Session, args: &[Bytes]) -> Reply {
     if params.is_empty() {
         return Reply::Ok;
     }
-    s.write_op(Op::Key(KeyOp::SetEncodings(params))).await
+    let reply = s.write_op(Op::Key(KeyOp::SetEncodings(params))).await;
+    // This node's out-of-memory state follows at once (others within their next check).
+    s.shared.memory.refresh(&s.shared.backend);
+    reply
 }
 
 /// Parameters whose value is fixed in raftis (it persists through its Raft log, never through
-/// RDB or AOF, and has no memory limit): CONFIG SET accepts their one value, so that setups
+/// RDB or AOF, and evicts nothing: `maxmemory` refuses writes, see `server::memory`): CONFIG SET accepts their one value, so that setups
 /// (and Redis's own test suite) that set them to it run unchanged, and refuses any other.
-const FIXED_PARAMS: &[(&str, &str)] = &[
-    ("appendfsync", "always"),
-    ("appendonly", "no"),
-    ("maxmemory", "0"),
-    ("maxmemory-policy", "noeviction"),
-    ("save", ""),
-];
+const FIXED_PARAMS: &[(&str, &str)] =
+    &[("appendfsync", "always"), ("appendonly", "no"), ("maxmemory-policy", "noeviction"), ("save", "")];
 
 /// A memory amount as Redis's `memtoull` reads it: digits and an optional unit (b, k, kb, m,
 /// mb, g, gb, in any case; k is 1000, kb 1024).
@@ -561,7 +571,6 @@ fn config_values(s: &Session, patterns: &[Bytes]) -> Reply {
         ("databases", "1".into()),
         ("dir", cfg.dir.display().to_string()),
         ("maxclients", cfg.maxclients.to_string()),
-        ("maxmemory", "0".into()),
         ("maxmemory-policy", "noeviction".into()),
         ("port", cfg.port.to_string()),
         ("proto-max-bulk-len", crate::resp::MAX_BULK_LEN.to_string()),
@@ -658,6 +667,7 @@ fn info_section(s: &Session, name: &str) -> String {
         ),
         "memory" => {
             let rss = resident_bytes();
+            let limit = shared.backend.inspect(|a| a.sm.keyspace.maxmemory);
             // The script cache and the function libraries: replicated state, the same on every node.
             let (scripts, script_bytes, functions) = shared.backend.inspect(|a| {
                 let ks = &a.sm.keyspace;
@@ -667,8 +677,10 @@ fn info_section(s: &Session, name: &str) -> String {
             format!(
                 "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
                  used_memory_scripts_eval:{script_bytes}\r\nnumber_of_cached_scripts:{scripts}\r\n\
-                 number_of_functions:{functions}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
-                human_bytes(rss)
+                 number_of_functions:{functions}\r\nmaxmemory:{limit}\r\nmaxmemory_human:{}\r\n\
+                 maxmemory_policy:noeviction\r\n",
+                human_bytes(rss),
+                human_bytes(limit)
             )
         }
         "persistence" => {
