@@ -1200,3 +1200,32 @@ fn maxmemory_is_replicated_and_the_next_leader_enforces_it() {
     c.wait_digests_equal(CONVERGE_TIMEOUT);
     c.assert_no_panics();
 }
+
+#[test]
+fn save_snapshots_the_node_it_is_sent_to() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(LEADER_TIMEOUT);
+    let mut cl = c.client(leader);
+    let cmds: Vec<Vec<String>> = (0..500).map(|i| vec!["SET".into(), format!("k{i}"), format!("v{i}")]).collect();
+    for r in cl.pipeline(&cmds).expect("pipeline to the leader") {
+        assert!(r.is_ok(), "{r}");
+    }
+    c.wait_digests_equal(CONVERGE_TIMEOUT);
+    let f = followers(&c, leader)[0];
+    let applied = c.raft_field(f, "raft_applied_index").expect("applied index");
+    assert!(c.raft_field(f, "raft_snapshot_index").unwrap_or(0) < applied, "a snapshot before SAVE");
+    let mut fc = c.client(f);
+    let asked = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(fc.must(&["SAVE"]).is_ok(), "SAVE on a follower");
+    let info = common::cluster::parse_info(&fc.must(&["INFO", "persistence"]).text().unwrap());
+    let covered: u64 = info["raft_snapshot_index"].parse().unwrap();
+    assert!(covered >= applied, "SAVE answered before its snapshot covered index {applied}: {covered}");
+    let noted = poll(Duration::from_secs(2), || (fc.must(&["LASTSAVE"]).int_value()? >= asked).then_some(()));
+    assert!(noted.is_some(), "LASTSAVE did not move to the snapshot's time");
+    assert_eq!(fc.must(&["BGSAVE"]), Resp::Simple("Background saving started".into()));
+    // The node restarts from its snapshot and the log after it.
+    c.kill9(f);
+    c.restart(f);
+    c.wait_digests_equal(CONVERGE_TIMEOUT);
+    c.assert_no_panics();
+}

@@ -241,6 +241,28 @@ impl Backend {
         self.raft.metrics().borrow().state == ServerState::Leader && !self.quorum_lost.load(Ordering::Relaxed)
     }
 
+    /// The log index this node's latest snapshot covers (0: none yet).
+    pub fn snapshot_index(&self) -> u64 {
+        self.raft.metrics().borrow().snapshot.map_or(0, |l| l.index)
+    }
+
+    /// Asks Raft for a snapshot of this node's state now (SAVE, BGSAVE). With `wait`, returns
+    /// once a snapshot covers everything this node had applied when asked.
+    pub async fn snapshot_now(&self, wait: bool) -> Result<(), String> {
+        let applied = self.raft.metrics().borrow().last_applied.map_or(0, |l| l.index);
+        self.raft.trigger().snapshot().await.map_err(|e| e.to_string())?;
+        if !wait {
+            return Ok(());
+        }
+        let mut metrics = self.raft.metrics();
+        let covered = async { metrics.wait_for(|m| m.snapshot.map_or(0, |l| l.index) >= applied).await.is_ok() };
+        match tokio::time::timeout(Duration::from_secs(300), covered).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("raft stopped".into()),
+            Err(_) => Err("the snapshot did not finish within 300 seconds".into()),
+        }
+    }
+
     /// The leader this node knows of (none while it leads without a quorum).
     pub fn leader(&self) -> Option<NodeId> {
         let leader = self.raft.metrics().borrow().current_leader;

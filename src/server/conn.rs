@@ -385,6 +385,11 @@ impl Session {
                 ))),
             );
         }
+        if self.multi.is_some() && command.meta().flags.contains(&"no_multi") {
+            let reply = Reply::err("ERR Command not allowed inside a transaction");
+            self.shared.stats.record_rejected(Some(name), &reply);
+            return (None, Step::Reply(self.rejected(args, reply)));
+        }
         if self.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
             return (Some(name), Step::Reply(self.queue(command.meta(), args)));
         }

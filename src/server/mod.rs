@@ -53,6 +53,8 @@ pub struct Shared {
     pub sentinel: sentinel::Sentinel,
     /// Whether this node is over `maxmemory`.
     pub memory: memory::Memory,
+    /// LASTSAVE: when this node last took a snapshot (its start before any), in Unix seconds.
+    pub last_save: std::sync::atomic::AtomicU64,
 }
 
 /// How often the expiry cycle looks for expired keys, and how many it deletes per request.
@@ -80,12 +82,14 @@ pub async fn serve(
         forwarder: forward::Forwarder::default(),
         sentinel: sentinel::Sentinel::default(),
         memory: memory::Memory::default(),
+        last_save: (unix_millis() / 1000).into(),
     });
     let hub = shared.pubsub.clone();
     shared.backend.set_message_sink(Arc::new(move |messages| hub.deliver(messages)));
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
     let sentinel = tokio::spawn(sentinel::watch_leader(shared.clone(), shutdown.clone()));
     let memory = tokio::spawn(memory::watch_memory(shared.clone(), shutdown.clone()));
+    let saves = tokio::spawn(watch_snapshots(shared.clone(), shutdown.clone()));
     let requeue = (shared.config.pop_delivery == crate::config::PopDelivery::AtLeastOnce)
         .then(|| requeue::start(shared.clone(), shutdown.clone()));
     info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");
@@ -117,6 +121,7 @@ pub async fn serve(
     expiry.abort();
     sentinel.abort();
     memory.abort();
+    saves.abort();
     if let Some(requeue) = requeue {
         requeue.abort();
     }
@@ -127,6 +132,24 @@ pub async fn serve(
     }
     info!("server stopped");
     Ok(())
+}
+
+/// Notes when this node's snapshot index moves, for LASTSAVE.
+async fn watch_snapshots(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut index = shared.backend.snapshot_index();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = shared.backend.snapshot_index();
+        if now != index {
+            index = now;
+            shared.last_save.store(unix_millis() / 1000, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Finds keys whose time has passed and deletes them with ordinary requests, so that expiry

@@ -61,6 +61,8 @@ pub fn is_local(name: &str) -> bool {
             | "sentinel"
             | "debug"
             | "lastsave"
+            | "save"
+            | "bgsave"
             | "pubsub"
             | "subscribe"
             | "unsubscribe"

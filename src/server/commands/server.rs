@@ -160,10 +160,43 @@ pub(super) const COMMANDS: &[NodeCommand] = &[
     node!("command", -1, &["loading", "stale"], 0, 0, 0, ASC, "server", "2.8.13", Run::Sync(command), "Returns detailed information about all commands", COMMAND_SUBS),
     node!("config", -2, &[], 0, 0, 0, &["@slow"], "server", "2.0.0", Run::Sync(config), "A container for server configuration commands", CONFIG_SUBS),
     node!("debug", -2, &["admin", "noscript", "loading", "stale"], 0, 0, 0, ADM, "server", "1.0.0", Run::Async(debug), "A container for debugging commands"),
+    node!("bgsave", -1, &["admin", "noscript", "no_async_loading"], 0, 0, 0, ADM, "server", "1.0.0", Run::Async(bgsave), "Asynchronously save the dataset to disk"),
     node!("info", -1, &["loading", "stale"], 0, 0, 0, &["@slow", "@dangerous"], "server", "1.0.0", Run::Sync(info), "Returns information and statistics about the server"),
+    node!("lastsave", 1, &["loading", "stale", "fast"], 0, 0, 0, &["@admin", "@fast", "@dangerous"], "server", "1.0.0", Run::Sync(lastsave), "Get the UNIX time stamp of the last successful save to disk"),
     node!("role", 1, &["noscript", "loading", "stale", "fast"], 0, 0, 0, &["@admin", "@fast", "@dangerous"], "server", "2.8.12", Run::Sync(role), "Returns the replication role"),
+    node!("save", 1, &["admin", "noscript", "no_async_loading", "no_multi"], 0, 0, 0, ADM, "server", "1.0.0", Run::Async(save), "Synchronously save the dataset to disk"),
     node!("time", 1, &["loading", "stale", "fast"], 0, 0, 0, &["@fast"], "server", "2.6.0", Run::Sync(time), "Returns the server time"),
 ];
+
+/// SAVE: a Raft snapshot of this node's state, now; answers once it covers everything the
+/// node had applied. (Every acknowledged write is already on disk in the log: a snapshot only
+/// lets the node purge its log and restart faster.)
+fn save<'a>(s: &'a mut Session, _: &'a [Bytes]) -> ReplyFuture<'a> {
+    Box::pin(async move {
+        match s.shared.backend.snapshot_now(true).await {
+            Ok(()) => Reply::Ok,
+            Err(e) => Reply::Error(format!("ERR snapshot failed: {e}")),
+        }
+    })
+}
+
+/// BGSAVE [SCHEDULE]: asks for a snapshot and answers at once.
+fn bgsave<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
+    Box::pin(async move {
+        if args.len() > 2 || (args.len() == 2 && !args[1].eq_ignore_ascii_case(b"schedule")) {
+            return Reply::err("ERR syntax error");
+        }
+        match s.shared.backend.snapshot_now(false).await {
+            Ok(()) => Reply::status("Background saving started"),
+            Err(e) => Reply::Error(format!("ERR snapshot failed: {e}")),
+        }
+    })
+}
+
+/// LASTSAVE: when this node's latest snapshot was taken (its start, before any), in Unix seconds.
+fn lastsave(s: &mut Session, _: &[Bytes]) -> Reply {
+    Reply::Int(s.shared.last_save.load(std::sync::atomic::Ordering::Relaxed) as i64)
+}
 
 fn time(_: &mut Session, _: &[Bytes]) -> Reply {
     let micros = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
