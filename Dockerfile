@@ -21,11 +21,13 @@ USER 65532:65532
 WORKDIR /data
 VOLUME /data
 
-# 6379: clients (RESP); 16379: the Raft bus between nodes (client port + 10000).
-EXPOSE 6379 16379
+# 6379: clients (RESP); 7379: HTTP (/metrics, /health, /ready: client port + 1000);
+# 16379: the Raft bus between nodes (client port + 10000).
+EXPOSE 6379 7379 16379
 
-# No shell or redis-cli in the image: the binary checks itself (exits 0 if the node answers PING).
-HEALTHCHECK --interval=2s --timeout=2s --start-period=5s --retries=3 CMD ["/raftis", "health"]
+# No shell, curl or redis-cli in the image: the binary checks itself (exits 0 if the node answers
+# PING and its HTTP /ready answers 200: it knows a leader and is caught up).
+HEALTHCHECK --interval=2s --timeout=2s --start-period=5s --retries=3 CMD ["/raftis", "health", "--ready"]
 
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/raftis"]

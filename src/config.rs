@@ -68,6 +68,13 @@ pub struct ServerConfig {
     /// Most clients connected at once; further connections get `-ERR max number of clients reached`.
     #[arg(long, env = "RAFTIS_MAXCLIENTS", default_value_t = defaults::MAXCLIENTS)]
     pub maxclients: usize,
+    /// Port of the HTTP listener (`/metrics`, `/health`, `/ready`); 0 turns it off. Default: the
+    /// client port + 1000 (if that port is taken, the node runs without it and says so).
+    #[arg(long, env = "RAFTIS_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// Address the HTTP listener binds (default: --bind).
+    #[arg(long, env = "RAFTIS_HTTP_BIND")]
+    pub http_bind: Option<String>,
     /// Raft entries between snapshots; the log behind a snapshot is purged.
     #[arg(long, env = "RAFTIS_SNAPSHOT_EVERY", default_value_t = defaults::SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
@@ -183,6 +190,17 @@ pub struct NodeConfig {
     pub pop_delivery: PopDelivery,
     /// The bounds this node stamps into the scripts it accepts.
     pub lua_limits: crate::script::Limits,
+    /// The HTTP listener's address, unless turned off.
+    pub http: Option<HttpListen>,
+}
+
+/// Where the HTTP listener binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpListen {
+    pub addr: String,
+    /// Given with --http-port (a bind failure stops the node) rather than defaulted (the node
+    /// then runs without HTTP).
+    pub explicit: bool,
 }
 
 impl NodeConfig {
@@ -325,6 +343,17 @@ impl ServerConfig {
                 max_instructions: self.lua_max_instructions,
                 max_memory: self.lua_max_memory_mb << 20,
                 strict_keys: self.cluster_strict_keys,
+            },
+            http: match self.http_port {
+                Some(0) => None,
+                Some(port) => Some(HttpListen {
+                    addr: format!("{}:{port}", self.http_bind.as_deref().unwrap_or(&self.bind)),
+                    explicit: true,
+                }),
+                None => me.port.checked_add(1000).map(|port| HttpListen {
+                    addr: format!("{}:{port}", self.http_bind.as_deref().unwrap_or(&self.bind)),
+                    explicit: false,
+                }),
             },
         })
     }

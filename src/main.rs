@@ -25,8 +25,8 @@ enum Command {
     Server(ServerConfig),
     /// Runs a whole cluster on this machine (child processes), for trying raftis out.
     Local(raftis::local::LocalConfig),
-    /// Exits 0 if the node at HOST:PORT answers PING (a container health check: the image has
-    /// no shell or redis-cli).
+    /// Exits 0 if the node at HOST:PORT answers PING, and with --ready if its HTTP `/ready`
+    /// answers 200 (a container health check: the image has no shell, curl or redis-cli).
     Health {
         /// Host of the node.
         #[arg(long, env = "RAFTIS_HEALTH_HOST", default_value = "127.0.0.1")]
@@ -34,6 +34,13 @@ enum Command {
         /// Client port of the node.
         #[arg(long, env = "RAFTIS_PORT", default_value_t = 6379)]
         port: u16,
+        /// Also require `GET /ready` to answer 200 on the node's HTTP port (client port + 1000
+        /// unless --http-port says otherwise).
+        #[arg(long)]
+        ready: bool,
+        /// The node's HTTP port, for --ready.
+        #[arg(long, env = "RAFTIS_HTTP_PORT")]
+        http_port: Option<u16>,
     },
 }
 
@@ -51,7 +58,14 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(config) => runtime.block_on(run_server(config)),
         Command::Local(config) => runtime.block_on(raftis::local::run(config)),
-        Command::Health { host, port } => runtime.block_on(health(&host, port)),
+        Command::Health { host, port, ready, http_port } => runtime.block_on(async {
+            health(&host, port).await?;
+            if ready {
+                let http_port = http_port.or(port.checked_add(1000)).context("no HTTP port")?;
+                ready_check(&host, http_port).await?;
+            }
+            Ok(())
+        }),
     }
 }
 
@@ -114,6 +128,29 @@ async fn health(host: &str, port: u16) -> anyhow::Result<()> {
         .await
         .map_err(|_| anyhow::anyhow!("no answer from {host}:{port} within 2 s"))?
         .with_context(|| format!("health check of {host}:{port}"))
+}
+
+/// `GET /ready` answers 200.
+async fn ready_check(host: &str, port: u16) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect((host, port)).await.context("connecting")?;
+        let request = format!("GET /ready HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.context("sending the request")?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.context("reading the reply")?;
+        let text = String::from_utf8_lossy(&reply);
+        anyhow::ensure!(
+            text.starts_with("HTTP/1.1 200"),
+            "not ready: {}",
+            text.rsplit("\r\n\r\n").next().unwrap_or("")
+        );
+        Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(2), check)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from {host}:{port} within 2 s"))?
+        .with_context(|| format!("readiness check of {host}:{port}"))
 }
 
 async fn wait_for_signal() {

@@ -170,6 +170,9 @@ impl Cluster {
             n.dir.display().to_string(),
             "--peers".into(),
             self.peers.clone(),
+            // No HTTP listener: the default port (client port + 1000) could collide.
+            "--http-port".into(),
+            "0".into(),
         ];
         args.extend(self.opts.flags.iter().cloned());
         args

@@ -6,6 +6,7 @@ mod clients;
 pub mod commands;
 mod conn;
 mod forward;
+pub mod http;
 mod memory;
 mod proxy;
 pub mod pubsub;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub memory: memory::Memory,
     /// LASTSAVE: when this node last took a snapshot (its start before any), in Unix seconds.
     pub last_save: std::sync::atomic::AtomicU64,
+    /// The commit index this node knew when it started serving (`/ready` waits to apply it).
+    pub start_commit: u64,
 }
 
 /// How often the expiry cycle looks for expired keys, and how many it deletes per request.
@@ -70,6 +73,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     crate::script::set_limits(config.lua_limits);
     crate::script::set_known_command(|name| commands::lookup(name).is_some());
+    let start_commit = backend.view().commit_index;
     let shared = Arc::new(Shared {
         backend,
         clients: Clients::default(),
@@ -83,7 +87,19 @@ pub async fn serve(
         sentinel: sentinel::Sentinel::default(),
         memory: memory::Memory::default(),
         last_save: (unix_millis() / 1000).into(),
+        start_commit,
     });
+    let http = match &shared.config.http {
+        None => None,
+        Some(listen) => match TcpListener::bind(&listen.addr).await {
+            Ok(listener) => Some(tokio::spawn(http::serve(shared.clone(), listener, shutdown.clone()))),
+            Err(e) if !listen.explicit => {
+                warn!(addr = %listen.addr, error = %e, "no HTTP listener: the default HTTP port is taken (set --http-port, 0 for none)");
+                None
+            }
+            Err(e) => return Err(e).with_context(|| format!("listening for HTTP on {}", listen.addr)),
+        },
+    };
     let hub = shared.pubsub.clone();
     shared.backend.set_message_sink(Arc::new(move |messages| hub.deliver(messages)));
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
@@ -122,6 +138,9 @@ pub async fn serve(
     sentinel.abort();
     memory.abort();
     saves.abort();
+    if let Some(http) = http {
+        http.abort();
+    }
     if let Some(requeue) = requeue {
         requeue.abort();
     }

@@ -20,6 +20,16 @@ struct CommandCounters {
 }
 
 /// Everything INFO counts.
+/// One command's counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandStat {
+    pub name: &'static str,
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
 #[derive(Debug)]
 pub struct Stats {
     pub commands: AtomicU64,
@@ -89,23 +99,39 @@ impl Stats {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// Each command that was called or rejected since the last reset, by name: the counters
+    /// INFO's commandstats and `/metrics` both show.
+    pub fn per_command(&self) -> Vec<CommandStat> {
+        let mut out: Vec<CommandStat> = self
+            .per_command
+            .iter()
+            .map(|(name, c)| CommandStat {
+                name,
+                calls: c.calls.load(Ordering::Relaxed),
+                usec: c.usec.load(Ordering::Relaxed),
+                rejected: c.rejected.load(Ordering::Relaxed),
+                failed: c.failed.load(Ordering::Relaxed),
+            })
+            .filter(|c| c.calls + c.rejected > 0)
+            .collect();
+        out.sort_by_key(|c| c.name);
+        out
+    }
+
+    /// The error replies by code (`ERR`, `WRONGTYPE`...).
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The `# Commandstats` section.
     pub fn commandstats(&self) -> String {
         let mut out = String::from("# Commandstats\r\n");
-        let mut names: Vec<&&str> = self.per_command.keys().collect();
-        names.sort();
-        for name in names {
-            let c = &self.per_command[*name];
-            let calls = c.calls.load(Ordering::Relaxed);
-            let (rejected, failed) = (c.rejected.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed));
-            if calls + rejected == 0 {
-                continue;
-            }
-            let usec = c.usec.load(Ordering::Relaxed);
-            let per_call = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+        for c in self.per_command() {
+            let per_call = if c.calls > 0 { c.usec as f64 / c.calls as f64 } else { 0.0 };
             let _ = write!(
                 out,
-                "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n"
+                "cmdstat_{}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+                c.name, c.calls, c.usec, c.rejected, c.failed
             );
         }
         out
@@ -114,7 +140,7 @@ impl Stats {
     /// The `# Errorstats` section.
     pub fn errorstats(&self) -> String {
         let mut out = String::from("# Errorstats\r\n");
-        for (code, count) in self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (code, count) in self.errors() {
             let _ = write!(out, "errorstat_{code}:count={count}\r\n");
         }
         out

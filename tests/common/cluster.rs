@@ -297,6 +297,8 @@ pub struct Options {
     pub snapshot_every: Option<u64>,
     /// More flags for every node.
     pub extra: Vec<String>,
+    /// Give every node an HTTP listener (`Node::http_port`).
+    pub http: bool,
 }
 
 impl Default for Options {
@@ -309,6 +311,7 @@ impl Default for Options {
             commit_timeout_ms: 2000,
             snapshot_every: None,
             extra: Vec::new(),
+            http: false,
         }
     }
 }
@@ -323,6 +326,8 @@ pub struct Node {
     pub bus_port: u16,
     /// The bus port the node listens on.
     pub listen_bus_port: u16,
+    /// Its HTTP port (with `Options::http`).
+    pub http_port: Option<u16>,
     pub dir: PathBuf,
     pub log_path: PathBuf,
     child: Option<Child>,
@@ -391,7 +396,19 @@ impl Cluster {
             };
             let dir = root.join(id.to_string());
             let log_path = root.join(format!("node{id}.log"));
-            nodes.push(Node { id, ip, port, bus_port, listen_bus_port, dir, log_path, child: None, starts: 0 });
+            let http_port = opts.http.then(|| free_port_on(IpAddr::V4(ip)));
+            nodes.push(Node {
+                id,
+                ip,
+                port,
+                bus_port,
+                listen_bus_port,
+                http_port,
+                dir,
+                log_path,
+                child: None,
+                starts: 0,
+            });
         }
         let peers =
             nodes.iter().map(|n| format!("{}@{}:{}@{}", n.id, n.ip, n.port, n.bus_port)).collect::<Vec<_>>().join(",");
@@ -456,6 +473,9 @@ impl Cluster {
             args.extend(["--snapshot-every".into(), s.to_string()]);
         }
         args.extend(o.extra.iter().cloned());
+        // No HTTP listener unless the test asks for one: the default port (client port + 1000)
+        // could be another test's.
+        args.extend(["--http-port".into(), n.http_port.unwrap_or(0).to_string()]);
         args
     }
 

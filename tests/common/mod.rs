@@ -100,6 +100,9 @@ impl Server {
                 .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
                 .arg(dir.path().join("data"))
                 .args(extra)
+                // No HTTP listener unless the test asks for one: the default port (client port
+                // + 1000) could be another test's.
+                .args(if extra.contains(&"--http-port") { &[][..] } else { &["--http-port", "0"][..] })
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("clone log handle"))
                 .stderr(log)
