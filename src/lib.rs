@@ -15,6 +15,7 @@ pub mod broken;
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod latency;
 pub mod local;
 pub mod net;
 pub mod raft;

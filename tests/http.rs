@@ -110,6 +110,12 @@ fn metrics_parse_and_agree_with_info() {
     assert_eq!(m["raftis_command_calls_total{command=\"set\"}"], set_calls);
     assert_eq!(set_calls, 20.0);
     assert_eq!(m["raftis_command_failed_total{command=\"hset\"}"], 1.0);
+    let set_usec: f64 = info["cmdstat_set"].split(',').nth(1).unwrap().trim_start_matches("usec=").parse().unwrap();
+    assert!((m["raftis_command_seconds_total{command=\"set\"}"] - set_usec / 1e6).abs() < 1e-6);
+    // Histograms: the log flushes and the applies are timed.
+    assert!(m["raftis_log_flush_duration_seconds_bucket{le=\"+Inf\"}"] >= 1.0);
+    assert!(m["raftis_log_flush_duration_seconds_count{}"] >= 1.0);
+    assert!(m["raftis_apply_duration_seconds_count{}"] >= 1.0);
     assert_eq!(m["raftis_error_replies_total{code=\"WRONGTYPE\"}"], 1.0);
     assert_eq!(m["raftis_keys{}"], 20.0);
     for f in c.ids().into_iter().filter(|&id| id != leader) {

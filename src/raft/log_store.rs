@@ -212,6 +212,7 @@ struct FlushStats {
     count: AtomicU64,
     micros: AtomicU64,
     waiters: AtomicU64,
+    latency: crate::latency::Latency,
 }
 
 /// The group-commit flusher: a thread that takes every waiter queued so far, flushes once, and
@@ -248,8 +249,10 @@ impl Flusher {
                     drop(gate.blocking_lock());
                     let started = std::time::Instant::now();
                     let result = flush(&db);
+                    let took = started.elapsed();
                     flushes.count.fetch_add(1, Ordering::Relaxed);
-                    flushes.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    flushes.micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+                    flushes.latency.observe(took);
                     flushes.waiters.fetch_add(waiters.len() as u64, Ordering::Relaxed);
                     if let Err(e) = &result {
                         error!(error = %e, waiters = waiters.len(), "flushing the Raft log failed");
@@ -541,6 +544,11 @@ impl LogStore {
     pub fn flush_stats(&self) -> (u64, u64, u64) {
         let f = &self.inner.flushes;
         (f.count.load(Ordering::Relaxed), f.micros.load(Ordering::Relaxed), f.waiters.load(Ordering::Relaxed))
+    }
+
+    /// How long each flush took.
+    pub fn flush_latency(&self) -> crate::latency::LatencySnapshot {
+        self.inner.flushes.latency.snapshot()
     }
 
     /// Waits until everything written so far is flushed.

@@ -138,6 +138,16 @@ impl Backend {
         self.log.as_ref().map(|l| l.flush_stats())
     }
 
+    /// How long each Raft log flush took (none in tests without a log store).
+    pub fn flush_latency(&self) -> Option<crate::latency::LatencySnapshot> {
+        self.log.as_ref().map(|l| l.flush_latency())
+    }
+
+    /// How long each apply of committed entries took.
+    pub fn apply_latency(&self) -> crate::latency::LatencySnapshot {
+        self.state.apply_latency()
+    }
+
     /// Hands the messages applied entries publish to `sink` (the node's subscribers).
     pub fn set_message_sink(&self, sink: crate::raft::state_machine::MessageSink) {
         self.state.set_message_sink(sink);

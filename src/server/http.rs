@@ -13,9 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -24,6 +26,7 @@ use tracing::{info, warn};
 
 use super::Shared;
 use crate::cluster::{ClusterView, Role};
+use crate::latency::LatencySnapshot;
 use crate::raft::catchup::CatchupState;
 
 /// Serves HTTP on `listener` until `shutdown` turns true.
@@ -117,6 +120,33 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 
 type Labels = Vec<(String, String)>;
 
+/// Histograms read from `latency::Latency` values at scrape time, one per label set (an empty
+/// label set for a lone histogram).
+#[derive(Debug)]
+struct Histograms(Vec<(Labels, LatencySnapshot)>);
+
+impl EncodeMetric for Histograms {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, h) in &self.0 {
+            if labels.is_empty() {
+                encoder.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count, &h.buckets, None)?;
+            } else {
+                encoder.encode_family(labels)?.encode_histogram::<NoLabelSet>(
+                    h.sum_seconds,
+                    h.count,
+                    &h.buckets,
+                    None,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
 fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
     let g = Gauge::<i64>::default();
     g.set(value);
@@ -182,6 +212,18 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
         r.register("raftis_log_flush_seconds", "Time spent flushing the Raft log", seconds);
         counter(&mut r, "raftis_log_flushed_appends", "Log appends made durable by those flushes", waiters);
     }
+    if let Some(flush) = shared.backend.flush_latency() {
+        r.register(
+            "raftis_log_flush_duration_seconds",
+            "Time of each Raft log flush (fsync)",
+            Histograms(vec![(Vec::new(), flush)]),
+        );
+    }
+    r.register(
+        "raftis_apply_duration_seconds",
+        "Time of each apply of committed entries to the state machine",
+        Histograms(vec![(Vec::new(), shared.backend.apply_latency())]),
+    );
     gauge(&mut r, "raftis_connected_clients", "Connected clients", shared.clients.count() as i64);
     gauge(&mut r, "raftis_blocked_clients", "Clients waiting in a blocking command", shared.blocked.len() as i64);
     gauge(
@@ -210,10 +252,10 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
         rejected.get_or_create(&labels).inc_by(c.rejected);
         seconds.get_or_create(&labels).inc_by(c.usec as f64 / 1e6);
     }
+    r.register("raftis_command_seconds", "Time spent in each command (INFO commandstats usec)", seconds);
     r.register("raftis_command_calls", "Calls of each command (INFO commandstats calls)", calls);
     r.register("raftis_command_failed", "Calls that answered an error (failed_calls)", failed);
     r.register("raftis_command_rejected", "Calls refused before running (rejected_calls)", rejected);
-    r.register("raftis_command_seconds", "Time spent in each command (usec)", seconds);
     let errors = Family::<Labels, Counter<u64>>::default();
     for (code, count) in shared.stats.errors() {
         errors.get_or_create(&vec![("code".into(), code)]).inc_by(count);
