@@ -173,22 +173,28 @@ struct ImageV4 {
     libraries: Vec<bytes::Bytes>,
 }
 
-/// Reads a format-3 or format-4 snapshot (no memory limit: 0).
+impl From<ImageV4> for KeySpaceImage {
+    /// No memory limit (0): format 5 added it.
+    fn from(image: ImageV4) -> KeySpaceImage {
+        KeySpaceImage {
+            entries: image.entries,
+            seq: image.seq,
+            tombstones: image.tombstones,
+            tombstone_horizon: image.tombstone_horizon,
+            encodings: image.encodings,
+            notify_flags: image.notify_flags,
+            scripts: image.scripts,
+            libraries: image.libraries,
+            maxmemory: 0,
+        }
+    }
+}
+
+/// Reads a format-3 or format-4 snapshot.
 fn decode_v4_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), FormatError> {
     let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, ImageV4) =
         bincode::deserialize(bytes).map_err(|e| corrupt("format-4 snapshot", e))?;
-    let image = KeySpaceImage {
-        entries: image.entries,
-        seq: image.seq,
-        tombstones: image.tombstones,
-        tombstone_horizon: image.tombstone_horizon,
-        encodings: image.encodings,
-        notify_flags: image.notify_flags,
-        scripts: image.scripts,
-        libraries: image.libraries,
-        maxmemory: 0,
-    };
-    Ok((meta, image))
+    Ok((meta, image.into()))
 }
 
 /// Format 2's keyspace image: format 3's without the script cache and libraries.
@@ -202,11 +208,11 @@ struct ImageV2 {
     notify_flags: u32,
 }
 
-/// Reads a format-2 snapshot.
+/// Reads a format-2 snapshot (an empty script cache and no libraries).
 fn decode_v2_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), FormatError> {
     let (_, _, meta, image): ([u8; 8], u32, SnapshotMeta, ImageV2) =
         bincode::deserialize(bytes).map_err(|e| corrupt("format-2 snapshot", e))?;
-    let image = KeySpaceImage {
+    let image = ImageV4 {
         entries: image.entries,
         seq: image.seq,
         tombstones: image.tombstones,
@@ -215,9 +221,8 @@ fn decode_v2_snapshot(bytes: &[u8]) -> Result<(SnapshotMeta, KeySpaceImage), For
         notify_flags: image.notify_flags,
         scripts: Vec::new(),
         libraries: Vec::new(),
-        maxmemory: 0,
     };
-    Ok((meta, image))
+    Ok((meta, image.into()))
 }
 
 /// Format 1's keyspace image, in its two shapes: with the encoding thresholds (since CONFIG SET

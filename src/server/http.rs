@@ -92,23 +92,13 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
         "ready": why.is_empty(),
         "reasons": why,
         "id": view.my_id,
-        "role": role_name(view.role),
+        "role": view.role.name(),
         "leader": view.leader,
         "term": view.term,
         "commit_index": view.commit_index,
         "applied_index": view.applied_index,
     });
     (status, Json(body)).into_response()
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Leader => "leader",
-        Role::Follower => "follower",
-        Role::Candidate => "candidate",
-        Role::Learner => "learner",
-        Role::Shutdown => "shutdown",
-    }
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
@@ -165,7 +155,7 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
     let view = shared.backend.view();
     let roles = Family::<Labels, Gauge<i64>>::default();
     for role in [Role::Leader, Role::Follower, Role::Candidate, Role::Learner, Role::Shutdown] {
-        roles.get_or_create(&vec![("role".into(), role_name(role).into())]).set(i64::from(view.role == role));
+        roles.get_or_create(&vec![("role".into(), role.name().into())]).set(i64::from(view.role == role));
     }
     r.register("raftis_raft_role", "This node's Raft role (1 for the current one)", roles);
     gauge(&mut r, "raftis_raft_node_id", "This node's id", view.my_id as i64);
