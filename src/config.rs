@@ -72,6 +72,9 @@ pub struct ServerConfig {
     /// client port + 1000 (if that port is taken, the node runs without it and says so).
     #[arg(long, env = "RAFTIS_HTTP_PORT")]
     pub http_port: Option<u16>,
+    /// Changes the HTTP watch feed keeps for watchers to resume from (0: no feed).
+    #[arg(long, env = "RAFTIS_WATCH_HISTORY", default_value_t = crate::raft::feed::DEFAULT_HISTORY)]
+    pub watch_history: usize,
     /// Address the HTTP listener binds (default: --bind).
     #[arg(long, env = "RAFTIS_HTTP_BIND")]
     pub http_bind: Option<String>,
@@ -192,6 +195,8 @@ pub struct NodeConfig {
     pub lua_limits: crate::script::Limits,
     /// The HTTP listener's address, unless turned off.
     pub http: Option<HttpListen>,
+    /// `--watch-history`.
+    pub watch_history: usize,
 }
 
 /// Where the HTTP listener binds.
@@ -344,6 +349,7 @@ impl ServerConfig {
                 max_memory: self.lua_max_memory_mb << 20,
                 strict_keys: self.cluster_strict_keys,
             },
+            watch_history: self.watch_history,
             http: match self.http_port {
                 Some(0) => None,
                 Some(port) => Some(HttpListen {

@@ -28,7 +28,8 @@ pub struct LatencySnapshot {
     /// (upper bound in seconds, observations in that bucket alone); the last bound is +Inf.
     pub buckets: Vec<(f64, u64)>,
     pub count: u64,
-    pub sum_seconds: f64,
+    /// Seconds for a latency histogram, the total size for [`Sizes`].
+    pub sum: f64,
 }
 
 impl Latency {
@@ -59,11 +60,7 @@ impl Latency {
                 (bound, b.load(Ordering::Relaxed))
             })
             .collect();
-        LatencySnapshot {
-            count: buckets.iter().map(|(_, n)| n).sum(),
-            buckets,
-            sum_seconds: self.sum_micros() as f64 / 1e6,
-        }
+        LatencySnapshot { count: buckets.iter().map(|(_, n)| n).sum(), buckets, sum: self.sum_micros() as f64 / 1e6 }
     }
 
     /// Forgets every observation (CONFIG RESETSTAT).
@@ -72,6 +69,38 @@ impl Latency {
             b.store(0, Ordering::Relaxed);
         }
         self.sum_micros.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Upper bounds of the buckets of a [`Sizes`] histogram (a last bucket, +Inf, catches the rest).
+pub const SIZE_BOUNDS: [u64; 13] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096];
+
+/// A histogram of sizes (requests per log entry...), in powers of two.
+#[derive(Debug, Default)]
+pub struct Sizes {
+    buckets: [AtomicU64; SIZE_BOUNDS.len() + 1],
+    sum: AtomicU64,
+}
+
+impl Sizes {
+    pub fn observe(&self, size: u64) {
+        let bucket = SIZE_BOUNDS.partition_point(|&bound| bound < size);
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(size, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> LatencySnapshot {
+        let buckets: Vec<(f64, u64)> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (SIZE_BOUNDS.get(i).map_or(f64::INFINITY, |&n| n as f64), b.load(Ordering::Relaxed)))
+            .collect();
+        LatencySnapshot {
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+            sum: self.sum.load(Ordering::Relaxed) as f64,
+        }
     }
 }
 
@@ -95,6 +124,14 @@ mod tests {
         assert_eq!(s.buckets.last().unwrap(), &(f64::INFINITY, 2));
         assert_eq!(s.count, 8);
         h.reset();
+        let sizes = Sizes::default();
+        for n in [1, 3, 4, 5, 5000] {
+            sizes.observe(n);
+        }
+        let s = sizes.snapshot();
+        assert_eq!(&s.buckets[..4], &[(1.0, 1), (2.0, 0), (4.0, 2), (8.0, 1)]);
+        assert_eq!(s.buckets.last().unwrap(), &(f64::INFINITY, 1));
+        assert_eq!((s.count, s.sum), (5, 5013.0));
         assert_eq!(h.count(), 0);
         assert_eq!(h.sum_micros(), 0);
     }

@@ -488,6 +488,8 @@ pub fn apply(ks: &mut KeySpace, op: &KeyOp, ctx: Ctx) -> Result {
         }
         KeyOp::FlushAll => {
             ks.clear();
+            // Not a keyspace event in Redis; the watch feed says every key went.
+            ks.record_change("flushall", b"");
             Reply::Ok
         }
         KeyOp::SetEncodings(params) => {

@@ -87,8 +87,13 @@ pub fn format_flags(flags: u32) -> String {
     out
 }
 
-/// Publishes event `event` of class `class` on `key`, if the flags ask for it.
-pub fn notify(ks: &mut KeySpace, class: u32, event: &str, key: &[u8]) {
+/// Publishes event `event` of class `class` on `key`, if the flags ask for it, and records the
+/// change for the watch feed (see [`KeySpace::record_change`]).
+pub fn notify(ks: &mut KeySpace, class: u32, event: &'static str, key: &[u8]) {
+    // A new key's "new" event always comes with the event of the command that made it.
+    if class != NEW {
+        ks.record_change(event, key);
+    }
     let flags = ks.notify_flags;
     if flags & class == 0 || flags & (KEYSPACE | KEYEVENT) == 0 {
         return;
@@ -111,9 +116,10 @@ pub fn notify(ks: &mut KeySpace, class: u32, event: &str, key: &[u8]) {
     }
 }
 
-/// Whether any event of `class` would be published (lets callers skip building key lists).
+/// Whether any event of `class` would be published or recorded (lets callers skip building key
+/// lists).
 pub fn wanted(ks: &KeySpace, class: u32) -> bool {
-    ks.notify_flags & class != 0 && ks.notify_flags & (KEYSPACE | KEYEVENT) != 0
+    ks.record_changes || ks.notify_flags & class != 0 && ks.notify_flags & (KEYSPACE | KEYEVENT) != 0
 }
 
 #[cfg(test)]

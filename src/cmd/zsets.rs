@@ -1151,7 +1151,7 @@ pub fn query(ks: &KeySpace, op: &ZSetOp, ctx: Ctx) -> Result {
 }
 
 /// Replaces `dst` with `z` (no TTL kept), or deletes it when `z` is empty; replies the size.
-fn store(ks: &mut KeySpace, dst: &[u8], z: ZSet, now: u64, event: &str) -> Reply {
+fn store(ks: &mut KeySpace, dst: &[u8], z: ZSet, now: u64, event: &'static str) -> Reply {
     if z.is_empty() {
         if ks.live_slot(dst, now).is_some() {
             ks.remove(dst);

@@ -125,6 +125,21 @@ impl BusNetwork {
     }
 }
 
+impl BusNetwork {
+    /// Failed calls to each peer this node has called, by kind (see [`ERROR_KINDS`]).
+    pub fn rpc_errors(&self) -> Vec<(NodeId, &'static str, u64)> {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = peers
+            .iter()
+            .flat_map(|(&id, p)| {
+                ERROR_KINDS.iter().zip(&p.errors).map(move |(kind, n)| (id, *kind, n.load(Ordering::Relaxed)))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
 #[cfg(test)]
 impl BusNetwork {
     /// How many idle connections to `target` are pooled.
@@ -153,7 +168,12 @@ struct Peer {
     failure: Mutex<Option<Failure>>,
     /// When the peer last answered a request.
     last_reply: Mutex<Option<Instant>>,
+    /// Failed calls to the peer, by [`ERROR_KINDS`].
+    errors: [AtomicU64; 4],
 }
+
+/// The kinds of failed bus calls counted per peer (`/metrics`).
+pub const ERROR_KINDS: [&str; 4] = ["unreachable", "network", "timeout", "too_large"];
 
 /// A failure to reach a peer, and how long to fail fast because of it.
 struct Failure {
@@ -168,7 +188,13 @@ struct Failure {
 impl Peer {
     /// A peer at `addr` with no history.
     fn new(addr: String) -> Self {
-        Self { addr, idle: Mutex::new(Vec::new()), failure: Mutex::new(None), last_reply: Mutex::new(None) }
+        Self {
+            addr,
+            idle: Mutex::new(Vec::new()),
+            failure: Mutex::new(None),
+            last_reply: Mutex::new(None),
+            errors: Default::default(),
+        }
     }
 
     /// An idle connection, if any.
@@ -421,6 +447,13 @@ impl BusClient {
         action: RPCTypes,
         entries: Option<usize>,
     ) -> RPCError<NodeId, NodeAddr, E> {
+        let kind = match err {
+            CallError::Unreachable(_) => 0,
+            CallError::Network(_) => 1,
+            CallError::Timeout(_) => 2,
+            CallError::TooLarge(_) => 3,
+        };
+        self.peer.errors[kind].fetch_add(1, Ordering::Relaxed);
         match err {
             CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
             CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),

@@ -2,6 +2,7 @@
 //! its snapshots, and the node that wires them to the network.
 
 pub mod catchup;
+pub mod feed;
 pub mod format;
 pub mod lease;
 pub mod log_store;

@@ -53,6 +53,22 @@ struct Inner {
     applied_index: AtomicU64,
     /// How long each call applying committed entries took.
     apply_latency: crate::latency::Latency,
+    /// The changes applied entries made, for the HTTP watch.
+    feed: Arc<super::feed::Feed>,
+    /// Snapshots this node built and wrote, and how long each took.
+    snapshots: SnapshotStats,
+}
+
+/// Counters of the snapshots a node built and installed (INFO raft, `/metrics`).
+#[derive(Debug, Default)]
+pub struct SnapshotStats {
+    pub written: AtomicU64,
+    pub written_bytes: AtomicU64,
+    /// The size of the newest snapshot written or installed.
+    pub last_bytes: AtomicU64,
+    pub installed: AtomicU64,
+    /// Time to build and write each snapshot.
+    pub duration: crate::latency::Latency,
 }
 
 /// See `Inner::cut`.
@@ -109,10 +125,22 @@ impl StateStore {
                 sink: std::sync::OnceLock::new(),
                 requeue: std::sync::OnceLock::new(),
                 cut: std::sync::Mutex::default(),
+                feed: Arc::new(super::feed::Feed::new(applied_index.load(Ordering::Relaxed))),
                 applied_index,
                 apply_latency: Default::default(),
+                snapshots: SnapshotStats::default(),
             }),
         })
+    }
+
+    /// The snapshots this node built and installed.
+    pub fn snapshot_stats(&self) -> &SnapshotStats {
+        &self.inner.snapshots
+    }
+
+    /// The feed of the changes applied entries make.
+    pub fn feed(&self) -> &Arc<super::feed::Feed> {
+        &self.inner.feed
     }
 
     /// Sends the messages that entries applied from now on publish to `sink` (once; later
@@ -173,10 +201,16 @@ impl StateStore {
         let mut replies = Vec::with_capacity(entries.len());
         let requeue = self.inner.requeue.get();
         let cut = || self.inner.cut.lock().unwrap_or_else(|e| e.into_inner());
+        let feed = &self.inner.feed;
+        applied.sm.keyspace.record_changes = feed.enabled();
+        let first = entries.first().map(|e| e.log_id.index);
+        let mut last = 0;
+        let mut changes = Vec::new();
         for entry in entries {
             let mut taken = Vec::new();
             applied.last_applied = Some(entry.log_id);
             let (term, index) = (entry.log_id.leader_id.term, entry.log_id.index);
+            last = index;
             match entry.payload {
                 EntryPayload::Blank => {
                     if let Some(sink) = requeue {
@@ -217,6 +251,9 @@ impl StateStore {
                         })
                         .collect();
                     replies.push(BatchReply(batch_replies));
+                    changes.extend(
+                        applied.sm.keyspace.changes.drain(..).map(|change| super::feed::Event { index, change }),
+                    );
                     let outbox = &mut applied.sm.keyspace.outbox;
                     if !outbox.is_empty() {
                         let messages = std::mem::take(outbox);
@@ -247,6 +284,9 @@ impl StateStore {
             }
         }
         drop(applied);
+        if let Some(first) = first {
+            feed.applied(first, last, changes);
+        }
         self.inner.apply_latency.observe(started.elapsed());
         replies
     }
@@ -329,6 +369,11 @@ impl StateStore {
             StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
         })?;
         if written {
+            let stats = &self.inner.snapshots;
+            stats.written.fetch_add(1, Ordering::Relaxed);
+            stats.written_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            stats.last_bytes.store(bytes.len() as u64, Ordering::Relaxed);
+            stats.duration.observe(started.elapsed());
             info!(
                 last_log_id = ?meta.last_log_id,
                 bytes = bytes.len(),
@@ -349,6 +394,7 @@ impl StateStore {
             StorageError::from_io_error(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Write, e)
         })?;
         let keys = image.entries.len();
+        let bytes_len = bytes.len();
         let keyspace = KeySpace::from_image(image);
         let mut applied = self.write();
         applied.sm = StateMachine { keyspace };
@@ -356,6 +402,9 @@ impl StateStore {
         applied.membership = meta.last_membership.clone();
         self.inner.applied_index.store(meta.last_log_id.map_or(0, |l| l.index), Ordering::Relaxed);
         drop(applied);
+        self.inner.feed.skipped_to(meta.last_log_id.map_or(0, |l| l.index));
+        self.inner.snapshots.installed.fetch_add(1, Ordering::Relaxed);
+        self.inner.snapshots.last_bytes.store(bytes_len as u64, Ordering::Relaxed);
         info!(last_log_id = ?meta.last_log_id, keys, "installed snapshot from the leader");
         Ok(())
     }

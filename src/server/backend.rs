@@ -58,6 +58,17 @@ pub struct Backend {
     bus: Option<crate::net::BusNetwork>,
     /// A peer that has not answered for this long counts as disconnected.
     peer_timeout: Duration,
+    /// What went into each log entry this node proposed.
+    batches: Arc<Batches>,
+}
+
+/// What went into each log entry this node proposed.
+#[derive(Debug, Default)]
+pub struct Batches {
+    /// Proposals (a client's write, a pipeline's worth, an EXEC) per entry.
+    pub proposals: crate::latency::Sizes,
+    /// Requests per entry.
+    pub requests: crate::latency::Sizes,
 }
 
 /// Most requests in one log entry.
@@ -87,7 +98,8 @@ impl Backend {
         bus_ports: std::collections::BTreeMap<NodeId, u16>,
     ) -> Backend {
         let (proposals, queue) = mpsc::unbounded_channel();
-        tokio::spawn(propose_loop(raft.clone(), queue, commit_timeout));
+        let batches = Arc::new(Batches::default());
+        tokio::spawn(propose_loop(raft.clone(), queue, commit_timeout, batches.clone()));
         let quorum_lost = Arc::new(AtomicBool::new(false));
         tokio::spawn(watch_quorum(raft.clone(), quorum_lost.clone(), lease_timeout));
         Backend {
@@ -104,6 +116,7 @@ impl Backend {
             catchup: Arc::new(Catchup::default()),
             bus: None,
             peer_timeout: lease_timeout,
+            batches,
         }
     }
 
@@ -146,6 +159,26 @@ impl Backend {
     /// How long each apply of committed entries took.
     pub fn apply_latency(&self) -> crate::latency::LatencySnapshot {
         self.state.apply_latency()
+    }
+
+    /// What went into each log entry this node proposed.
+    pub fn batches(&self) -> &Batches {
+        &self.batches
+    }
+
+    /// Failed bus calls to each peer, by kind.
+    pub fn bus_errors(&self) -> Vec<(NodeId, &'static str, u64)> {
+        self.bus.as_ref().map(|b| b.rpc_errors()).unwrap_or_default()
+    }
+
+    /// The snapshots this node built and installed.
+    pub fn snapshot_stats(&self) -> &crate::raft::state_machine::SnapshotStats {
+        self.state.snapshot_stats()
+    }
+
+    /// The changes applied entries made (the HTTP watch).
+    pub fn feed(&self) -> &Arc<crate::raft::feed::Feed> {
+        self.state.feed()
     }
 
     /// Hands the messages applied entries publish to `sink` (the node's subscribers).
@@ -375,7 +408,12 @@ async fn watch_quorum(raft: Raft, lost: Arc<AtomicBool>, lease: Duration) {
 /// and on the 2-core bench machine one entry at a time beat 2, 4 and 8 in flight (redis-benchmark
 /// -c 50 on 3 nodes, SET P1: 18.5k, 17.2k, 14.0k, 10.5k/s; SET P16: 148k, 142k, 123k/s): fewer,
 /// fuller entries cost less CPU per write.
-async fn propose_loop(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>, commit_timeout: Duration) {
+async fn propose_loop(
+    raft: Raft,
+    mut queue: mpsc::UnboundedReceiver<Proposal>,
+    commit_timeout: Duration,
+    batches: Arc<Batches>,
+) {
     while let Some(first) = queue.recv().await {
         let mut sizes = vec![first.reqs.len()];
         let mut senders = vec![first.reply];
@@ -386,6 +424,8 @@ async fn propose_loop(raft: Raft, mut queue: mpsc::UnboundedReceiver<Proposal>, 
             reqs.extend(p.reqs);
             senders.push(p.reply);
         }
+        batches.proposals.observe(senders.len() as u64);
+        batches.requests.observe(reqs.len() as u64);
         match propose(&raft, reqs, commit_timeout).await {
             Ok(replies) => {
                 let mut replies = replies.into_iter();

@@ -5,6 +5,7 @@ mod blocked;
 mod clients;
 pub mod commands;
 mod conn;
+pub mod elections;
 mod forward;
 pub mod http;
 mod memory;
@@ -58,6 +59,8 @@ pub struct Shared {
     pub last_save: std::sync::atomic::AtomicU64,
     /// The commit index this node knew when it started serving (`/ready` waits to apply it).
     pub start_commit: u64,
+    /// The elections this node saw.
+    pub elections: elections::Elections,
 }
 
 /// How often the expiry cycle looks for expired keys, and how many it deletes per request.
@@ -88,7 +91,9 @@ pub async fn serve(
         memory: memory::Memory::default(),
         last_save: (unix_millis() / 1000).into(),
         start_commit,
+        elections: elections::Elections::default(),
     });
+    shared.backend.feed().set_history(shared.config.watch_history);
     let http = match &shared.config.http {
         None => None,
         Some(listen) => match TcpListener::bind(&listen.addr).await {
@@ -106,6 +111,7 @@ pub async fn serve(
     let sentinel = tokio::spawn(sentinel::watch_leader(shared.clone(), shutdown.clone()));
     let memory = tokio::spawn(memory::watch_memory(shared.clone(), shutdown.clone()));
     let saves = tokio::spawn(watch_snapshots(shared.clone(), shutdown.clone()));
+    let elections = tokio::spawn(elections::watch(shared.clone(), shutdown.clone()));
     let requeue = (shared.config.pop_delivery == crate::config::PopDelivery::AtLeastOnce)
         .then(|| requeue::start(shared.clone(), shutdown.clone()));
     info!(addr = %listener.local_addr().context("listener address")?, "accepting clients");
@@ -138,6 +144,7 @@ pub async fn serve(
     sentinel.abort();
     memory.abort();
     saves.abort();
+    elections.abort();
     if let Some(http) = http {
         http.abort();
     }

@@ -89,6 +89,11 @@ pub struct KeySpace {
     /// Messages published by the operations applied since the node last took them (see
     /// [`super::Message`]); not part of the state, its image or its digest.
     pub outbox: Vec<super::Message>,
+    /// Whether operations record their changes in `changes` (set by the node before applying;
+    /// not part of the state: it changes nothing an operation does or answers).
+    pub record_changes: bool,
+    /// The changes made by the operations applied since the node last took them.
+    pub changes: Vec<super::Change>,
 }
 
 /// Redis's size thresholds for compact encodings, settable with CONFIG SET. They decide when a
@@ -153,6 +158,22 @@ impl KeySpace {
     /// Whether no key is physically present.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Records a change to `key` made by operation `op` (see [`super::Change`]), with what the
+    /// key holds now, if changes are being recorded.
+    pub fn record_change(&mut self, op: &'static str, key: &[u8]) {
+        if !self.record_changes {
+            return;
+        }
+        let (kind, value) = match self.get_raw(key) {
+            None => (None, None),
+            Some(e) => match &e.value {
+                Value::Str(v) => (Some(e.value.kind()), Some(bytes::Bytes::copy_from_slice(v))),
+                other => (Some(other.kind()), None),
+            },
+        };
+        self.changes.push(super::Change { key: bytes::Bytes::copy_from_slice(key), op, kind, value });
     }
 
     /// The modification counter.

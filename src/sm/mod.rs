@@ -36,6 +36,20 @@ pub struct Message {
     pub shard: bool,
 }
 
+/// A change an applied operation made to a key, for the HTTP watch feed (`server::http`): the
+/// key, the operation (the keyspace event Redis would publish: `set`, `del`, `lpush`,
+/// `expired`...), and what the key holds just after it. Like [`Message`], not part of the state:
+/// collected in [`KeySpace::changes`] only while [`KeySpace::record_changes`] is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: bytes::Bytes,
+    pub op: &'static str,
+    /// The key's type after the change (`None`: it no longer exists).
+    pub kind: Option<Kind>,
+    /// The new value when the key holds a string.
+    pub value: Option<bytes::Bytes>,
+}
+
 /// One unit of the replicated log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {

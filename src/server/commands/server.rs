@@ -748,6 +748,17 @@ fn info_section(s: &Session, name: &str) -> String {
                     waiters as f64 / flushes.max(1) as f64
                 );
             }
+            let snapshots = shared.backend.snapshot_stats();
+            let _ = write!(
+                raft,
+                "raft_elections_started:{}\r\nraft_elections_won:{}\r\nraft_snapshots_written:{}\r\n\
+                 raft_snapshots_installed:{}\r\nraft_snapshot_last_bytes:{}\r\n",
+                shared.elections.started.load(Ordering::Relaxed),
+                shared.elections.won.load(Ordering::Relaxed),
+                snapshots.written.load(Ordering::Relaxed),
+                snapshots.installed.load(Ordering::Relaxed),
+                snapshots.last_bytes.load(Ordering::Relaxed),
+            );
             raft
         }
         "cpu" => {

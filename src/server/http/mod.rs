@@ -1,5 +1,6 @@
 //! The node's HTTP listener (`--http-port`, default client port + 1000): `GET /health`,
-//! `GET /ready` and `GET /metrics` (Prometheus text format).
+//! `GET /ready`, `GET /metrics` (Prometheus text format), the key-value API and status
+//! (`api`), the watch feed (`watch`) and the dashboard (`dashboard`).
 //!
 //! Every value comes from where INFO reads it (`Backend::view` for Raft, the command statistics,
 //! the client registry), rendered at each scrape, so `/metrics` and INFO never disagree.
@@ -24,6 +25,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+mod api;
+mod dashboard;
+mod feed;
+
 use super::Shared;
 use crate::cluster::{ClusterView, Role};
 use crate::latency::LatencySnapshot;
@@ -32,7 +37,7 @@ use crate::raft::catchup::CatchupState;
 /// Serves HTTP on `listener` until `shutdown` turns true.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, "serving HTTP (/metrics, /health, /ready)");
+        info!(%addr, "serving HTTP (/, /metrics, /health, /ready, /v1/...)");
     }
     let app = router(shared);
     let stopped = async move {
@@ -48,13 +53,24 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/", get(dashboard::page))
+        .route("/v1/status", get(api::status))
+        .route("/v1/status/live", get(dashboard::live))
+        .route("/v1/keys/{*key}", get(api::get_key).put(api::put_key).delete(api::delete_key))
+        .route("/v1/watch", get(feed::watch))
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed)
         .with_state(shared)
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": "not found: the paths are /health, /ready and /metrics"})))
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not found: the paths are /, /health, /ready, /metrics, /v1/status, /v1/status/live, /v1/keys/{key} and /v1/watch"})))
         .into_response()
+}
+
+async fn not_allowed() -> Response {
+    (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"error": "method not allowed on this path"}))).into_response()
 }
 
 /// 200 while the process serves.
@@ -119,14 +135,9 @@ impl EncodeMetric for Histograms {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         for (labels, h) in &self.0 {
             if labels.is_empty() {
-                encoder.encode_histogram::<NoLabelSet>(h.sum_seconds, h.count, &h.buckets, None)?;
+                encoder.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
             } else {
-                encoder.encode_family(labels)?.encode_histogram::<NoLabelSet>(
-                    h.sum_seconds,
-                    h.count,
-                    &h.buckets,
-                    None,
-                )?;
+                encoder.encode_family(labels)?.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.buckets, None)?;
             }
         }
         Ok(())
@@ -214,6 +225,64 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
         "Time of each apply of committed entries to the state machine",
         Histograms(vec![(Vec::new(), shared.backend.apply_latency())]),
     );
+    counter(
+        &mut r,
+        "raftis_raft_elections_started",
+        "Elections this node started (voted for itself in a new term), as observed",
+        shared.elections.started.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut r,
+        "raftis_raft_elections_won",
+        "Elections this node won (became leader of a new term)",
+        shared.elections.won.load(Ordering::Relaxed),
+    );
+    let batches = shared.backend.batches();
+    r.register(
+        "raftis_raft_entry_proposals",
+        "Proposals (client writes) per log entry this node proposed",
+        Histograms(vec![(Vec::new(), batches.proposals.snapshot())]),
+    );
+    r.register(
+        "raftis_raft_entry_requests",
+        "Requests per log entry this node proposed",
+        Histograms(vec![(Vec::new(), batches.requests.snapshot())]),
+    );
+    let snapshots = shared.backend.snapshot_stats();
+    counter(
+        &mut r,
+        "raftis_snapshots_written",
+        "Snapshots this node built and wrote (INFO raft_snapshots_written)",
+        snapshots.written.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut r,
+        "raftis_snapshots_written_bytes",
+        "Bytes of the snapshots this node wrote",
+        snapshots.written_bytes.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut r,
+        "raftis_snapshots_installed",
+        "Snapshots received from the leader and installed",
+        snapshots.installed.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut r,
+        "raftis_snapshot_size_bytes",
+        "Size of the newest snapshot written or installed",
+        snapshots.last_bytes.load(Ordering::Relaxed) as i64,
+    );
+    r.register(
+        "raftis_snapshot_duration_seconds",
+        "Time to build and write each snapshot",
+        Histograms(vec![(Vec::new(), snapshots.duration.snapshot())]),
+    );
+    let bus_errors = Family::<Labels, Counter<u64>>::default();
+    for (peer, kind, n) in shared.backend.bus_errors() {
+        bus_errors.get_or_create(&vec![("peer".into(), peer.to_string()), ("kind".into(), kind.into())]).inc_by(n);
+    }
+    r.register("raftis_bus_rpc_errors", "Failed Raft RPCs to each peer, by kind", bus_errors);
     gauge(&mut r, "raftis_connected_clients", "Connected clients", shared.clients.count() as i64);
     gauge(&mut r, "raftis_blocked_clients", "Clients waiting in a blocking command", shared.blocked.len() as i64);
     gauge(
