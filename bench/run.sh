@@ -189,13 +189,13 @@ start_redis() { # name port dir [extra args...]
 }
 
 # ------------------------------------------------------------------ raftis cluster
-declare -a RPORT=() RBUS=()
+declare -a RPORT=() RBUS=() RHTTP=()
 RDIR=
 PEERS=
 RAFTIS_TAG=
 start_node() { # i
   local i=$1
-  "$BIN" server --id "$i" --port "${RPORT[$i]}" --dir "$RDIR/$i" --peers "$PEERS" \
+  "$BIN" server --id "$i" --port "${RPORT[$i]}" --dir "$RDIR/$i" --peers "$PEERS" --http-port "${RHTTP[$i]}" \
     >>"$RDIR/node$i.log" 2>&1 &
   PID_OF[raftis$i]=$!
 }
@@ -249,12 +249,13 @@ start_cluster() { # tag
   RDIR=$W/raftis-$1
   mkdir -p "$RDIR"
   local ports i
-  mapfile -t ports < <(free_ports 6)
-  [ "${#ports[@]}" = 6 ] || die "no free ports"
+  mapfile -t ports < <(free_ports 9)
+  [ "${#ports[@]}" = 9 ] || die "no free ports"
   PEERS=
   for i in 1 2 3; do
     RPORT[$i]=${ports[$((i - 1))]}
     RBUS[$i]=${ports[$((i + 2))]}
+    RHTTP[$i]=${ports[$((i + 5))]}
     PEERS+="${PEERS:+,}$i@127.0.0.1:${RPORT[$i]}@${RBUS[$i]}"
   done
   for i in 1 2 3; do start_node "$i"; done
@@ -604,6 +605,45 @@ done
 stop_name redis
 stop_name redis-fsync
 for i in 1 2 3; do stop_name "etcd$i"; done
+
+# ================================================================== phase 1b: cost of metrics
+# SET P=1 on the leader with nobody reading /metrics and with a scraper reading every node's
+# /metrics once a second (as Prometheus would), alternated (off/on, then on/off) on the same cluster.
+METRICS_N=$(( N1 > 20000 ? N1 : 20000 ))
+log "metrics cost: SET P=1 (-n $METRICS_N) without and with a scrape of every node's /metrics each second"
+mkdir -p "$RAW/metrics"
+: >"$RAW/metrics_cost.txt"
+scraper() { # file: every second, GET /metrics of the three nodes; one line per scrape (HTTP status)
+  while true; do
+    for i in 1 2 3; do
+      curl -s -o /dev/null -w '%{http_code}\n' --max-time 1 "http://127.0.0.1:${RHTTP[$i]}/metrics" >>"$1" || echo fail >>"$1"
+    done
+    sleep 1
+  done
+}
+for rep in $(seq "$REPS"); do
+  order="off on"; [ $((rep % 2)) = 0 ] && order="on off"
+  for mode in $order; do
+    wait_settled 60 || die "raftis: no settled leader before the metrics-cost run"
+    base=$RAW/metrics/rep$rep-$mode
+    : >"$base.scrapes"
+    if [ "$mode" = on ]; then scraper "$base.scrapes" & PID_OF[scraper]=$!; sleep 0.2; fi
+    watch_begin "metrics-$mode-rep$rep" phase=metrics "label=raftis SET P=1 scraping=$mode run $rep" \
+      "leader_port=${RPORT[$L]}"
+    rc=0
+    fg timeout "$RB_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "${RPORT[$L]}" -n "$METRICS_N" -c "$CLIENTS" -P 1 \
+      -r "$KEYSPACE" --csv -t set >"$base.csv" 2>"$base.err" || rc=$?
+    watch_end rb "$base.err" "$base.csv"
+    [ "$mode" = on ] && stop_name scraper
+    [ "$rc" = 0 ] || { problem "metrics cost: redis-benchmark failed (scraping $mode, run $rep, exit $rc)"; RB_FAILED=1; continue; }
+    rps=$(awk -F'","' 'NR == 2 { print $2 }' "$base.csv")
+    ok=$(grep -c '^200$' "$base.scrapes" || true)
+    bad=$(grep -vc '^200$' "$base.scrapes" || true)
+    [ "$bad" = 0 ] || problem "metrics cost: $bad scrapes of /metrics failed (run $rep)"
+    echo "$rep $mode $rps $ok" >>"$RAW/metrics_cost.txt"
+    log "metrics cost run $rep: scraping $mode: $rps SET/s ($ok scrapes)"
+  done
+done
 
 # ================================================================== phase 2: failover
 log "failover: $FAILOVERS trials (kill -9 the leader, time to the first successful write)"

@@ -283,6 +283,76 @@ fn run_tour(text: &str, roles: &BTreeMap<u64, u64>) {
     }
 }
 
+/// Log indexes and TTLs in the HTTP examples' output are whatever this cluster's are.
+fn normalize_http(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        let at = ["\"index\":", "\"ttl\":", "id: "].iter().filter_map(|p| rest.find(p).map(|i| (i, p.len()))).min();
+        match at {
+            Some((i, len)) => {
+                out.push_str(&rest[..i + len]);
+                rest = &rest[i + len..];
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                if digits > 0 {
+                    out.push('N');
+                }
+                rest = &rest[digits..];
+            }
+            None => {
+                out.push_str(rest);
+                rest = "";
+            }
+        }
+    }
+    out
+}
+
+/// Runs the `text` blocks under "Seeing the cluster over HTTP" (the HTTP API and the watch, on
+/// ports 8001-8003) and compares their output with the README's, indexes and TTLs aside. The
+/// examples do not depend on which node leads: a follower sends HTTP commands to the leader.
+fn run_http_examples(text: &str) {
+    let examples: Vec<Block> = blocks(text)
+        .into_iter()
+        .filter(|b| b.lang == "text" && b.section.starts_with("Seeing the cluster over HTTP"))
+        .collect();
+    assert!(examples.len() >= 2, "the HTTP section's examples");
+    for block in examples {
+        let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+        for line in &block.lines {
+            match line.strip_prefix("$ ") {
+                Some(cmd) => steps.push((without_note(cmd).to_string(), Vec::new())),
+                None => steps.last_mut().expect("a command first").1.push(line.to_string()),
+            }
+        }
+        // One shell for the whole block (a variable set by one line is used by a later one),
+        // each command's output ended by a marker line.
+        const MARK: &str = "@@readme-step-end@@";
+        let script: String = steps.iter().map(|(cmd, _)| format!("{cmd}\necho; echo {MARK}\n")).collect();
+        let out = Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let outputs: Vec<&str> = stdout.split(&format!("{MARK}\n")).collect();
+        assert!(outputs.len() > steps.len(), "README HTTP example: the shell stopped early: {stdout}");
+        let trim = |v: Vec<String>| -> Vec<String> {
+            let mut v = v;
+            while v.last().is_some_and(|l| l.is_empty()) {
+                v.pop();
+            }
+            v
+        };
+        for ((cmd, expected), got) in steps.iter().zip(outputs) {
+            let got: Vec<String> = got.lines().map(normalize_http).collect();
+            let want: Vec<String> = expected.iter().map(|l| normalize_http(without_note(l))).collect();
+            assert_eq!(
+                trim(got),
+                trim(want),
+                "README HTTP example: `{cmd}` printed something else (stderr: {})",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
 #[test]
 fn readme_lists_exactly_the_supported_commands() {
     let readme = readme();
@@ -339,8 +409,10 @@ fn every_readme_command_is_exercised() {
                 None => cmd.starts_with("redis-cli ") && docker_sh.contains("redis-cli"),
             }
         } else {
-            // The tour and the catch-up commands, run by the local-cluster test.
-            section.starts_with("A tour") || section.starts_with("Watching a node catch up")
+            // The tour, the catch-up and the HTTP commands, run by the local-cluster test.
+            section.starts_with("A tour")
+                || section.starts_with("Watching a node catch up")
+                || section.starts_with("Seeing the cluster over HTTP")
         };
         if !known {
             unknown.push(format!("{section}: {cmd}"));
@@ -379,6 +451,9 @@ fn the_first_command_starts_a_cluster_the_tour_works_and_ctrl_c_stops_it() {
     if tools {
         run_tour(&readme, &roles);
         watch_catch_up(&readme, &roles, &group);
+        if runs_ok("curl", &["--version"]) {
+            run_http_examples(&readme);
+        }
     }
 
     // Ctrl+C in the terminal: SIGINT to the whole foreground process group.

@@ -11,6 +11,7 @@ RAW_DIR holds what run.sh recorded:
   memory.txt                    key=value: RSS after loading the keys
   recovery.txt                  key=value: restarted follower catching up
   failover.txt                  "<trial> <ms>" per line
+  metrics_cost.txt              "<rep> <off|on> <SET/s> <scrapes>": SET P=1 without and with /metrics scraped
   pubsub/<target>/rep<r>.txt    pubsub_latency.py's line (publish-to-receive latency; redis, raftis)
   apps/<app>/<target>/rep<r>.txt  app_jobs.py's line (RQ and Celery jobs/s; redis, redis-fsync, raftis)
   watch/<window>.txt            INFO raft/errorstats before and after, node log events, load generator
@@ -503,6 +504,33 @@ if app_jobs or glob.glob(os.path.join(RAW, "apps", "*")):
             "%.2f×" % (r / f) if r and f else "—", "%.2f×" % (r / d) if r and d else "—"))
     add("")
 
+# ---------------------------------------------------------------- cost of metrics
+METRICS_TARGET = 0.97
+add("## Cost of metrics")
+add("")
+cost = {"off": [], "on": []}
+path = os.path.join(RAW, "metrics_cost.txt")
+if os.path.exists(path):
+    for line in open(path):
+        parts = line.split()
+        if len(parts) >= 3 and parts[1] in cost and fnum(parts[2]) is not None:
+            cost[parts[1]].append(fnum(parts[2]))
+metrics_cost = None
+if cost["off"] and cost["on"]:
+    off, on = statistics.median(cost["off"]), statistics.median(cost["on"])
+    r = on / off
+    metrics_cost = {"off_rps": off, "on_rps": on, "ratio": r}
+    add("raftis SET P=1 on the leader (redis-benchmark -c %d, %d runs each, alternated), with nobody "
+        "reading `/metrics` and with every node's `/metrics` scraped once a second: median %s vs %s SET/s, "
+        "**%.3f× %s** (≥ %.2f×, i.e. metrics cost under 3%%). Runs: off %s; on %s."
+        % (50, len(cost["on"]), f_rps(off), f_rps(on), r, verdict(r >= METRICS_TARGET), METRICS_TARGET,
+           ", ".join(f_rps(x) for x in cost["off"]), ", ".join(f_rps(x) for x in cost["on"])))
+    verdicts.append(("SET P=1 while /metrics is scraped each second ÷ without", "%.3f×" % r,
+                     "≥ %.2f×" % METRICS_TARGET, verdict(r >= METRICS_TARGET)))
+else:
+    add("Not measured.")
+add("")
+
 # ---------------------------------------------------------------- memory
 mem = read_kv("memory.txt")
 add("## Memory")
@@ -635,6 +663,7 @@ PHASES = [
     ("throughput", "throughput (raftis rows, every run)"),
     ("pubsub-latency", "pub/sub latency (publisher on the leader, subscriber on a follower)"),
     ("apps", "job queues (RQ and Celery jobs on the leader)"),
+    ("metrics", "cost of metrics (SET P=1, /metrics scraped or not)"),
     ("failover", "failover (leader killed on purpose: elections and errors expected)"),
     ("memory-load", "memory: loading the keys"),
     ("recovery-writes", "recovery: writes with a follower stopped"),
@@ -754,6 +783,7 @@ summary = {
                                       "client_errors", "replies", "events_total", "unanswered", "max_latency_ms")}
                 for k, v in windows.items()},
     "memory": mem,
+    "metrics_cost": metrics_cost,
     "recovery": rec,
     "failover": failover,
     "pubsub_latency": pubsub_latency,

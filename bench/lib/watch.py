@@ -5,7 +5,7 @@ load generator's own error output), and the node log lines about elections, quor
 written meanwhile. Standard library only.
 
 run.sh writes one file per measured window, raw/watch/<name>.txt:
-  phase=throughput | failover | memory-load | recovery-writes | recovery-catchup
+  phase=throughput | metrics | failover | memory-load | recovery-writes | recovery-catchup
   label=...                       what ran ("raftis SET P=1 run 2")
   test=, p=, rep=, csv=           throughput rows (csv: the redis-benchmark CSV, relative to raw/)
   expect_election=1               failover trials: the leader is killed on purpose

@@ -29,7 +29,7 @@ pub mod codec;
 pub mod message;
 mod server;
 
-pub use client::{BusClient, BusError, BusNetwork};
+pub use client::{BusClient, BusError, BusNetwork, ERROR_KINDS as BUS_ERROR_KINDS};
 pub use message::{Envelope, Refusal, Reply, RpcRequest, RpcResponse};
 pub use server::{serve, BusHandler};
 

@@ -224,7 +224,7 @@ pub async fn gather(shared: &Shared, peers: bool) -> JsonValue {
         "snapshot_index": view.snapshot_index,
         "entries_behind": view.catchup.entries_behind,
         "ready": super::not_ready(&view, shared.start_commit).is_empty(),
-        "watch": {"applied_index": feed_applied, "oldest_index": feed_oldest},
+        "watch": {"next_index": feed_applied + 1, "oldest_index": feed_oldest},
         "elections": shared.elections.changes(),
     });
     if !peers {

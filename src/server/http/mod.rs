@@ -279,6 +279,12 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
         Histograms(vec![(Vec::new(), snapshots.duration.snapshot())]),
     );
     let bus_errors = Family::<Labels, Counter<u64>>::default();
+    // Every peer and kind present from the start (at 0), as Prometheus advises for counters.
+    for n in view.nodes.iter().filter(|n| n.id != view.my_id) {
+        for kind in crate::net::BUS_ERROR_KINDS {
+            bus_errors.get_or_create(&vec![("peer".into(), n.id.to_string()), ("kind".into(), kind.into())]);
+        }
+    }
     for (peer, kind, n) in shared.backend.bus_errors() {
         bus_errors.get_or_create(&vec![("peer".into(), peer.to_string()), ("kind".into(), kind.into())]).inc_by(n);
     }
