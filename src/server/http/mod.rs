@@ -282,7 +282,7 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
     // Every peer and kind present from the start (at 0), as Prometheus advises for counters.
     for n in view.nodes.iter().filter(|n| n.id != view.my_id) {
         for kind in crate::net::BUS_ERROR_KINDS {
-            bus_errors.get_or_create(&vec![("peer".into(), n.id.to_string()), ("kind".into(), kind.into())]);
+            bus_errors.get_or_create(&vec![("peer".into(), n.id.to_string()), ("kind".into(), kind.into())]).inc_by(0);
         }
     }
     for (peer, kind, n) in shared.backend.bus_errors() {
