@@ -12,7 +12,25 @@ pub const BOUNDS_MICROS: [u64; 19] = [
     2_500_000, 5_000_000, 10_000_000,
 ];
 
-const BUCKETS: usize = BOUNDS_MICROS.len() + 1;
+/// Buckets of a latency histogram (the last is +Inf).
+pub const BUCKETS: usize = BOUNDS_MICROS.len() + 1;
+
+/// The bucket an observation of `micros` falls in.
+pub fn bucket_of(micros: u64) -> usize {
+    BOUNDS_MICROS.partition_point(|&bound| bound < micros)
+}
+
+impl LatencySnapshot {
+    /// A histogram from counts per bucket (not cumulative) and the sum of the observations.
+    pub fn from_micros(counts: &[u64; BUCKETS], sum_micros: u64) -> LatencySnapshot {
+        let buckets: Vec<(f64, u64)> = counts
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (BOUNDS_MICROS.get(i).map_or(f64::INFINITY, |&us| us as f64 / 1e6), n))
+            .collect();
+        LatencySnapshot { count: counts.iter().sum(), buckets, sum: sum_micros as f64 / 1e6 }
+    }
+}
 
 /// One histogram.
 #[derive(Debug, Default)]
@@ -35,8 +53,7 @@ pub struct LatencySnapshot {
 impl Latency {
     pub fn observe(&self, took: Duration) {
         let micros = took.as_micros().min(u64::MAX as u128) as u64;
-        let bucket = BOUNDS_MICROS.partition_point(|&bound| bound < micros);
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 

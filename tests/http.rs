@@ -113,6 +113,10 @@ fn metrics_parse_and_agree_with_info() {
     assert_eq!(m["raftis_command_failed_total{command=\"hset\"}"], 1.0);
     let set_usec: f64 = info["cmdstat_set"].split(',').nth(1).unwrap().trim_start_matches("usec=").parse().unwrap();
     assert!((m["raftis_command_seconds_total{command=\"set\"}"] - set_usec / 1e6).abs() < 1e-6);
+    // Each call's duration, by command: a histogram over the same calls and time.
+    assert_eq!(m["raftis_command_duration_seconds_count{command=\"set\"}"], 20.0);
+    assert_eq!(m["raftis_command_duration_seconds_bucket{command=\"set\",le=\"+Inf\"}"], 20.0);
+    assert!((m["raftis_command_duration_seconds_sum{command=\"set\"}"] - set_usec / 1e6).abs() < 1e-6);
     // Histograms: the log flushes and the applies are timed.
     assert!(m["raftis_log_flush_duration_seconds_bucket{le=\"+Inf\"}"] >= 1.0);
     assert!(m["raftis_log_flush_duration_seconds_count{}"] >= 1.0);
@@ -197,6 +201,13 @@ fn garbage_http_never_takes_a_node_down() {
         format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000)).into_bytes(),
         format!("GET / HTTP/1.1\r\n{}\r\n\r\n", "X-Long: y\r\n".repeat(10_000)).into_bytes(),
         b"\x00\x01\x02\xff\xfe\r\n\r\n".to_vec(),
+        b"GET /v1/watch?from_index=99999999999999999999999 HTTP/1.1\r\n\r\n".to_vec(),
+        b"GET /v1/watch HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 99\r\n\r\n"
+            .to_vec(),
+        b"GET /v1/status/live HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n".to_vec(),
+        b"PUT /v1/keys/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\ngarbage\r\n".to_vec(),
+        b"PUT /v1/keys/%zz?ttl=%%% HTTP/1.1\r\nContent-Length: 1\r\n\r\nx".to_vec(),
+        b"DELETE /v1/keys HTTP/1.1\r\n\r\n".to_vec(),
     ];
     for r in requests.into_iter().chain((0..50).map(|_| (0..512).map(|_| next() as u8).collect())) {
         if let Ok(mut s) = TcpStream::connect(port) {

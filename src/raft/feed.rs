@@ -12,9 +12,10 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::sm::Change;
+use crate::sm::{Change, ChangeLog, ChangeMeta};
 
 /// Bytes of keys and values the feed keeps at most (older changes go first).
 pub const MAX_BYTES: usize = 64 << 20;
@@ -33,8 +34,16 @@ pub struct Event {
 }
 
 impl Event {
-    fn bytes(&self) -> usize {
-        self.change.key.len() + self.change.value.as_ref().map_or(0, |v| v.len()) + 64
+    fn of(meta: &ChangeMeta, key: &[u8], value: Option<&[u8]>) -> Event {
+        Event {
+            index: meta.index,
+            change: Change {
+                key: Bytes::copy_from_slice(key),
+                op: meta.op,
+                kind: meta.kind,
+                value: value.map(Bytes::copy_from_slice),
+            },
+        }
     }
 }
 
@@ -63,12 +72,14 @@ pub struct Feed {
     live: broadcast::Sender<Notice>,
 }
 
+/// The kept changes: their descriptions, and their keys and values in one ring of bytes (no
+/// allocation per change: see [`ChangeLog`]).
 #[derive(Debug)]
 struct State {
     /// Changes kept at most; 0 turns the feed off.
     history: usize,
-    events: VecDeque<Event>,
-    bytes: usize,
+    metas: VecDeque<ChangeMeta>,
+    data: VecDeque<u8>,
     /// Every change of an entry at or after this index is kept.
     oldest: u64,
     /// The last index applied.
@@ -81,8 +92,8 @@ impl Feed {
         Feed {
             state: Mutex::new(State {
                 history: DEFAULT_HISTORY,
-                events: VecDeque::new(),
-                bytes: 0,
+                metas: VecDeque::new(),
+                data: VecDeque::new(),
                 oldest: applied + 1,
                 applied,
             }),
@@ -99,6 +110,9 @@ impl Feed {
         let mut s = self.lock();
         s.history = history;
         s.trim();
+        if history == 0 {
+            s.oldest = s.applied + 1;
+        }
     }
 
     /// Whether changes are recorded at all.
@@ -112,8 +126,9 @@ impl Feed {
         (s.applied, s.oldest)
     }
 
-    /// Adds the changes of the entries `first..=last` (applied in order; `events` in log order).
-    pub fn applied(&self, first: u64, last: u64, events: Vec<Event>) {
+    /// Adds the changes of the entries `first..=last`, applied in order (`log`'s changes are
+    /// marked with their indexes).
+    pub fn applied(&self, first: u64, last: u64, log: &ChangeLog) {
         let mut s = self.lock();
         if first != s.applied + 1 {
             // Not the next entry: the state machine was replaced meanwhile (a snapshot).
@@ -125,15 +140,16 @@ impl Feed {
             s.oldest = last + 1;
             return;
         }
-        if events.is_empty() {
+        if log.is_empty() {
             return;
         }
-        for e in &events {
-            s.bytes += e.bytes();
-            s.events.push_back(e.clone());
+        if self.live.receiver_count() > 0 {
+            let events = log.iter().map(|(m, k, v)| Event::of(m, k, v)).collect();
+            let _ = self.live.send(Notice::Changes(Arc::new(events)));
         }
+        s.metas.extend(log.metas.iter().copied());
+        s.data.extend(log.data.iter());
         s.trim();
-        let _ = self.live.send(Notice::Changes(Arc::new(events)));
     }
 
     /// The state machine now stands at `index` (a snapshot was installed): the changes up to it
@@ -154,32 +170,42 @@ impl Feed {
         if from < s.oldest {
             return Err(Compacted { asked: from, oldest: s.oldest });
         }
-        let start = s.events.partition_point(|e| e.index < from);
-        let kept = s.events.range(start..).cloned().collect();
+        let start = s.metas.partition_point(|m| m.index < from);
+        let mut at: usize = s.metas.range(..start).map(ChangeMeta::len).sum();
+        let mut bytes = Vec::new();
+        let kept = s
+            .metas
+            .range(start..)
+            .map(|m| {
+                bytes.clear();
+                bytes.extend(s.data.range(at..at + m.len()));
+                at += m.len();
+                let (key, value) = bytes.split_at(m.key_len as usize);
+                Event::of(m, key, m.value_len.map(|_| value))
+            })
+            .collect();
         Ok((kept, self.live.subscribe()))
     }
 }
 
 impl State {
     fn skip_to(&mut self, index: u64) {
-        self.events.clear();
-        self.bytes = 0;
+        self.metas.clear();
+        self.data.clear();
         self.applied = index;
         self.oldest = index + 1;
     }
 
     /// Drops the oldest changes beyond the limits, whole entries at a time.
     fn trim(&mut self) {
-        while self.events.len() > self.history || self.bytes > MAX_BYTES {
-            let Some(first) = self.events.front().map(|e| e.index) else { break };
-            while self.events.front().is_some_and(|e| e.index == first) {
-                let e = self.events.pop_front().expect("front exists");
-                self.bytes -= e.bytes();
+        while self.metas.len() > self.history || self.data.len() > MAX_BYTES {
+            let Some(first) = self.metas.front().map(|m| m.index) else { break };
+            let mut bytes = 0;
+            while self.metas.front().is_some_and(|m| m.index == first) {
+                bytes += self.metas.pop_front().expect("front exists").len();
             }
+            self.data.drain(..bytes);
             self.oldest = first + 1;
-        }
-        if self.events.is_empty() && self.history == 0 {
-            self.oldest = self.applied + 1;
         }
     }
 }
@@ -187,10 +213,15 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
-    fn event(index: u64, key: &str) -> Event {
-        Event { index, change: Change { key: Bytes::from(key.to_string()), op: "set", kind: None, value: None } }
+    /// A change log of `set`s of `(index, key)`, with the key as the value.
+    fn log(changes: &[(u64, &str)]) -> ChangeLog {
+        let mut log = ChangeLog::default();
+        for &(index, key) in changes {
+            log.push("set", Some(crate::sm::Kind::Str), key.as_bytes(), Some(key.as_bytes()));
+            log.mark(index);
+        }
+        log
     }
 
     fn keys(events: &[Event]) -> Vec<(u64, String)> {
@@ -200,14 +231,17 @@ mod tests {
     #[test]
     fn a_watch_gets_the_kept_changes_from_its_index_then_the_live_ones() {
         let feed = Feed::new(0);
-        feed.applied(1, 1, vec![event(1, "a")]);
-        feed.applied(2, 3, vec![event(2, "b"), event(2, "c"), event(3, "d")]);
+        feed.applied(1, 1, &log(&[(1, "a")]));
+        feed.applied(2, 3, &log(&[(2, "b"), (2, "c"), (3, "d")]));
         let (kept, mut live) = feed.subscribe(2).unwrap();
         assert_eq!(keys(&kept), vec![(2, "b".into()), (2, "c".into()), (3, "d".into())]);
-        feed.applied(4, 4, vec![]);
-        feed.applied(5, 5, vec![event(5, "e")]);
+        feed.applied(4, 4, &ChangeLog::default());
+        feed.applied(5, 5, &log(&[(5, "e")]));
         match live.try_recv().unwrap() {
-            Notice::Changes(events) => assert_eq!(keys(&events), vec![(5, "e".into())]),
+            Notice::Changes(events) => {
+                assert_eq!(keys(&events), vec![(5, "e".into())]);
+                assert_eq!(events[0].change.value.as_deref(), Some(&b"e"[..]));
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(feed.bounds(), (5, 1));
@@ -220,8 +254,8 @@ mod tests {
         let feed = Feed::new(10);
         assert_eq!(feed.subscribe(10).unwrap_err(), Compacted { asked: 10, oldest: 11 });
         feed.set_history(3);
-        feed.applied(11, 11, vec![event(11, "a"), event(11, "b")]);
-        feed.applied(12, 12, vec![event(12, "c"), event(12, "d")]);
+        feed.applied(11, 11, &log(&[(11, "a"), (11, "b")]));
+        feed.applied(12, 12, &log(&[(12, "c"), (12, "d")]));
         // Entry 11 went whole, though one of its changes would have fitted.
         assert_eq!(feed.subscribe(11).unwrap_err().oldest, 12);
         let (kept, mut live) = feed.subscribe(12).unwrap();
@@ -230,7 +264,7 @@ mod tests {
         assert!(matches!(live.try_recv().unwrap(), Notice::Skipped { to: 40 }));
         assert_eq!(feed.subscribe(12).unwrap_err().oldest, 41);
         // An apply that does not follow the last one (a snapshot came in between) is a skip too.
-        feed.applied(50, 50, vec![event(50, "x")]);
+        feed.applied(50, 50, &log(&[(50, "x")]));
         assert!(matches!(live.try_recv().unwrap(), Notice::Skipped { to: 49 }));
         assert_eq!(keys(&feed.subscribe(50).unwrap().0), vec![(50, "x".into())]);
         assert_eq!(feed.subscribe(49).unwrap_err().oldest, 50);
@@ -241,7 +275,7 @@ mod tests {
         let feed = Feed::new(0);
         feed.set_history(0);
         assert!(!feed.enabled());
-        feed.applied(1, 1, vec![event(1, "a")]);
+        feed.applied(1, 1, &log(&[(1, "a")]));
         assert_eq!(feed.subscribe(1).unwrap_err().oldest, 2);
         assert!(feed.subscribe(2).unwrap().0.is_empty());
     }

@@ -205,7 +205,6 @@ impl StateStore {
         applied.sm.keyspace.record_changes = feed.enabled();
         let first = entries.first().map(|e| e.log_id.index);
         let mut last = 0;
-        let mut changes = Vec::new();
         for entry in entries {
             let mut taken = Vec::new();
             applied.last_applied = Some(entry.log_id);
@@ -251,9 +250,7 @@ impl StateStore {
                         })
                         .collect();
                     replies.push(BatchReply(batch_replies));
-                    changes.extend(
-                        applied.sm.keyspace.changes.drain(..).map(|change| super::feed::Event { index, change }),
-                    );
+                    applied.sm.keyspace.changes.mark(index);
                     let outbox = &mut applied.sm.keyspace.outbox;
                     if !outbox.is_empty() {
                         let messages = std::mem::take(outbox);
@@ -283,10 +280,13 @@ impl StateStore {
                 }
             }
         }
-        drop(applied);
         if let Some(first) = first {
-            feed.applied(first, last, changes);
+            // Under the state machine's lock: the changes go to the feed before any reader
+            // sees the state they led to.
+            feed.applied(first, last, &applied.sm.keyspace.changes);
+            applied.sm.keyspace.changes.clear();
         }
+        drop(applied);
         self.inner.apply_latency.observe(started.elapsed());
         replies
     }

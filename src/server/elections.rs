@@ -1,10 +1,11 @@
 //! What this node saw of elections: how many it started and won, and the recent leader changes
 //! (term, leader, when), for INFO, `/metrics` and the dashboard.
 //!
-//! Read from openraft's metrics as they change: a vote for itself in a new term is an election
-//! this node started, becoming leader in a new term one it won. Metrics are a watch channel, so a
-//! state that lasts less than one update may be missed (an election started and lost within
-//! microseconds); the counts are what this node observed.
+//! Read from openraft's metrics every [`PERIOD`] (not at each change: the metrics change with
+//! every applied entry): a vote for itself in a term it had not voted for itself in is an
+//! election this node started, being leader in a new term one it won. A vote stays until the
+//! next term, so only an election superseded within one period can be missed; the counts are
+//! what this node observed.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,9 @@ use openraft::ServerState;
 use tokio::sync::watch;
 
 use super::Shared;
+
+/// How often the metrics are read.
+const PERIOD: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Leader changes remembered.
 const CHANGES_KEPT: usize = 32;
@@ -54,32 +58,30 @@ impl Elections {
 /// Follows the Raft metrics of this node until `shutdown`.
 pub async fn watch(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let me = shared.backend.id();
-    let mut metrics = shared.backend.raft().metrics();
-    let (mut started_term, mut won_term, mut seen) = {
-        let m = metrics.borrow();
-        (m.vote.leader_id.term, 0, None)
-    };
+    let metrics = shared.backend.raft().metrics();
+    let (mut started_term, mut won_term, mut seen) = (metrics.borrow().vote.leader_id.term, 0, None);
+    let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        {
-            let m = metrics.borrow_and_update().clone();
-            let term = m.current_term;
-            if m.vote.leader_id.node_id == me && m.vote.leader_id.term > started_term {
-                started_term = m.vote.leader_id.term;
-                shared.elections.started.fetch_add(1, Ordering::Relaxed);
-            }
-            if m.state == ServerState::Leader && term > won_term {
-                won_term = term;
-                shared.elections.won.fetch_add(1, Ordering::Relaxed);
-            }
-            let now = (term, m.current_leader);
-            if seen != Some(now) {
-                seen = Some(now);
-                shared.elections.note(LeaderChange { at_ms: super::unix_millis(), term, leader: m.current_leader });
-            }
-        }
         tokio::select! {
-            changed = metrics.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {}
             _ = shutdown.changed() => return,
+        }
+        let (vote, state, term, leader) = {
+            let m = metrics.borrow();
+            (m.vote.leader_id, m.state, m.current_term, m.current_leader)
+        };
+        if vote.node_id == me && vote.term > started_term {
+            started_term = vote.term;
+            shared.elections.started.fetch_add(1, Ordering::Relaxed);
+        }
+        if state == ServerState::Leader && term > won_term {
+            won_term = term;
+            shared.elections.won.fetch_add(1, Ordering::Relaxed);
+        }
+        if seen != Some((term, leader)) {
+            seen = Some((term, leader));
+            shared.elections.note(LeaderChange { at_ms: super::unix_millis(), term, leader });
         }
     }
 }

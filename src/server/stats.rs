@@ -8,15 +8,48 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::commands;
+use crate::latency;
 use crate::resp::Reply;
 
-/// One command's counters.
+/// Shards of each command's counters: a thread adds to its own shard (chosen on its first
+/// command), so the runtime's worker threads do not contend for the cache lines of a hot
+/// command's counters; reading sums the shards.
+const SHARDS: usize = 4;
+
+/// One shard of one command's counters, alone on its cache lines.
 #[derive(Debug, Default)]
-struct CommandCounters {
+#[repr(align(128))]
+struct Shard {
     calls: AtomicU64,
     usec: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
+    /// Calls by duration (see `latency::BOUNDS_MICROS`).
+    buckets: [AtomicU64; latency::BUCKETS],
+}
+
+/// One command's counters.
+#[derive(Debug, Default)]
+struct CommandCounters {
+    shards: [Shard; SHARDS],
+}
+
+impl CommandCounters {
+    fn mine(&self) -> &Shard {
+        &self.shards[SHARD.with(|s| *s)]
+    }
+
+    fn sum(&self, field: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards.iter().map(|s| field(s).load(Ordering::Relaxed)).sum()
+    }
+}
+
+thread_local! {
+    /// This thread's shard.
+    static SHARD: usize = {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
 }
 
 /// Everything INFO counts.
@@ -28,6 +61,8 @@ pub struct CommandStat {
     pub usec: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Calls by duration (counts per bucket of `latency::BOUNDS_MICROS`, not cumulative).
+    pub buckets: [u64; latency::BUCKETS],
 }
 
 #[derive(Debug)]
@@ -62,10 +97,13 @@ impl Stats {
     pub fn record(&self, name: &str, reply: &Reply, took: Duration) {
         self.commands.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self.per_command.get(name) {
-            c.calls.fetch_add(1, Ordering::Relaxed);
-            c.usec.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+            let shard = c.mine();
+            let micros = took.as_micros() as u64;
+            shard.calls.fetch_add(1, Ordering::Relaxed);
+            shard.usec.fetch_add(micros, Ordering::Relaxed);
+            shard.buckets[latency::bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
             if reply.is_error() {
-                c.failed.fetch_add(1, Ordering::Relaxed);
+                shard.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.record_error(reply);
@@ -75,7 +113,7 @@ impl Stats {
     pub fn record_rejected(&self, name: Option<&str>, reply: &Reply) {
         self.commands.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = name.and_then(|n| self.per_command.get(n)) {
-            c.rejected.fetch_add(1, Ordering::Relaxed);
+            c.mine().rejected.fetch_add(1, Ordering::Relaxed);
         }
         self.record_error(reply);
     }
@@ -91,8 +129,8 @@ impl Stats {
     pub fn reset(&self) {
         self.commands.store(0, Ordering::Relaxed);
         self.error_replies.store(0, Ordering::Relaxed);
-        for c in self.per_command.values() {
-            for a in [&c.calls, &c.usec, &c.rejected, &c.failed] {
+        for shard in self.per_command.values().flat_map(|c| &c.shards) {
+            for a in [&shard.calls, &shard.usec, &shard.rejected, &shard.failed].into_iter().chain(&shard.buckets) {
                 a.store(0, Ordering::Relaxed);
             }
         }
@@ -107,10 +145,11 @@ impl Stats {
             .iter()
             .map(|(name, c)| CommandStat {
                 name,
-                calls: c.calls.load(Ordering::Relaxed),
-                usec: c.usec.load(Ordering::Relaxed),
-                rejected: c.rejected.load(Ordering::Relaxed),
-                failed: c.failed.load(Ordering::Relaxed),
+                calls: c.sum(|s| &s.calls),
+                usec: c.sum(|s| &s.usec),
+                rejected: c.sum(|s| &s.rejected),
+                failed: c.sum(|s| &s.failed),
+                buckets: std::array::from_fn(|i| c.sum(|s| &s.buckets[i])),
             })
             .filter(|c| c.calls + c.rejected > 0)
             .collect();

@@ -93,7 +93,7 @@ pub struct KeySpace {
     /// not part of the state: it changes nothing an operation does or answers).
     pub record_changes: bool,
     /// The changes made by the operations applied since the node last took them.
-    pub changes: Vec<super::Change>,
+    pub changes: super::ChangeLog,
 }
 
 /// Redis's size thresholds for compact encodings, settable with CONFIG SET. They decide when a
@@ -166,14 +166,16 @@ impl KeySpace {
         if !self.record_changes {
             return;
         }
-        let (kind, value) = match self.get_raw(key) {
-            None => (None, None),
+        // Taken out while the entry is read (moving two Vecs, no allocation).
+        let mut changes = std::mem::take(&mut self.changes);
+        match self.get_raw(key) {
+            None => changes.push(op, None, key, None),
             Some(e) => match &e.value {
-                Value::Str(v) => (Some(e.value.kind()), Some(bytes::Bytes::copy_from_slice(v))),
-                other => (Some(other.kind()), None),
+                Value::Str(v) => changes.push(op, Some(e.value.kind()), key, Some(v)),
+                other => changes.push(op, Some(other.kind()), key, None),
             },
-        };
-        self.changes.push(super::Change { key: bytes::Bytes::copy_from_slice(key), op, kind, value });
+        }
+        self.changes = changes;
     }
 
     /// The modification counter.

@@ -38,8 +38,7 @@ pub struct Message {
 
 /// A change an applied operation made to a key, for the HTTP watch feed (`server::http`): the
 /// key, the operation (the keyspace event Redis would publish: `set`, `del`, `lpush`,
-/// `expired`...), and what the key holds just after it. Like [`Message`], not part of the state:
-/// collected in [`KeySpace::changes`] only while [`KeySpace::record_changes`] is set.
+/// `expired`...), and what the key holds just after it. Like [`Message`], not part of the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub key: bytes::Bytes,
@@ -48,6 +47,90 @@ pub struct Change {
     pub kind: Option<Kind>,
     /// The new value when the key holds a string.
     pub value: Option<bytes::Bytes>,
+}
+
+/// One recorded change, its key and value kept in a [`ChangeLog`]'s bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeMeta {
+    /// The log index of the entry that made it (0 until the node marks it).
+    pub index: u64,
+    pub op: &'static str,
+    pub kind: Option<Kind>,
+    pub key_len: u32,
+    /// The value's length when the key holds a string.
+    pub value_len: Option<u32>,
+}
+
+impl ChangeMeta {
+    /// Bytes of key and value.
+    pub fn len(&self) -> usize {
+        self.key_len as usize + self.value_len.unwrap_or(0) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Changes recorded while applying (see [`KeySpace::changes`]): their keys and values go into
+/// one byte buffer, so recording allocates nothing once the buffers have grown (per-change
+/// allocations, freed long after, cost the allocator more than the rest of a SET's apply).
+#[derive(Debug, Default)]
+pub struct ChangeLog {
+    pub metas: Vec<ChangeMeta>,
+    /// Each change's key then value, in order.
+    pub data: Vec<u8>,
+    /// Changes before this one have their index.
+    marked: usize,
+}
+
+impl ChangeLog {
+    pub fn push(&mut self, op: &'static str, kind: Option<Kind>, key: &[u8], value: Option<&[u8]>) {
+        self.data.extend_from_slice(key);
+        if let Some(v) = value {
+            self.data.extend_from_slice(v);
+        }
+        self.metas.push(ChangeMeta {
+            index: 0,
+            op,
+            kind,
+            key_len: key.len() as u32,
+            value_len: value.map(|v| v.len() as u32),
+        });
+    }
+
+    /// Gives the changes recorded since the last mark the log index `index`.
+    pub fn mark(&mut self, index: u64) {
+        for m in &mut self.metas[self.marked..] {
+            m.index = index;
+        }
+        self.marked = self.metas.len();
+    }
+
+    pub fn clear(&mut self) {
+        self.metas.clear();
+        self.data.clear();
+        self.marked = 0;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.metas.is_empty()
+    }
+
+    /// Each change with its key and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&ChangeMeta, &[u8], Option<&[u8]>)> {
+        let mut at = 0;
+        self.metas.iter().map(move |m| {
+            let key = &self.data[at..at + m.key_len as usize];
+            at += m.key_len as usize;
+            let value = m.value_len.map(|n| {
+                let v = &self.data[at..at + n as usize];
+                at += n as usize;
+                v
+            });
+            (m, key, value)
+        })
+    }
 }
 
 /// One unit of the replicated log.

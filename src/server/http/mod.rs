@@ -310,7 +310,12 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
     let failed = Family::<Labels, Counter<u64>>::default();
     let rejected = Family::<Labels, Counter<u64>>::default();
     let seconds = Family::<Labels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+    let mut durations = Vec::new();
     for c in shared.stats.per_command() {
+        if c.calls > 0 {
+            let labels = vec![("command".to_string(), c.name.to_string())];
+            durations.push((labels, LatencySnapshot::from_micros(&c.buckets, c.usec)));
+        }
         let labels = vec![("command".into(), c.name.to_string())];
         calls.get_or_create(&labels).inc_by(c.calls);
         failed.get_or_create(&labels).inc_by(c.failed);
@@ -318,6 +323,7 @@ pub fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
         seconds.get_or_create(&labels).inc_by(c.usec as f64 / 1e6);
     }
     r.register("raftis_command_seconds", "Time spent in each command (INFO commandstats usec)", seconds);
+    r.register("raftis_command_duration_seconds", "Time of each call, by command", Histograms(durations));
     r.register("raftis_command_calls", "Calls of each command (INFO commandstats calls)", calls);
     r.register("raftis_command_failed", "Calls that answered an error (failed_calls)", failed);
     r.register("raftis_command_rejected", "Calls refused before running (rejected_calls)", rejected);
