@@ -81,6 +81,7 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
     } else {
         None
     };
+    let http = server::bind_http(&cfg).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -107,7 +108,7 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
         .with_catchup(node.catchup.clone())
         .with_bus(node.bus.clone()),
     );
-    let served = server::serve(cfg, listener, backend, stop_rx).await;
+    let served = server::serve(cfg, listener, http, backend, stop_rx).await;
     if let Err(e) = node.raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not shut down cleanly");
     }

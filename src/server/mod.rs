@@ -67,10 +67,26 @@ pub struct Shared {
 const EXPIRY_PERIOD: Duration = Duration::from_millis(100);
 const EXPIRY_BATCH: usize = 256;
 
-/// Serves clients on `listener` until `shutdown` turns true.
+/// Binds the HTTP listener `config` asks for, if any: before Raft starts, so that none of the
+/// node's own outgoing connections can take its port meanwhile. A default port that is taken
+/// leaves the node without HTTP (logged); a port given with --http-port must be free.
+pub async fn bind_http(config: &NodeConfig) -> anyhow::Result<Option<TcpListener>> {
+    let Some(listen) = &config.http else { return Ok(None) };
+    match TcpListener::bind(&listen.addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if !listen.explicit => {
+            warn!(addr = %listen.addr, error = %e, "no HTTP listener: the default HTTP port is taken (set --http-port, 0 for none)");
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("listening for HTTP on {}", listen.addr)),
+    }
+}
+
+/// Serves clients on `listener` (and HTTP on `http`) until `shutdown` turns true.
 pub async fn serve(
     config: NodeConfig,
     listener: TcpListener,
+    http: Option<TcpListener>,
     backend: Arc<Backend>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -94,17 +110,7 @@ pub async fn serve(
         elections: elections::Elections::default(),
     });
     shared.backend.feed().set_history(shared.config.watch_history);
-    let http = match &shared.config.http {
-        None => None,
-        Some(listen) => match TcpListener::bind(&listen.addr).await {
-            Ok(listener) => Some(tokio::spawn(http::serve(shared.clone(), listener, shutdown.clone()))),
-            Err(e) if !listen.explicit => {
-                warn!(addr = %listen.addr, error = %e, "no HTTP listener: the default HTTP port is taken (set --http-port, 0 for none)");
-                None
-            }
-            Err(e) => return Err(e).with_context(|| format!("listening for HTTP on {}", listen.addr)),
-        },
-    };
+    let http = http.map(|listener| tokio::spawn(http::serve(shared.clone(), listener, shutdown.clone())));
     let hub = shared.pubsub.clone();
     shared.backend.set_message_sink(Arc::new(move |messages| hub.deliver(messages)));
     let expiry = tokio::spawn(expiry_cycle(shared.clone(), shutdown.clone()));
