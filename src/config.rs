@@ -131,6 +131,24 @@ pub struct ServerConfig {
     /// The master name under which the SENTINEL commands present the cluster (its leader).
     #[arg(long, env = "RAFTIS_SENTINEL_NAME", default_value = "raftis")]
     pub sentinel_name: String,
+    /// Join a running cluster through any of its nodes (`HOST:PORT`, a client address) instead of
+    /// forming one with --peers: a node with an empty --dir asks to be added as a learner, receives
+    /// the data, and is promoted to voter once caught up. Without --id, the cluster assigns one.
+    /// Once the directory holds the node's state, it restarts from it and --join is not used.
+    #[arg(long, env = "RAFTIS_JOIN", conflicts_with = "peers")]
+    pub join: Option<String>,
+    /// With --join: stay a learner (replicates and serves READONLY reads, never votes) instead of
+    /// asking to be promoted to voter.
+    #[arg(long, env = "RAFTIS_LEARNER", requires = "join")]
+    pub learner: bool,
+    /// With --join: this node's address as the other nodes reach it, `HOST:PORT[@BUSPORT]` (what
+    /// --peers would list for it). Default: --bind (127.0.0.1 when binding every interface) and
+    /// --port, bus port + 10000.
+    #[arg(long, env = "RAFTIS_CLUSTER_ADDR", requires = "join")]
+    pub cluster_addr: Option<String>,
+    /// On the leader: how many entries behind its log a learner may be when it is promoted.
+    #[arg(long, env = "RAFTIS_PROMOTE_LAG", default_value_t = crate::raft::membership::DEFAULT_PROMOTE_LAG)]
+    pub promote_lag: u64,
 }
 
 /// `--pop-delivery`.
@@ -197,6 +215,18 @@ pub struct NodeConfig {
     pub http: Option<HttpListen>,
     /// `--watch-history`.
     pub watch_history: usize,
+    /// `--join`: the node to ask for membership when the data directory is new.
+    pub join: Option<String>,
+    /// `--learner`.
+    pub learner: bool,
+    /// `--promote-lag`.
+    pub promote_lag: u64,
+    /// The directory's node entered its cluster by joining (it never forms one from --peers).
+    /// Set from the directory's identity at start.
+    pub joined: bool,
+    /// Whether the node listens on its bus: a node started alone without --peers has nobody
+    /// to talk to and opens no bus port (it can then never grow).
+    pub open_bus: bool,
 }
 
 /// Where the HTTP listener binds.
@@ -250,6 +280,23 @@ impl ServerConfig {
     /// Checks the flags and works out this node's place in the cluster.
     pub fn resolve(&self) -> anyhow::Result<NodeConfig> {
         let (id, peers) = match &self.peers {
+            _ if self.join.is_some() => {
+                // The id is the one given, or 0 until the cluster assigns one.
+                let id = self.id.unwrap_or(0);
+                let addr = match &self.cluster_addr {
+                    Some(a) => a.clone(),
+                    None => {
+                        let host = if self.bind == "0.0.0.0" || self.bind == "::" { "127.0.0.1" } else { &self.bind };
+                        format!("{host}:{}", self.port.unwrap_or(defaults::PORT))
+                    }
+                };
+                let mut me = parse_peer(&format!("1@{addr}")).with_context(|| format!("--cluster-addr '{addr}'"))?;
+                if let (None, Some(bus)) = (&self.cluster_addr, self.bus_port) {
+                    me.bus_port = bus;
+                }
+                me.id = id;
+                (id, vec![me])
+            }
             Some(list) if !list.trim().is_empty() => {
                 let peers = list.split(',').map(parse_peer).collect::<anyhow::Result<Vec<_>>>()?;
                 let mut ids = BTreeSet::new();
@@ -289,7 +336,8 @@ impl ServerConfig {
         let me = peers.iter().find(|p| p.id == id).expect("checked above").clone();
         if let Some(port) = self.port {
             if port != me.port {
-                bail!("--port {port} disagrees with this node's entry in --peers ({})", me.client_addr());
+                let given = if self.join.is_some() { "--cluster-addr" } else { "this node's entry in --peers" };
+                bail!("--port {port} disagrees with {given} ({})", me.client_addr());
             }
         }
         if self.election_timeout_ms < 2 * self.heartbeat_ms {
@@ -319,11 +367,15 @@ impl ServerConfig {
         };
         let mut members: Vec<String> = peers.iter().map(|p| format!("{}@{}", p.id, p.bus_addr())).collect();
         members.sort();
-        let cluster_id = {
+        // A joining node learns its cluster's id from the cluster.
+        let cluster_id = if self.join.is_some() {
+            String::new()
+        } else {
             let mut h = sha1_smol::Sha1::new();
             h.update(members.join(",").as_bytes());
             h.digest().to_string()[..16].to_string()
         };
+        let open_bus = self.join.is_some() || peers.len() > 1 || self.peers.is_some();
         Ok(NodeConfig {
             id,
             bind: self.bind.clone(),
@@ -350,6 +402,11 @@ impl ServerConfig {
                 strict_keys: self.cluster_strict_keys,
             },
             watch_history: self.watch_history,
+            join: self.join.clone(),
+            learner: self.learner,
+            promote_lag: self.promote_lag,
+            joined: false,
+            open_bus,
             http: match self.http_port {
                 Some(0) => None,
                 Some(port) => Some(HttpListen {
@@ -405,6 +462,23 @@ mod tests {
             vec!["--id", "1", "--peers", "1@a"],
             vec!["--id", "1", "--peers", "x@a:1"],
             vec!["--announce", "nope"],
+        ] {
+            assert!(resolve(&args).is_err(), "{args:?} accepted");
+        }
+    }
+
+    #[test]
+    fn joining() {
+        let c = resolve(&["--join", "10.0.0.1:6379", "--cluster-addr", "10.0.0.4:7004@27004"]).unwrap();
+        assert_eq!((c.id, c.cluster_id.as_str(), c.port, c.open_bus), (0, "", 7004, true));
+        assert_eq!(c.peers[0].bus_addr(), "10.0.0.4:27004");
+        let c = resolve(&["--join", "h:1", "--id", "7", "--port", "7007", "--learner"]).unwrap();
+        assert_eq!((c.id, c.peers[0].client_addr(), c.learner), (7, "127.0.0.1:7007".to_string(), true));
+        for args in [
+            vec!["--join", "h:1", "--peers", PEERS, "--id", "1"],
+            vec!["--learner"],
+            vec!["--join", "h:1", "--cluster-addr", "nope"],
+            vec!["--join", "h:1", "--cluster-addr", "h:7004", "--port", "7005"],
         ] {
             assert!(resolve(&args).is_err(), "{args:?} accepted");
         }

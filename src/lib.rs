@@ -9,7 +9,9 @@
 //!   requests are submitted to.
 //! - [`base`]: node ids and addresses, and the clock: the vocabulary every layer shares.
 //! - [`config`]: flags and environment variables.
+//! - [`admin`]: joining a running cluster and changing its membership from outside (RAFT.NODE).
 
+pub mod admin;
 pub mod base;
 pub mod broken;
 pub mod cluster;

@@ -9,7 +9,7 @@ use tracing::info;
 
 use raftis::cluster::Topology;
 use raftis::config::ServerConfig;
-use raftis::raft::node::Node;
+use raftis::raft::node::{Adopted, Node};
 use raftis::server::{self, Backend};
 
 #[derive(Parser)]
@@ -22,9 +22,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs one node.
-    Server(ServerConfig),
+    Server(Box<ServerConfig>),
     /// Runs a whole cluster on this machine (child processes), for trying raftis out.
     Local(raftis::local::LocalConfig),
+    /// Lists or changes a running cluster's members (RAFT.NODE on any node).
+    Cluster(raftis::admin::ClusterArgs),
     /// Exits 0 if the node at HOST:PORT answers PING, and with --ready if its HTTP `/ready`
     /// answers 200 (a container health check: the image has no shell, curl or redis-cli).
     Health {
@@ -56,8 +58,9 @@ fn main() -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     match cli.command {
-        Command::Server(config) => runtime.block_on(run_server(config)),
+        Command::Server(config) => runtime.block_on(run_server(*config)),
         Command::Local(config) => runtime.block_on(raftis::local::run(config)),
+        Command::Cluster(args) => runtime.block_on(raftis::admin::run(args)),
         Command::Health { host, port, ready, http_port } => runtime.block_on(async {
             health(&host, port).await?;
             if ready {
@@ -70,18 +73,24 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
-    let cfg = flags.resolve()?;
+    let mut cfg = flags.resolve()?;
+    let adopted = raftis::raft::node::adopt_identity(&mut cfg, flags.peers.is_some())?;
     let client_addr = format!("{}:{}", cfg.bind, cfg.port);
     let listener =
         TcpListener::bind(&client_addr).await.with_context(|| format!("listening for clients on {client_addr}"))?;
     // A single-node cluster has nobody to talk to: it opens no bus port.
-    let bus = if cfg.peers.len() > 1 {
+    let bus = if cfg.open_bus {
         let bus_addr = format!("{}:{}", cfg.bind, cfg.bus_port);
         Some(TcpListener::bind(&bus_addr).await.with_context(|| format!("listening for the bus on {bus_addr}"))?)
     } else {
         None
     };
     let http = server::bind_http(&cfg).await?;
+    match adopted {
+        Adopted::Resumed => {}
+        Adopted::New(identity) => raftis::raft::node::write_identity(&cfg.dir, &identity)?,
+        Adopted::Join => raftis::admin::join(&mut cfg).await?,
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -92,7 +101,6 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
     let topology = Arc::new(Topology::new(cfg.client_addrs()));
     topology.learn(cfg.id, &cfg.announce, raftis::server::unix_millis());
     let node = Node::start(&cfg, bus, topology.clone(), stop_rx.clone()).await?;
-    let bus_ports = cfg.peers.iter().map(|p| (p.id, p.bus_port)).collect();
     let backend = Arc::new(
         Backend::new(
             node.raft.clone(),
@@ -101,13 +109,19 @@ async fn run_server(flags: ServerConfig) -> anyhow::Result<()> {
             cfg.id,
             cfg.commit_timeout,
             cfg.election_timeout * 2,
-            bus_ports,
         )
         .with_log(node.log.clone())
         .with_lease(node.lease.clone(), node.read_floor)
         .with_catchup(node.catchup.clone())
-        .with_bus(node.bus.clone()),
+        .with_bus(node.bus.clone())
+        .with_membership(node.membership.clone()),
     );
+    tokio::spawn(raftis::admin::look_after_membership(
+        backend.clone(),
+        node.membership.clone(),
+        cfg.id,
+        cfg.joined && !cfg.learner,
+    ));
     let served = server::serve(cfg, listener, http, backend, stop_rx).await;
     if let Err(e) = node.raft.shutdown().await {
         tracing::warn!(error = %e, "raft did not shut down cleanly");

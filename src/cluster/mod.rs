@@ -116,6 +116,8 @@ pub struct NodeView {
     pub connected: bool,
     /// Milliseconds since it last answered this node over the bus, if it ever did.
     pub last_ack_ms: Option<u64>,
+    /// A voter (else a learner: it replicates and serves READONLY reads, but does not vote).
+    pub voter: bool,
 }
 
 /// A consistent picture of the cluster at one moment, from Raft's metrics and the topology.
@@ -133,6 +135,8 @@ pub struct ClusterView {
     pub nodes: Vec<NodeView>,
     /// How far this node is behind its leader.
     pub catchup: crate::raft::catchup::CatchupView,
+    /// This node's place in the membership: `voter`, `learner`, `joining` or `removed`.
+    pub standing: &'static str,
 }
 
 /// `host:port` split (a missing or bad port reads as 0).
@@ -343,9 +347,11 @@ impl ClusterView {
         }
         if want_raft {
             let ids: Vec<String> = self.nodes.iter().map(|n| n.id.to_string()).collect();
+            let learners: Vec<String> = self.nodes.iter().filter(|n| !n.voter).map(|n| n.id.to_string()).collect();
             parts.push(format!(
                 "# Raft\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\n\
-                 raft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_nodes:{}\r\n",
+                 raft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_nodes:{}\r\n\
+                 raft_learners:{}\r\nraft_membership:{}\r\n",
                 self.my_id,
                 self.role.name(),
                 self.leader.map_or("-".to_string(), |l| l.to_string()),
@@ -355,6 +361,8 @@ impl ClusterView {
                 self.last_log_index,
                 self.snapshot_index,
                 ids.join(","),
+                learners.join(","),
+                self.standing,
             ));
             let s = parts.last_mut().expect("just pushed");
             let c = &self.catchup;
@@ -419,6 +427,7 @@ mod tests {
             offset: 5,
             connected: true,
             last_ack_ms: Some(20),
+            voter: true,
         };
         ClusterView {
             my_id: 2,
@@ -436,6 +445,7 @@ mod tests {
                 entries_behind: 0,
                 secs_since_caught_up: Some(0),
             },
+            standing: "voter",
         }
     }
 

@@ -58,8 +58,8 @@ pub struct BusConfig {
     pub my_id: NodeId,
     /// The cluster name; envelopes from another cluster are refused.
     pub cluster: String,
-    /// Node ids allowed to send to this node.
-    pub allowed: Arc<BTreeSet<NodeId>>,
+    /// Node ids allowed to send to this node (the node keeps it to its cluster's members).
+    pub allowed: Arc<Allowed>,
     /// Largest request frame accepted (and reply frame sent).
     pub max_frame: usize,
     /// Where announced client addresses are learned and relayed from, if anywhere.
@@ -73,10 +73,32 @@ impl BusConfig {
         Self {
             my_id,
             cluster: cluster.into(),
-            allowed: Arc::new(allowed.into_iter().collect()),
+            allowed: Arc::new(Allowed::only(allowed)),
             max_frame: defaults::MAX_FRAME,
             topology: None,
         }
+    }
+}
+
+/// The node ids a bus accepts envelopes from: the members this node knows of, or anyone of the
+/// cluster while it knows of none (a joining node, before the leader's first message).
+#[derive(Debug, Default)]
+pub struct Allowed(std::sync::RwLock<Option<BTreeSet<NodeId>>>);
+
+impl Allowed {
+    /// Only these ids.
+    pub fn only(ids: impl IntoIterator<Item = NodeId>) -> Allowed {
+        Allowed(std::sync::RwLock::new(Some(ids.into_iter().collect())))
+    }
+
+    /// Whether `id` may send.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).as_ref().is_none_or(|ids| ids.contains(&id))
+    }
+
+    /// Replaces the accepted ids.
+    pub fn set(&self, ids: BTreeSet<NodeId>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(ids);
     }
 }
 

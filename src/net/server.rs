@@ -141,7 +141,7 @@ fn check(config: &BusConfig, env: &Envelope) -> Result<(), Refusal> {
     if env.to != config.my_id {
         return Err(Refusal::WrongTarget { expected: config.my_id, got: env.to });
     }
-    if !config.allowed.contains(&env.from) {
+    if !config.allowed.contains(env.from) {
         return Err(Refusal::UnknownSender(env.from));
     }
     Ok(())

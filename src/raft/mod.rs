@@ -6,6 +6,7 @@ pub mod feed;
 pub mod format;
 pub mod lease;
 pub mod log_store;
+pub mod membership;
 pub mod node;
 pub mod snapshots;
 pub mod state_machine;

@@ -76,6 +76,8 @@ pub struct Node {
     pub catchup: Arc<Catchup>,
     /// The bus client side, shared with Raft: when each peer last answered.
     pub bus: BusNetwork,
+    /// Membership changes through this node, and its standing.
+    pub membership: Arc<super::membership::Membership>,
 }
 
 /// The bus handler: the Raft node, except that a vote request is refused (with this node's
@@ -107,36 +109,117 @@ impl BusHandler for RaftBus {
     }
 }
 
-/// Checks (or, for an empty directory, writes) the directory's identity, so that a directory of
-/// another node or cluster is never used by mistake.
-fn check_identity(dir: &Path, id: NodeId, cluster: &str) -> anyhow::Result<()> {
+/// What a data directory's identity file says: whose directory it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub node_id: NodeId,
+    pub cluster_id: String,
+    /// The node entered its cluster with --join: it never forms a cluster from --peers.
+    pub joined: bool,
+}
+
+impl Identity {
+    fn text(&self) -> String {
+        let joined = if self.joined { "joined=1\n" } else { "" };
+        format!("node_id={}\ncluster_id={}\n{joined}", self.node_id, self.cluster_id)
+    }
+
+    fn parse(text: &str) -> Option<Identity> {
+        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name));
+        Some(Identity {
+            node_id: field("node_id=")?.parse().ok()?,
+            cluster_id: field("cluster_id=")?.to_string(),
+            joined: field("joined=") == Some("1"),
+        })
+    }
+}
+
+/// The directory's identity; `None` for a new (empty or missing) directory. A directory with
+/// files but no identity is refused: whose files they are cannot be told.
+pub fn read_identity(dir: &Path) -> anyhow::Result<Option<Identity>> {
     let path = dir.join(IDENTITY_FILE);
-    let expected = format!("node_id={id}\ncluster_id={cluster}\n");
     match std::fs::read_to_string(&path) {
-        Ok(found) if found == expected => Ok(()),
-        Ok(found) => {
-            let field = |name: &str| found.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("?").to_string();
-            bail!(
-                "data directory {} belongs to node {} of cluster {}, but this is node {id} of cluster {cluster} \
-                 (check --id, --peers and --dir)",
-                dir.display(),
-                field("node_id="),
-                field("cluster_id="),
-            )
+        Ok(text) => {
+            Identity::parse(&text).map(Some).with_context(|| format!("{} is damaged: {text:?}", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let has_data = std::fs::read_dir(dir)?.next().is_some();
+            let has_data = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
             if has_data {
                 bail!(
                     "data directory {} has files but no {IDENTITY_FILE}: refusing to guess whose they are",
                     dir.display()
                 );
             }
-            std::fs::write(&path, expected).with_context(|| format!("writing {}", path.display()))?;
-            Ok(())
+            Ok(None)
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Writes a new directory's identity, durably.
+pub fn write_identity(dir: &Path, identity: &Identity) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let path = dir.join(IDENTITY_FILE);
+    let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
+    let f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    std::io::Write::write_all(&mut &f, identity.text().as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Settles which node of which cluster `cfg` runs as, from the directory's identity: a directory
+/// that has one keeps it (its node id must match --id, when given; the cluster must be the one
+/// --peers describes, when given: --peers only forms a cluster at its first start, after that the
+/// membership lives in the log). A new directory gets the identity --id and --peers give, except
+/// with --join: then the node must first ask the cluster (see `admin::join`). Writes nothing.
+pub fn adopt_identity(cfg: &mut NodeConfig, peers_given: bool) -> anyhow::Result<Adopted> {
+    match read_identity(&cfg.dir)? {
+        Some(found) => {
+            let differs = found.node_id != cfg.id && (cfg.id != 0 || cfg.join.is_none());
+            if differs || (peers_given && found.cluster_id != cfg.cluster_id) {
+                bail!(
+                    "data directory {} belongs to node {} of cluster {}, but this is node {} of cluster {} \
+                     (check --id, --peers and --dir; --peers must be the list the cluster was first started \
+                     with, or left out: after the first start the membership lives in the log)",
+                    cfg.dir.display(),
+                    found.node_id,
+                    found.cluster_id,
+                    cfg.id,
+                    if peers_given { &cfg.cluster_id } else { "(any)" },
+                );
+            }
+            if !peers_given && found.cluster_id != cfg.cluster_id && !found.joined {
+                info!(cluster = %found.cluster_id, "no --peers: resuming the cluster this directory belongs to");
+            }
+            let was = cfg.id;
+            cfg.id = found.node_id;
+            for p in cfg.peers.iter_mut().filter(|p| p.id == was) {
+                p.id = found.node_id;
+            }
+            cfg.joined = found.joined;
+            if found.cluster_id != cfg.cluster_id {
+                // Its membership (in the log) may hold other nodes: listen on the bus.
+                cfg.open_bus = true;
+                cfg.cluster_id = found.cluster_id;
+            }
+            Ok(Adopted::Resumed)
+        }
+        None if cfg.join.is_some() => Ok(Adopted::Join),
+        None => Ok(Adopted::New(Identity { node_id: cfg.id, cluster_id: cfg.cluster_id.clone(), joined: false })),
+    }
+}
+
+/// What [`adopt_identity`] found.
+#[derive(Debug)]
+pub enum Adopted {
+    /// The directory's own identity.
+    Resumed,
+    /// A new directory, to get this identity once the node's ports are bound.
+    New(Identity),
+    /// A new directory of a node that must ask its cluster to join.
+    Join,
 }
 
 /// The upper end of the randomized election timeout.
@@ -183,8 +266,8 @@ impl Node {
         topology: Arc<Topology>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Node> {
-        std::fs::create_dir_all(&cfg.dir).with_context(|| format!("creating data directory {}", cfg.dir.display()))?;
-        check_identity(&cfg.dir, cfg.id, &cfg.cluster_id)?;
+        anyhow::ensure!(cfg.id != 0 && !cfg.cluster_id.is_empty(), "the node's identity is not settled");
+        let was_member = !cfg.joined || cfg.dir.join(INITIALIZED_FILE).exists();
         let log = LogStore::open(&cfg.dir.join("raft-log"), cfg.sled_cache_bytes)?;
         let state = StateStore::open(&cfg.dir)?;
         let committed_at_open = {
@@ -227,6 +310,16 @@ impl Node {
         let catchup = Arc::new(Catchup::default());
         let mut bus_config = BusConfig::new(cfg.id, bus_name, cfg.peer_ids());
         bus_config.topology = Some(topology);
+        // The bus accepts the members the log holds (a joined node: anyone of the cluster until
+        // the leader's first message brings them).
+        let members: std::collections::BTreeSet<NodeId> =
+            raft.metrics().borrow().membership_config.membership().nodes().map(|(&id, _)| id).collect();
+        if !members.is_empty() {
+            bus_config.allowed.set(members);
+        } else if cfg.joined {
+            bus_config.allowed = Arc::new(net::Allowed::default());
+        }
+        let allowed = bus_config.allowed.clone();
         if let Some(bus) = bus {
             tokio::spawn(net::serve(
                 bus,
@@ -236,7 +329,9 @@ impl Node {
             ));
         }
 
-        if !raft.is_initialized().await.context("reading raft state")? {
+        if cfg.joined {
+            info!("joined node: waiting for the leader's log or snapshot");
+        } else if !raft.is_initialized().await.context("reading raft state")? {
             // Every node of a new cluster proposes the same membership, derived from --peers:
             // openraft makes this safe, whatever the start order.
             let members: BTreeMap<NodeId, NodeAddr> =
@@ -248,19 +343,30 @@ impl Node {
         } else {
             info!("resuming from the data directory");
         }
-        if raft.is_initialized().await.context("reading raft state")? {
+        // A joined node is marked once the membership names it (see `Membership::follow`).
+        if !cfg.joined && raft.is_initialized().await.context("reading raft state")? {
             mark_initialized(&cfg.dir)?;
         }
         tokio::spawn(log_changes(raft.clone(), restored_leader_term));
+        let membership = Arc::new(super::membership::Membership::new(raft.clone(), cfg.id, cfg.promote_lag));
+        tokio::spawn(membership.clone().finish_interrupted());
+        tokio::spawn(membership.clone().follow(allowed, was_member, {
+            let dir = cfg.dir.clone();
+            move || {
+                if let Err(e) = mark_initialized(&dir) {
+                    warn!(error = %e, "cannot record that this node joined");
+                }
+            }
+        }));
         tokio::spawn(catchup.clone().run(raft.clone(), cfg.id));
-        let peers = cfg.peer_ids().into_iter().collect();
         let policy = super::snapshots::Policy {
             every: cfg.snapshot_every,
             log_bytes: cfg.snapshot_log_bytes,
             keep_bytes: cfg.log_keep_bytes,
         };
-        tokio::spawn(super::snapshots::schedule(raft.clone(), policy, log.sizes(), cfg.id, peers));
-        if cfg.peers.len() == 1 {
+        tokio::spawn(super::snapshots::schedule(raft.clone(), policy, log.sizes(), cfg.id));
+        let voters: Vec<NodeId> = raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+        if voters == [cfg.id] {
             // A single-node cluster is always its own leader, a tick after start: wait for it, so
             // that its first clients are not told CLUSTERDOWN.
             let wait = raft.wait(Some(std::time::Duration::from_secs(5)));
@@ -268,7 +374,7 @@ impl Node {
                 warn!(error = %e, "this single-node cluster did not become its own leader yet");
             }
         }
-        Ok(Node { raft, state, log, lease, read_floor, catchup, bus: bus_client })
+        Ok(Node { raft, state, log, lease, read_floor, catchup, bus: bus_client, membership })
     }
 }
 

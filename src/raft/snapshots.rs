@@ -47,11 +47,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// Triggers a snapshot whenever the applied index passes this node's next point (see
 /// [`next_point`]) or the log since the last snapshot outgrows this node's byte budget, and
 /// purges the log behind a snapshot down to the bytes to keep; returns when Raft shuts down.
-pub async fn schedule(raft: Raft, policy: Policy, sizes: Arc<LogSizes>, my_id: NodeId, peers: Vec<NodeId>) {
-    let rank = peers.iter().position(|&p| p == my_id).unwrap_or(0) as u64;
-    let nodes = peers.len().max(1) as u64;
+pub async fn schedule(raft: Raft, policy: Policy, sizes: Arc<LogSizes>, my_id: NodeId) {
     let every = policy.every;
-    let byte_budget = policy.log_bytes.saturating_mul(2 * nodes - rank.min(nodes)) / (2 * nodes);
     // The purge point last asked for (openraft purges in the background, when no replication
     // needs the entries any more).
     let mut purge_asked = 0;
@@ -67,6 +64,13 @@ pub async fn schedule(raft: Raft, policy: Policy, sizes: Arc<LogSizes>, my_id: N
             return;
         }
         let m = metrics.borrow_and_update().clone();
+        // This node's turn among the members it knows now (the membership can change).
+        let (rank, nodes) = {
+            let members: Vec<NodeId> = m.membership_config.membership().nodes().map(|(&id, _)| id).collect();
+            let rank = members.iter().position(|&p| p == my_id).unwrap_or(0) as u64;
+            (rank, members.len().max(1) as u64)
+        };
+        let byte_budget = policy.log_bytes.saturating_mul(2 * nodes - rank.min(nodes)) / (2 * nodes);
         let applied = m.last_applied.map_or(0, |l| l.index);
         let snapshot = m.snapshot.map_or(0, |l| l.index);
         let purged = m.purged.map_or(0, |l| l.index);

@@ -44,7 +44,6 @@ pub struct Backend {
     topology: Arc<Topology>,
     my_id: NodeId,
     commit_timeout: Duration,
-    bus_ports: std::collections::BTreeMap<NodeId, u16>,
     log: Option<crate::raft::log_store::LogStore>,
     proposals: mpsc::UnboundedSender<Proposal>,
     /// Set while this node is Raft's leader but has not heard from a quorum for longer than an
@@ -60,6 +59,8 @@ pub struct Backend {
     peer_timeout: Duration,
     /// What went into each log entry this node proposed.
     batches: Arc<Batches>,
+    /// Membership changes through this node, and its standing.
+    membership: Option<Arc<crate::raft::membership::Membership>>,
 }
 
 /// What went into each log entry this node proposed.
@@ -95,7 +96,6 @@ impl Backend {
         my_id: NodeId,
         commit_timeout: Duration,
         lease_timeout: Duration,
-        bus_ports: std::collections::BTreeMap<NodeId, u16>,
     ) -> Backend {
         let (proposals, queue) = mpsc::unbounded_channel();
         let batches = Arc::new(Batches::default());
@@ -109,7 +109,6 @@ impl Backend {
             topology,
             my_id,
             commit_timeout,
-            bus_ports,
             log: None,
             proposals,
             quorum_lost,
@@ -117,7 +116,19 @@ impl Backend {
             bus: None,
             peer_timeout: lease_timeout,
             batches,
+            membership: None,
         }
+    }
+
+    /// Changes the membership through `membership` (RAFT.NODE) and reports this node's standing.
+    pub fn with_membership(mut self, membership: Arc<crate::raft::membership::Membership>) -> Backend {
+        self.membership = Some(membership);
+        self
+    }
+
+    /// Membership changes through this node (none in tests without Raft's node).
+    pub fn membership(&self) -> Option<&Arc<crate::raft::membership::Membership>> {
+        self.membership.as_ref()
     }
 
     /// Reports, for each peer, when it last answered (INFO, CLUSTER NODES).
@@ -308,8 +319,16 @@ impl Backend {
 
     /// The leader this node knows of (none while it leads without a quorum).
     pub fn leader(&self) -> Option<NodeId> {
+        if self.membership.as_ref().is_some_and(|m| m.standing() == crate::raft::membership::Standing::Removed) {
+            return None;
+        }
         let leader = self.raft.metrics().borrow().current_leader;
         leader.filter(|&l| !(l == self.my_id && self.quorum_lost.load(Ordering::Relaxed)))
+    }
+
+    /// The client address the membership holds for node `id` (the cluster's own network).
+    pub fn member_addr(&self, id: NodeId) -> Option<String> {
+        self.raft.metrics().borrow().membership_config.membership().get_node(&id).map(|n| n.client.clone())
     }
 
     /// The client address of node `id`.
@@ -331,6 +350,7 @@ impl Backend {
             ServerState::Shutdown => Role::Shutdown,
         };
         let applied = m.last_applied.map_or(0, |l| l.index);
+        let voters: std::collections::BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
         let nodes = m
             .membership_config
             .membership()
@@ -347,9 +367,9 @@ impl Backend {
                     _ => id == self.my_id || m.replication.is_none() || matched.is_some(),
                 };
                 let addr = self.topology.addr(id).unwrap_or_else(|| node.client.clone());
-                let bus_port = self.bus_ports.get(&id).copied().unwrap_or(0);
+                let bus_port = crate::cluster::split_addr(&node.bus).1;
                 let last_ack_ms = last_ack.map(|t| t.as_millis() as u64);
-                NodeView { id, addr, bus_port, offset, connected, last_ack_ms }
+                NodeView { id, addr, bus_port, offset, connected, last_ack_ms, voter: voters.contains(&id) }
             })
             .collect();
         ClusterView {
@@ -363,6 +383,7 @@ impl Backend {
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             nodes,
             catchup: self.catchup.view(role == Role::Leader, applied),
+            standing: self.membership.as_ref().map_or("voter", |m| m.standing().name()),
         }
     }
 }

@@ -31,10 +31,22 @@ pub enum ForwardError {
     NoReply { addr: String, reason: String },
 }
 
+/// The client name of connections an operator's tool or a joining node opens: unlike a
+/// forwarder's, what such a connection sends may be forwarded to the leader.
+pub const ADMIN_NAME: &str = "raftis-admin";
+
 /// Pooled connections to the nodes commands are forwarded to.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Forwarder {
     idle: Mutex<Vec<(String, Conn)>>,
+    /// The client name its connections take.
+    name: &'static str,
+}
+
+impl Default for Forwarder {
+    fn default() -> Self {
+        Forwarder { idle: Mutex::default(), name: FORWARDER_NAME }
+    }
 }
 
 #[derive(Debug)]
@@ -44,6 +56,11 @@ struct Conn {
 }
 
 impl Forwarder {
+    /// Connections named [`ADMIN_NAME`], for tools outside the cluster's nodes.
+    pub fn admin() -> Forwarder {
+        Forwarder { idle: Mutex::default(), name: ADMIN_NAME }
+    }
+
     /// Sends `commands` pipelined on one connection to the node at `addr` and returns their
     /// replies in order.
     pub async fn call_many(
@@ -61,8 +78,7 @@ impl Forwarder {
                     let stream = TcpStream::connect(addr).await?;
                     stream.set_nodelay(true)?;
                     let mut conn = Conn { stream, buf: BytesMut::with_capacity(512) };
-                    let name =
-                        [Bytes::from_static(b"CLIENT"), Bytes::from_static(b"SETNAME"), Bytes::from(FORWARDER_NAME)];
+                    let name = [Bytes::from_static(b"CLIENT"), Bytes::from_static(b"SETNAME"), Bytes::from(self.name)];
                     match conn.exchange(&name).await? {
                         Reply::Ok => Ok(conn),
                         other => Err(std::io::Error::other(format!("CLIENT SETNAME answered {other:?}"))),

@@ -6,7 +6,7 @@ mod clients;
 pub mod commands;
 mod conn;
 pub mod elections;
-mod forward;
+pub mod forward;
 pub mod http;
 mod memory;
 mod proxy;

@@ -74,6 +74,7 @@ pub fn is_local(name: &str) -> bool {
             | "spublish"
             | "unwatch"
             | "discard"
+            | "raft.node"
     ) || matches!(name, "config|get" | "config|help" | "config|resetstat")
 }
 
@@ -90,13 +91,13 @@ pub struct Tunnel {
 }
 
 /// The leader this node knows of (not itself) and the client address to reach it at: the one
-/// `--peers` gives (the cluster's own network: inside Docker, the announced address is the
-/// host's published port, which a container cannot reach), else the announced one.
+/// in the membership (`--peers`, or what a joining node gave: the cluster's own network; inside
+/// Docker, the announced address is the host's published port, which a container cannot reach),
+/// else the announced one.
 pub fn known_leader(shared: &Shared) -> Option<(NodeId, String)> {
     let backend = &shared.backend;
     let leader = backend.leader().filter(|&l| l != backend.id())?;
-    let configured = shared.config.peers.iter().find(|p| p.id == leader).map(|p| p.client_addr());
-    Some((leader, configured.or_else(|| backend.addr_of(leader))?))
+    Some((leader, backend.member_addr(leader).or_else(|| backend.addr_of(leader))?))
 }
 
 /// Where a session that must move ends up.

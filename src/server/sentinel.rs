@@ -322,6 +322,7 @@ mod tests {
             offset: 10,
             connected: true,
             last_ack_ms: Some(5),
+            voter: true,
         };
         ClusterView {
             my_id: 2,
@@ -339,6 +340,7 @@ mod tests {
                 entries_behind: 0,
                 secs_since_caught_up: Some(0),
             },
+            standing: "voter",
         }
     }
 

@@ -299,6 +299,8 @@ pub struct Options {
     pub extra: Vec<String>,
     /// Give every node an HTTP listener (`Node::http_port`).
     pub http: bool,
+    /// Nodes laid out after the first `nodes` but not in --peers: they start with --join.
+    pub spare: u64,
 }
 
 impl Default for Options {
@@ -312,6 +314,7 @@ impl Default for Options {
             snapshot_every: None,
             extra: Vec::new(),
             http: false,
+            spare: 0,
         }
     }
 }
@@ -333,6 +336,8 @@ pub struct Node {
     child: Option<Child>,
     /// How many times the node was started.
     pub starts: u32,
+    /// Starts with `--join` (through `Cluster::join_via`) instead of --peers.
+    pub joins: bool,
 }
 
 impl Node {
@@ -358,6 +363,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub proxy: Option<ProxyNet>,
     pub peers: String,
+    /// The node joining nodes ask (default: node 1).
+    pub join_via: u64,
 }
 
 impl Cluster {
@@ -384,7 +391,7 @@ impl Cluster {
         let root = tmp.path().to_path_buf();
         let proxy = opts.proxy.then(ProxyNet::new);
         let mut nodes = Vec::new();
-        for id in 1..=opts.nodes {
+        for id in 1..=opts.nodes + opts.spare {
             let ip = ip_of_node(id);
             let port = free_port_on(IpAddr::V4(ip));
             let listen_bus_port = free_port_on(IpAddr::V4(ip));
@@ -408,15 +415,33 @@ impl Cluster {
                 log_path,
                 child: None,
                 starts: 0,
+                joins: id > opts.nodes,
             });
         }
-        let peers =
-            nodes.iter().map(|n| format!("{}@{}:{}@{}", n.id, n.ip, n.port, n.bus_port)).collect::<Vec<_>>().join(",");
-        Cluster { opts, tmp: Some(tmp), root, nodes, proxy, peers }
+        let peers = nodes
+            .iter()
+            .filter(|n| !n.joins)
+            .map(|n| format!("{}@{}:{}@{}", n.id, n.ip, n.port, n.bus_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        Cluster { opts, tmp: Some(tmp), root, nodes, proxy, peers, join_via: 1 }
     }
 
+    /// The nodes started with --peers (not the spares).
     pub fn ids(&self) -> Vec<u64> {
-        self.nodes.iter().map(|n| n.id).collect()
+        self.nodes.iter().filter(|n| n.id <= self.opts.nodes).map(|n| n.id).collect()
+    }
+
+    /// Makes node `id` start with --join from now on (a replacement after its directory is lost).
+    pub fn set_joining(&mut self, id: u64) {
+        self.node_mut(id).joins = true;
+    }
+
+    /// Deletes node `id`'s data directory (the node must be down).
+    pub fn wipe(&mut self, id: u64) {
+        assert!(!self.node(id).is_running(), "node {id} is running");
+        let _ = std::fs::remove_dir_all(&self.node(id).dir);
+        append_log(&self.node(id).log_path, &format!("===== test harness: node {id}'s data directory deleted"));
     }
 
     pub fn node(&self, id: u64) -> &Node {
@@ -460,8 +485,6 @@ impl Cluster {
             n.listen_bus_port.to_string(),
             "--dir".into(),
             n.dir.display().to_string(),
-            "--peers".into(),
-            self.peers.clone(),
             "--election-timeout-ms".into(),
             o.election_timeout_ms.to_string(),
             "--heartbeat-ms".into(),
@@ -469,6 +492,16 @@ impl Cluster {
             "--commit-timeout-ms".into(),
             o.commit_timeout_ms.to_string(),
         ];
+        if n.joins {
+            args.extend([
+                "--join".into(),
+                self.addr(self.join_via),
+                "--cluster-addr".into(),
+                format!("{}:{}@{}", n.ip, n.port, n.bus_port),
+            ]);
+        } else {
+            args.extend(["--peers".into(), self.peers.clone()]);
+        }
         if let Some(s) = o.snapshot_every {
             args.extend(["--snapshot-every".into(), s.to_string()]);
         }
@@ -481,8 +514,13 @@ impl Cluster {
 
     /// Starts node `id`'s process (appending to its log file); does not wait.
     pub fn spawn(&mut self, id: u64) {
-        assert!(!self.node(id).is_running(), "node {id} is already running");
         let args = self.args(id);
+        self.spawn_with(id, args);
+    }
+
+    /// Starts node `id`'s process with these flags; does not wait.
+    pub fn spawn_with(&mut self, id: u64, args: Vec<String>) {
+        assert!(!self.node(id).is_running(), "node {id} is already running");
         let n = self.node_mut(id);
         n.starts += 1;
         let mut log = OpenOptions::new().create(true).append(true).open(&n.log_path).expect("open node log");
@@ -675,14 +713,20 @@ impl Cluster {
             .collect()
     }
 
-    /// Waits until every node runs and all report the same digest; returns it.
+    /// Waits until every node (spares aside) runs and all report the same digest; returns it.
     pub fn wait_digests_equal(&self, timeout: Duration) -> String {
+        self.wait_digests_equal_among(&self.ids(), timeout)
+    }
+
+    /// Waits until the nodes `ids` run and report the same digest; returns it.
+    pub fn wait_digests_equal_among(&self, ids: &[u64], timeout: Duration) -> String {
         let mut last = BTreeMap::new();
         let found = poll(timeout, || {
             last = self.digests();
+            last.retain(|id, _| ids.contains(id));
             let set: BTreeSet<&Option<String>> = last.values().collect();
             match set.into_iter().collect::<Vec<_>>()[..] {
-                [Some(d)] if last.len() == self.nodes.len() => Some(d.clone()),
+                [Some(d)] if last.len() == ids.len() => Some(d.clone()),
                 _ => None,
             }
         });

@@ -6,6 +6,7 @@
 mod cluster;
 mod connection;
 pub mod pubsub;
+mod raft;
 mod scripting;
 mod sentinel;
 pub(crate) mod server;
@@ -114,6 +115,7 @@ fn table() -> &'static Table {
             cluster::COMMANDS,
             transactions::COMMANDS,
             pubsub::COMMANDS,
+            raft::COMMANDS,
             scripting::COMMANDS,
             sentinel::COMMANDS,
         ];

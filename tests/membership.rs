@@ -1,0 +1,202 @@
+//! Membership changes on real clusters: nodes join with `--join` (learner, caught up by snapshot
+//! and log, promoted by itself), are removed with `RAFT.NODE REMOVE` (the leader among them), and a
+//! node whose data directory was lost is replaced, all under write load. Each test checks that no
+//! acknowledged write was lost, that every member ends with the same digest, and what each node
+//! says of its place (`INFO raft`'s `raft_membership`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::cluster::{poll, run_raftis, verify_writes, Client, Cluster, Options, Resp, Workload};
+
+const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a joining node may take to become a voter (a snapshot and the log to catch up on).
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn options(nodes: u64, spare: u64) -> Options {
+    // Small snapshots and no log kept behind them, so that a joining node is sent a snapshot.
+    let extra = vec!["--log-keep-mb".into(), "0".into()];
+    Options { nodes, spare, snapshot_every: Some(300), extra, ..Options::default() }
+}
+
+/// `INFO raft`'s field of node `id`, if it answers.
+fn field(c: &Cluster, id: u64, name: &str) -> Option<String> {
+    c.info_raft(id)?.get(name).cloned()
+}
+
+/// Waits until node `id` says its membership is `standing`.
+fn wait_standing(c: &Cluster, id: u64, standing: &str, timeout: Duration) {
+    poll(timeout, || (field(c, id, "raft_membership").as_deref() == Some(standing)).then_some(())).unwrap_or_else(
+        || {
+            panic!(
+                "node {id} is not '{standing}' within {timeout:?} (it says {:?}):\n{}\n{}",
+                field(c, id, "raft_membership"),
+                c.describe(),
+                c.log_tail(id, 30)
+            )
+        },
+    );
+}
+
+/// RAFT.NODE LIST through node `via`: (id, role) of each member.
+fn members(c: &Cluster, via: u64) -> Vec<(u64, String)> {
+    let mut client = c.client(via);
+    let reply = client.must(&["RAFT.NODE", "LIST"]);
+    let Resp::Array(list) = reply else { panic!("RAFT.NODE LIST answered {reply}") };
+    list.iter()
+        .map(|m| {
+            let Resp::Array(kv) = m else { panic!("member {m}") };
+            let get = |k: &str| kv.chunks(2).find(|p| p[0].text().as_deref() == Some(k)).map(|p| p[1].clone());
+            let id = match get("id") {
+                Some(Resp::Int(n)) => n as u64,
+                other => panic!("id {other:?}"),
+            };
+            (id, get("role").and_then(|r| r.text()).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Waits until RAFT.NODE LIST through `via` lists exactly `ids`, all voters (one the leader).
+fn wait_voters(c: &Cluster, via: u64, ids: &[u64], timeout: Duration) {
+    let want: BTreeSet<u64> = ids.iter().copied().collect();
+    let mut last = Vec::new();
+    let ok = poll(timeout, || {
+        last = members(c, via);
+        let got: BTreeSet<u64> = last.iter().map(|(id, _)| *id).collect();
+        let all_vote = last.iter().all(|(_, r)| r == "voter" || r == "leader");
+        let one_leader = last.iter().filter(|(_, r)| r == "leader").count() == 1;
+        (got == want && all_vote && one_leader).then_some(())
+    });
+    assert!(ok.is_some(), "members through node {via} are {last:?}, not voters {ids:?}:\n{}", c.describe());
+}
+
+/// Sends RAFT.NODE to `via` until it is not told to try again; returns the reply.
+fn raft_node(c: &Cluster, via: u64, args: &[&str]) -> Resp {
+    let mut v = vec!["RAFT.NODE"];
+    v.extend_from_slice(args);
+    let mut last = None;
+    poll(Duration::from_secs(15), || {
+        let reply = Client::connect(&c.addr(via), Duration::from_secs(20)).ok()?.call(&v).ok()?;
+        match reply.err() {
+            Some(e) if e.starts_with("TRYAGAIN") || e.starts_with("CLUSTERDOWN") => {
+                last = Some(reply);
+                None
+            }
+            _ => Some(reply),
+        }
+    })
+    .unwrap_or_else(|| panic!("{v:?} via node {via} kept answering {last:?}"))
+}
+
+#[test]
+fn grow_three_to_five_under_writes_then_shrink_back_removing_the_leader() {
+    let mut c = Cluster::start_with(options(3, 2));
+    let leader = c.leader(LEADER_TIMEOUT);
+    let load = Workload::start(c.addrs(), 3, Duration::from_millis(2));
+    assert!(load.wait_acked(1500, Duration::from_secs(30)), "writes did not get going:\n{}", c.describe());
+
+    // Grow: two nodes join, one through a follower, one through the leader.
+    let follower = c.ids().into_iter().find(|&i| i != leader).unwrap();
+    c.join_via = follower;
+    c.spawn(4);
+    c.wait_up(4, Duration::from_secs(20));
+    c.join_via = leader;
+    c.spawn(5);
+    c.wait_up(5, Duration::from_secs(20));
+    let started = Instant::now();
+    wait_standing(&c, 4, "voter", JOIN_TIMEOUT);
+    wait_standing(&c, 5, "voter", JOIN_TIMEOUT);
+    eprintln!("nodes 4 and 5 became voters {:?} after starting", started.elapsed());
+    wait_voters(&c, 4, &[1, 2, 3, 4, 5], Duration::from_secs(10));
+    for id in [4, 5] {
+        let installed = c.raft_field(id, "raft_snapshots_installed").unwrap_or(0);
+        assert!(installed >= 1, "node {id} caught up without a snapshot:\n{}", c.log_tail(id, 20));
+    }
+    let acked = load.acked();
+    assert!(load.wait_acked(acked + 300, Duration::from_secs(20)), "writes stalled after growing");
+
+    // Shrink: remove a follower, then the leader, with the writers running.
+    let leader = c.leader_among(&[1, 2, 3, 4, 5], LEADER_TIMEOUT);
+    let other = [1, 2, 3].into_iter().find(|&i| i != leader).unwrap();
+    let via = [4, 5].into_iter().next().unwrap();
+    assert_eq!(raft_node(&c, via, &["REMOVE", &other.to_string()]), Resp::Simple("OK".into()));
+    let removing = Instant::now();
+    assert_eq!(raft_node(&c, via, &["REMOVE", &leader.to_string()]), Resp::Simple("OK".into()));
+    let remaining: Vec<u64> = [1, 2, 3, 4, 5].into_iter().filter(|&i| i != leader && i != other).collect();
+    let new_leader = c.leader_among(&remaining, LEADER_TIMEOUT);
+    eprintln!(
+        "removed nodes {other} and {leader} (the leader); node {new_leader} leads {:?} later",
+        removing.elapsed()
+    );
+    wait_voters(&c, remaining[0], &remaining, Duration::from_secs(10));
+    for gone in [other, leader] {
+        wait_standing(&c, gone, "removed", Duration::from_secs(15));
+        assert!(c.log(gone).contains("removed from the cluster"), "node {gone} does not say it was removed");
+    }
+    let acked = load.acked();
+    assert!(load.wait_acked(acked + 300, Duration::from_secs(20)), "writes stalled after shrinking");
+    let logs = load.stop();
+    for gone in [other, leader] {
+        assert!(c.stop(gone, Duration::from_secs(10)).success(), "removed node {gone} did not stop cleanly");
+    }
+    let summary = verify_writes(&c, &logs);
+    eprintln!("{summary:?}");
+    c.wait_digests_equal_among(&remaining, CONVERGE_TIMEOUT);
+    c.assert_no_panics();
+}
+
+#[test]
+fn a_node_whose_directory_was_lost_is_replaced() {
+    let mut c = Cluster::start_with(options(3, 1));
+    let leader = c.leader(LEADER_TIMEOUT);
+    let lost = c.ids().into_iter().find(|&i| i != leader).unwrap();
+    let load = Workload::start(c.addrs()[..3].to_vec(), 2, Duration::from_millis(2));
+    assert!(load.wait_acked(1000, Duration::from_secs(30)), "writes did not get going:\n{}", c.describe());
+
+    // The disk of a follower dies: killed, its directory deleted.
+    c.kill9(lost);
+    c.wipe(lost);
+    // Remove it, then start it again at the same address with the same id: it joins afresh.
+    assert_eq!(raft_node(&c, leader, &["REMOVE", &lost.to_string()]), Resp::Simple("OK".into()));
+    let survivors: Vec<u64> = c.ids().into_iter().filter(|&i| i != lost).collect();
+    wait_voters(&c, leader, &survivors, Duration::from_secs(10));
+    c.join_via = survivors[1];
+    c.set_joining(lost);
+    c.spawn(lost);
+    c.wait_up(lost, Duration::from_secs(20));
+    wait_standing(&c, lost, "voter", JOIN_TIMEOUT);
+    assert!(c.log(lost).contains("added to the cluster as a learner"), "{}", c.log_tail(lost, 20));
+
+    // A second node asking for an id in use, at another address, is refused with a clear message.
+    let mut args = c.args(4);
+    let at = args.iter().position(|a| a == "--id").unwrap() + 1;
+    args[at] = leader.to_string();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status, out) = run_raftis(&args, Duration::from_secs(30));
+    assert!(status.is_some_and(|s| !s.success()), "a duplicate id was not refused:\n{out}");
+    assert!(out.contains(&format!("node {leader} is already a member")), "unclear refusal:\n{out}");
+    // Without --id, the cluster picks an unused one.
+    let mut args = c.args(4);
+    let at = args.iter().position(|a| a == "--id").unwrap();
+    args.drain(at..at + 2);
+    c.spawn_with(4, args);
+    c.wait_up(4, Duration::from_secs(20));
+    poll(JOIN_TIMEOUT, || {
+        (field(&c, 4, "raft_node_id")? == "4" && field(&c, 4, "raft_membership")? == "voter").then_some(())
+    })
+    .unwrap_or_else(|| panic!("node started without --id did not become voter 4:\n{}", c.log_tail(4, 30)));
+
+    let logs = load.stop();
+    let summary = verify_writes(&c, &logs);
+    eprintln!("{summary:?}");
+    c.wait_digests_equal_among(&[1, 2, 3, 4], CONVERGE_TIMEOUT);
+    // The replacement restarts from its new directory (no second join).
+    c.stop(lost, Duration::from_secs(10));
+    c.restart(lost);
+    wait_standing(&c, lost, "voter", Duration::from_secs(15));
+    assert_eq!(c.log(lost).matches("asking to join").count(), 1, "the replacement asked to join twice");
+    c.assert_no_panics();
+}
