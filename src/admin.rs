@@ -47,11 +47,11 @@ pub async fn join(cfg: &mut NodeConfig) -> anyhow::Result<()> {
     let args = ["RAFT.NODE", "ADD", &id, &me.client_addr(), &bus];
     let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
     info!(through = %through, client = %me.client_addr(), bus = %bus, "asking to join the cluster");
-    let (id, cluster) = loop {
+    let (id, cluster, at) = loop {
         let outcome = match call(&through, &args).await {
             Ok(Reply::Array(v)) => match v.as_slice() {
-                [Reply::Int(id), Reply::Bulk(cluster)] if *id > 0 && !cluster.is_empty() => {
-                    break (*id as NodeId, String::from_utf8_lossy(cluster).into_owned())
+                [Reply::Int(id), Reply::Bulk(cluster), Reply::Int(at)] if *id > 0 && !cluster.is_empty() => {
+                    break (*id as NodeId, String::from_utf8_lossy(cluster).into_owned(), *at as u64)
                 }
                 _ => bail!("{through} answered RAFT.NODE ADD with {v:?}"),
             },
@@ -66,13 +66,14 @@ pub async fn join(cfg: &mut NodeConfig) -> anyhow::Result<()> {
         debug!(reason = %outcome, "joining: trying again");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    write_identity(&cfg.dir, &Identity { node_id: id, cluster_id: cluster.clone(), joined: true })?;
+    write_identity(&cfg.dir, &Identity { node_id: id, cluster_id: cluster.clone(), joined: true, joined_at: at })?;
     for p in cfg.peers.iter_mut() {
         p.id = id;
     }
     cfg.id = id;
     cfg.cluster_id = cluster;
     cfg.joined = true;
+    cfg.joined_at = at;
     info!(node = id, cluster = %cfg.cluster_id, "added to the cluster as a learner");
     Ok(())
 }
@@ -254,7 +255,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             }
         }
         (ClusterCommand::Add { .. }, Reply::Array(v)) => match v.as_slice() {
-            [Reply::Int(id), Reply::Bulk(cluster)] => {
+            [Reply::Int(id), Reply::Bulk(cluster), _] => {
                 println!("added node {id} as a learner of cluster {}", String::from_utf8_lossy(cluster))
             }
             other => bail!("unexpected reply {other:?}"),

@@ -224,6 +224,8 @@ pub struct NodeConfig {
     /// The directory's node entered its cluster by joining (it never forms one from --peers).
     /// Set from the directory's identity at start.
     pub joined: bool,
+    /// For a joined node: the log index of the membership that added it.
+    pub joined_at: u64,
     /// Whether the node listens on its bus: a node started alone without --peers has nobody
     /// to talk to and opens no bus port (it can then never grow).
     pub open_bus: bool,
@@ -406,6 +408,7 @@ impl ServerConfig {
             learner: self.learner,
             promote_lag: self.promote_lag,
             joined: false,
+            joined_at: 0,
             open_bus,
             http: match self.http_port {
                 Some(0) => None,

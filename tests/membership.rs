@@ -116,7 +116,7 @@ fn grow_three_to_five_under_writes_then_shrink_back_removing_the_leader() {
         assert!(installed >= 1, "node {id} caught up without a snapshot:\n{}", c.log_tail(id, 20));
     }
     let acked = load.acked();
-    assert!(load.wait_acked(acked + 300, Duration::from_secs(20)), "writes stalled after growing");
+    assert!(load.wait_acked(acked + 300, Duration::from_secs(20)), "writes stalled after growing:\n{}", c.describe());
 
     // Shrink: remove a follower, then the leader, with the writers running.
     let leader = c.leader_among(&[1, 2, 3, 4, 5], LEADER_TIMEOUT);
@@ -137,7 +137,7 @@ fn grow_three_to_five_under_writes_then_shrink_back_removing_the_leader() {
         assert!(c.log(gone).contains("removed from the cluster"), "node {gone} does not say it was removed");
     }
     let acked = load.acked();
-    assert!(load.wait_acked(acked + 300, Duration::from_secs(20)), "writes stalled after shrinking");
+    assert!(load.wait_acked(acked + 300, Duration::from_secs(20)), "writes stalled after shrinking:\n{}", c.describe());
     let logs = load.stop();
     for gone in [other, leader] {
         assert!(c.stop(gone, Duration::from_secs(10)).success(), "removed node {gone} did not stop cleanly");
@@ -198,5 +198,85 @@ fn a_node_whose_directory_was_lost_is_replaced() {
     c.restart(lost);
     wait_standing(&c, lost, "voter", Duration::from_secs(15));
     assert_eq!(c.log(lost).matches("asking to join").count(), 1, "the replacement asked to join twice");
+    c.assert_no_panics();
+}
+
+/// The running nodes that are members (not removed, not still joining).
+fn in_cluster(c: &Cluster) -> Vec<u64> {
+    c.running()
+        .into_iter()
+        .filter(|&id| matches!(field(c, id, "raft_membership").as_deref(), Some("voter" | "learner")))
+        .collect()
+}
+
+/// Whether any of `ids` holds a joint configuration (or does not answer).
+fn someone_joint(c: &Cluster, ids: &[u64]) -> bool {
+    ids.iter().any(|&id| field(c, id, "raft_membership_joint").as_deref() != Some("0"))
+}
+
+#[test]
+fn a_change_cut_short_by_the_leaders_death_is_finished_by_the_next_leader() {
+    let mut c = Cluster::start_with(options(3, 1));
+    let load = Workload::start(c.addrs()[..3].to_vec(), 2, Duration::from_millis(2));
+    let mut seen_joint = 0;
+    for round in 0..4u64 {
+        // Node 4 joins as a learner (its directory wiped after the previous round).
+        if c.node(4).is_running() {
+            c.stop(4, Duration::from_secs(10));
+        }
+        c.wipe(4);
+        c.join_via = 1 + round % 3;
+        let mut args = c.args(4);
+        args.push("--learner".into());
+        c.spawn_with(4, args);
+        c.wait_up(4, Duration::from_secs(20));
+        wait_standing(&c, 4, "learner", JOIN_TIMEOUT);
+        // Promote it, then remove it, each time killing the leader a moment after asking.
+        for change in ["PROMOTE", "REMOVE"] {
+            let leader = c.leader_among(&in_cluster(&c), LEADER_TIMEOUT);
+            let addr = c.addr(leader);
+            let asker = std::thread::spawn(move || {
+                Client::connect(&addr, Duration::from_secs(5)).ok()?.call(&["RAFT.NODE", change, "4"]).ok()
+            });
+            std::thread::sleep(Duration::from_micros(500 * round));
+            c.kill9(leader);
+            let answer = asker.join().unwrap();
+            // Nodes 1-3 stay members throughout (node 4 may have been removed just now).
+            let survivors: Vec<u64> = [1, 2, 3].into_iter().filter(|&i| i != leader).collect();
+            if someone_joint(&c, &survivors) {
+                seen_joint += 1;
+            }
+            // A new leader (maybe node 4, if it was promoted) that the survivors all follow.
+            let agreed = poll(LEADER_TIMEOUT, || {
+                let l = field(&c, survivors[0], "raft_leader_id")?;
+                let all = survivors.iter().all(|&i| field(&c, i, "raft_leader_id").as_ref() == Some(&l));
+                let id: u64 = l.parse().ok()?;
+                (all && id != leader && field(&c, id, "raft_role")? == "leader").then_some(())
+            });
+            assert!(agreed.is_some(), "round {round}, {change}: no new leader:\n{}", c.describe());
+            let uniform = poll(Duration::from_secs(10), || (!someone_joint(&c, &survivors)).then_some(()));
+            assert!(
+                uniform.is_some(),
+                "round {round}, {change} (answer {answer:?}): still joint after the leader died:\n{}",
+                c.describe()
+            );
+            c.restart(leader);
+            let acked = load.acked();
+            assert!(load.wait_acked(acked + 50, Duration::from_secs(20)), "writes stalled:\n{}", c.describe());
+            // Whatever became of it, the change can be made (again) and completes.
+            if change == "REMOVE" {
+                let reply = raft_node(&c, leader, &["REMOVE", "4"]);
+                assert!(reply.is_ok() || reply.err().is_some_and(|e| e.contains("not a member")), "{reply}");
+            }
+        }
+        wait_voters(&c, 1, &[1, 2, 3], Duration::from_secs(10));
+    }
+    let finished: usize = (1..=4).map(|id| c.log(id).matches("finishing a membership change").count()).sum();
+    eprintln!("a joint configuration was seen after {seen_joint} of 8 leader kills; next leaders finished {finished}");
+    let logs = load.stop();
+    c.stop(4, Duration::from_secs(10));
+    let summary = verify_writes(&c, &logs);
+    eprintln!("{summary:?}");
+    c.wait_digests_equal(CONVERGE_TIMEOUT);
     c.assert_no_panics();
 }

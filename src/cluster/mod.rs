@@ -137,6 +137,8 @@ pub struct ClusterView {
     pub catchup: crate::raft::catchup::CatchupView,
     /// This node's place in the membership: `voter`, `learner`, `joining` or `removed`.
     pub standing: &'static str,
+    /// The membership this node holds is a joint configuration (a change under way).
+    pub joint: bool,
 }
 
 /// `host:port` split (a missing or bad port reads as 0).
@@ -351,7 +353,7 @@ impl ClusterView {
             parts.push(format!(
                 "# Raft\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\n\
                  raft_applied_index:{}\r\nraft_last_log_index:{}\r\nraft_snapshot_index:{}\r\nraft_nodes:{}\r\n\
-                 raft_learners:{}\r\nraft_membership:{}\r\n",
+                 raft_learners:{}\r\nraft_membership:{}\r\nraft_membership_joint:{}\r\n",
                 self.my_id,
                 self.role.name(),
                 self.leader.map_or("-".to_string(), |l| l.to_string()),
@@ -363,6 +365,7 @@ impl ClusterView {
                 ids.join(","),
                 learners.join(","),
                 self.standing,
+                u8::from(self.joint),
             ));
             let s = parts.last_mut().expect("just pushed");
             let c = &self.catchup;
@@ -446,6 +449,7 @@ mod tests {
                 secs_since_caught_up: Some(0),
             },
             standing: "voter",
+            joint: false,
         }
     }
 

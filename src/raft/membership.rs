@@ -120,6 +120,9 @@ pub struct Membership {
     /// The leader no longer lists this node: a learner dropped from the membership is never
     /// sent the configuration without it (see `admin::notice_removal`).
     told_removed: std::sync::atomic::AtomicBool,
+    /// For a joined node: the index of the membership that added it; earlier ones that name its
+    /// id are about an earlier node (its id may have been used and removed before).
+    joined_at: u64,
 }
 
 impl std::fmt::Debug for Membership {
@@ -129,7 +132,7 @@ impl std::fmt::Debug for Membership {
 }
 
 impl Membership {
-    pub fn new(raft: Raft, my_id: NodeId, promote_lag: u64) -> Membership {
+    pub fn new(raft: Raft, my_id: NodeId, promote_lag: u64, joined_at: u64) -> Membership {
         Membership {
             raft,
             my_id,
@@ -137,6 +140,7 @@ impl Membership {
             promote_lag,
             standing: AtomicU8::new(0),
             told_removed: Default::default(),
+            joined_at,
         }
     }
 
@@ -189,16 +193,18 @@ impl Membership {
         Ok(m)
     }
 
-    /// Adds a node as a learner; `id` none picks one above every member's. Adding the same node
-    /// at the same address again answers its id (a joining node that restarted asks again).
-    pub async fn add(&self, id: Option<NodeId>, addr: NodeAddr) -> Result<NodeId, MembershipError> {
+    /// Adds a node as a learner; `id` none picks one above every member's. Returns its id and the
+    /// log index of the membership that names it (what a joining node holds before that index
+    /// is history, maybe of an earlier node with its id). Adding the same node at the same
+    /// address again answers the same (a joining node that restarted asks again).
+    pub async fn add(&self, id: Option<NodeId>, addr: NodeAddr) -> Result<(NodeId, u64), MembershipError> {
         let _one = self.change.lock().await;
         let m = self.leading()?;
         let nodes: BTreeMap<NodeId, NodeAddr> =
             m.membership_config.membership().nodes().map(|(&i, a)| (i, a.clone())).collect();
         for (&other, known) in &nodes {
             if *known == addr && id.is_none_or(|id| id == other) {
-                return Ok(other);
+                return Ok((other, m.membership_config.log_id().map_or(0, |l| l.index)));
             }
             if Some(other) != id && (known.client == addr.client || known.bus == addr.bus) {
                 let taken = if known.bus == addr.bus { &addr.bus } else { &addr.client };
@@ -211,8 +217,8 @@ impl Membership {
         }
         info!(node = id, client = %addr.client, bus = %addr.bus, "adding a node as a learner");
         let added = tokio::time::timeout(CHANGE_TIMEOUT, self.raft.add_learner(id, addr, false)).await;
-        outcome(added)?;
-        Ok(id)
+        let written = outcome(added)?;
+        Ok((id, written.log_id.index))
     }
 
     /// Makes a learner a voter, if it is at most the promotion lag behind the leader's log.
@@ -281,7 +287,7 @@ impl Membership {
         changes: ChangeMembers<NodeId, NodeAddr>,
         retain: bool,
     ) -> Result<(), MembershipError> {
-        outcome(tokio::time::timeout(CHANGE_TIMEOUT, self.raft.change_membership(changes, retain)).await)
+        outcome(tokio::time::timeout(CHANGE_TIMEOUT, self.raft.change_membership(changes, retain)).await).map(|_| ())
     }
 
     /// On the leader: finishes a joint configuration nobody is changing (its proposer lost
@@ -329,11 +335,13 @@ impl Membership {
         // sends the commit of its own removal after the others have the new configuration).
         let mut leaving: BTreeMap<NodeId, tokio::time::Instant> = BTreeMap::new();
         loop {
-            let (ids, standing, at) = {
+            let (ids, standing, at, names_me) = {
                 let m = metrics.borrow_and_update();
                 let membership = m.membership_config.membership();
                 let ids: BTreeSet<NodeId> = membership.nodes().map(|(&id, _)| id).collect();
-                let standing = if ids.is_empty() || (!member && !ids.contains(&self.my_id)) {
+                let at = m.membership_config.log_id().map_or(0, |l| l.index);
+                let names_me = ids.contains(&self.my_id) && at >= self.joined_at;
+                let standing = if ids.is_empty() || (!member && !names_me) {
                     Standing::Joining
                 } else if membership.voter_ids().any(|v| v == self.my_id) {
                     Standing::Voter
@@ -346,9 +354,9 @@ impl Membership {
                     _ if self.told_removed.load(Ordering::Relaxed) => Standing::Removed,
                     s => s,
                 };
-                (ids, standing, m.membership_config.log_id().map_or(0, |l| l.index))
+                (ids, standing, at, names_me)
             };
-            if !member && ids.contains(&self.my_id) {
+            if !member && names_me {
                 member = true;
                 joined();
             }
@@ -399,13 +407,13 @@ impl Membership {
 type Answer<T> = Result<T, RaftError<NodeId, ClientWriteError<NodeId, NodeAddr>>>;
 
 /// What a membership call's outcome (within its time limit) means for the caller.
-fn outcome<T>(r: Result<Answer<T>, tokio::time::error::Elapsed>) -> Result<(), MembershipError> {
+fn outcome<T>(r: Result<Answer<T>, tokio::time::error::Elapsed>) -> Result<T, MembershipError> {
     match r {
         Err(_) => Err(MembershipError::Incomplete(format!(
             "not committed within {} s (no quorum?); it may still commit",
             CHANGE_TIMEOUT.as_secs()
         ))),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(t)) => Ok(t),
         Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(MembershipError::NotLeader),
         Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => Err(match e {
             ChangeMembershipError::InProgress(_) => MembershipError::InProgress,

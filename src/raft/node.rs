@@ -116,11 +116,13 @@ pub struct Identity {
     pub cluster_id: String,
     /// The node entered its cluster with --join: it never forms a cluster from --peers.
     pub joined: bool,
+    /// For a joined node: the log index of the membership that added it.
+    pub joined_at: u64,
 }
 
 impl Identity {
     fn text(&self) -> String {
-        let joined = if self.joined { "joined=1\n" } else { "" };
+        let joined = if self.joined { format!("joined=1\njoined_at={}\n", self.joined_at) } else { String::new() };
         format!("node_id={}\ncluster_id={}\n{joined}", self.node_id, self.cluster_id)
     }
 
@@ -130,6 +132,7 @@ impl Identity {
             node_id: field("node_id=")?.parse().ok()?,
             cluster_id: field("cluster_id=")?.to_string(),
             joined: field("joined=") == Some("1"),
+            joined_at: field("joined_at=").and_then(|v| v.parse().ok()).unwrap_or(0),
         })
     }
 }
@@ -199,6 +202,7 @@ pub fn adopt_identity(cfg: &mut NodeConfig, peers_given: bool) -> anyhow::Result
                 p.id = found.node_id;
             }
             cfg.joined = found.joined;
+            cfg.joined_at = found.joined_at;
             if found.cluster_id != cfg.cluster_id {
                 // Its membership (in the log) may hold other nodes: listen on the bus.
                 cfg.open_bus = true;
@@ -207,7 +211,12 @@ pub fn adopt_identity(cfg: &mut NodeConfig, peers_given: bool) -> anyhow::Result
             Ok(Adopted::Resumed)
         }
         None if cfg.join.is_some() => Ok(Adopted::Join),
-        None => Ok(Adopted::New(Identity { node_id: cfg.id, cluster_id: cfg.cluster_id.clone(), joined: false })),
+        None => Ok(Adopted::New(Identity {
+            node_id: cfg.id,
+            cluster_id: cfg.cluster_id.clone(),
+            joined: false,
+            joined_at: 0,
+        })),
     }
 }
 
@@ -348,7 +357,8 @@ impl Node {
             mark_initialized(&cfg.dir)?;
         }
         tokio::spawn(log_changes(raft.clone(), restored_leader_term));
-        let membership = Arc::new(super::membership::Membership::new(raft.clone(), cfg.id, cfg.promote_lag));
+        let membership =
+            Arc::new(super::membership::Membership::new(raft.clone(), cfg.id, cfg.promote_lag, cfg.joined_at));
         tokio::spawn(membership.clone().finish_interrupted());
         tokio::spawn(membership.clone().follow(allowed, was_member, {
             let dir = cfg.dir.clone();

@@ -248,7 +248,7 @@ impl Backend {
             (m.state, m.current_leader)
         };
         if state != ServerState::Leader {
-            return Err(BackendError::NotLeader(leader));
+            return Err(BackendError::NotLeader(leader.filter(|_| !self.removed())));
         }
         let (reply, rx) = oneshot::channel();
         if self.proposals.send(Proposal { reqs, reply }).is_err() {
@@ -317,9 +317,15 @@ impl Backend {
         }
     }
 
-    /// The leader this node knows of (none while it leads without a quorum).
+    /// Whether this node was removed from the cluster: it then knows of no leader (its last one
+    /// may be long gone), and sends clients elsewhere.
+    pub fn removed(&self) -> bool {
+        self.membership.as_ref().is_some_and(|m| m.standing() == crate::raft::membership::Standing::Removed)
+    }
+
+    /// The leader this node knows of (none while it leads without a quorum, or once removed).
     pub fn leader(&self) -> Option<NodeId> {
-        if self.membership.as_ref().is_some_and(|m| m.standing() == crate::raft::membership::Standing::Removed) {
+        if self.removed() {
             return None;
         }
         let leader = self.raft.metrics().borrow().current_leader;
@@ -384,6 +390,7 @@ impl Backend {
             nodes,
             catchup: self.catchup.view(role == Role::Leader, applied),
             standing: self.membership.as_ref().map_or("voter", |m| m.standing().name()),
+            joint: m.membership_config.membership().get_joint_config().len() > 1,
         }
     }
 }

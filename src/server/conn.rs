@@ -744,10 +744,12 @@ impl Session {
     fn error_reply(&self, e: BackendError, slot: u16) -> Reply {
         let backend = &self.shared.backend;
         match e {
-            BackendError::NotLeader(Some(id)) if id != backend.id() => match backend.addr_of(id) {
-                Some(addr) => cluster::moved(slot, &addr),
-                None => cluster::cluster_down(),
-            },
+            BackendError::NotLeader(Some(id)) if id != backend.id() && !backend.removed() => {
+                match backend.addr_of(id) {
+                    Some(addr) => cluster::moved(slot, &addr),
+                    None => cluster::cluster_down(),
+                }
+            }
             BackendError::NotLeader(_) => cluster::cluster_down(),
             BackendError::Unavailable(text) | BackendError::Uncertain(text) => Reply::Error(text),
         }

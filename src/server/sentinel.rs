@@ -341,6 +341,7 @@ mod tests {
                 secs_since_caught_up: Some(0),
             },
             standing: "voter",
+            joint: false,
         }
     }
 

@@ -3,7 +3,8 @@
 //! command to the leader, which alone changes the membership.
 //!
 //! - `RAFT.NODE ADD <id> <host:port> [<host:busport>]`: adds a learner (`id` 0: the cluster picks
-//!   one); replies `[id, cluster-id]`, what a joining node needs to start.
+//!   one); replies `[id, cluster-id, index]` (the index of the membership that adds it), what a
+//!   joining node needs to start.
 //! - `RAFT.NODE PROMOTE <id>`: a learner that is caught up becomes a voter.
 //! - `RAFT.NODE REMOVE <id>`: a voter is demoted, then removed; a learner is removed.
 //! - `RAFT.NODE LIST`: every member with its addresses, role and match index.
@@ -43,7 +44,7 @@ fn node_help(_: &mut Session, _: &[Bytes]) -> Reply {
     help(&[
         "RAFT.NODE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "ADD <id> <host:port> [<host:busport>]",
-        "    Add a node as a learner (id 0: the cluster assigns one). Replies [id, cluster-id].",
+        "    Add a node as a learner (id 0: the cluster assigns one). Replies [id, cluster-id, index].",
         "PROMOTE <id>",
         "    Make a learner that is caught up a voter.",
         "REMOVE <id>",
@@ -140,7 +141,11 @@ fn add<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
             return Reply::err("ERR membership changes are not available on this node");
         };
         match membership.add((id != 0).then_some(id), addr).await {
-            Ok(id) => Reply::Array(vec![Reply::Int(id as i64), Reply::bulk(s.shared.config.cluster_id.clone())]),
+            Ok((id, at)) => Reply::Array(vec![
+                Reply::Int(id as i64),
+                Reply::bulk(s.shared.config.cluster_id.clone()),
+                Reply::Int(at as i64),
+            ]),
             Err(e) => error(e),
         }
     })
