@@ -783,6 +783,62 @@ fi
 [ -n "$caught" ] || problem "restarted follower node $F did not reach the leader's applied index $LA within ${CATCHUP_TIMEOUT} s (it was at $FA)"
 [ "$dmatch" != DIFFERENT ] || { problem "DEBUG DIGEST differs between nodes after the follower caught up: $(echo $digests)"; }
 check_nodes "recovery" || die "raftis node crashed"
+
+# ================================================================== phase 5: membership
+# A fourth node joins the cluster as it stands after the recovery phase (2 × KEYS keys) with
+# --join, and is timed until it is a voter; then the leader is removed (RAFT.NODE REMOVE) under a
+# continuous writer, which measures the longest time without an acknowledged write.
+wait_settled 60 || die "raftis: no leader before the membership phase"
+mapfile -t mports < <(free_ports 3)
+RPORT[4]=${mports[0]}; RBUS[4]=${mports[1]}; RHTTP[4]=${mports[2]}
+MKEYS=$(printf 'READONLY\nDBSIZE\n' | timeout 10 redis-cli -h 127.0.0.1 -p "${RPORT[$L]}" | tail -n 1 | tr -d '\r')
+log "membership: node 4 joins the cluster holding $MKEYS keys (--join), then leader node $L is removed under writes"
+watch_begin membership-join phase=membership-join "label=membership: node 4 joins ($MKEYS keys) and becomes a voter"
+t0=$(now_ns)
+"$BIN" server --id 4 --port "${RPORT[4]}" --bus-port "${RBUS[4]}" --dir "$RDIR/4" --http-port "${RHTTP[4]}" \
+  --join "127.0.0.1:${RPORT[1]}" --cluster-addr "127.0.0.1:${RPORT[4]}@${RBUS[4]}" >>"$RDIR/node4.log" 2>&1 &
+PID_OF[raftis4]=$!
+join_s=
+while [ "$(ms_since "$t0")" -lt $((CATCHUP_TIMEOUT * 1000)) ]; do
+  if [ "$(rinfo "${RPORT[4]}" raft_membership)" = voter ]; then join_s=$(secs $(( $(now_ns) - t0 ))); break; fi
+  alive 4 || break
+  sleep 0.05
+done
+watch_end
+db4=$(printf 'READONLY\nDBSIZE\n' | timeout 10 redis-cli -h 127.0.0.1 -p "${RPORT[4]}" | tail -n 1 | tr -d '\r')
+[ -n "$join_s" ] || problem "node 4 did not become a voter within ${CATCHUP_TIMEOUT} s of starting with --join: $(tail -n 3 "$RDIR/node4.log" | sed 's/\x1b\[[0-9;]*m//g' | tr '\n' ' ' | cut -c1-300)"
+[ "$db4" = "$MKEYS" ] || problem "node 4 has DBSIZE $db4 after joining, the leader $MKEYS"
+removed=$L
+mark=$W/membership.mark
+rm -f "$mark"
+watch_begin membership-remove phase=membership-remove "label=membership: leader node $removed removed under writes" \
+  expect_election=1
+python3 "$LIB/membership_writer.py" --ports "${RPORT[1]},${RPORT[2]},${RPORT[3]},${RPORT[4]}" --seconds 6 \
+  --mark-file "$mark" >"$W/membership_writer.out" 2>&1 &
+mw=$!
+sleep 2
+now_ns >"$mark"
+rm_reply=$(timeout 30 redis-cli -h 127.0.0.1 -p "${RPORT[4]}" raft.node remove "$removed" 2>&1 | tr -d '\r')
+wait "$mw" || problem "the membership writer failed: $(tail -n 3 "$W/membership_writer.out")"
+grep '^reply ' "$W/membership_writer.out" >>"$WATCH" || true
+watch_end
+gap=$(awk '$1 == "gap_ms" { print $2 }' "$W/membership_writer.out")
+[ "$rm_reply" = OK ] || problem "RAFT.NODE REMOVE $removed (the leader) answered: $rm_reply"
+[ -n "$gap" ] && [ "$gap" != FAIL ] || problem "no write was acknowledged after the leader's removal"
+{
+  echo "keys=$MKEYS"
+  echo "join_s=${join_s:-never}"
+  echo "joined_dbsize=$db4"
+  echo "removed_leader=$removed"
+  echo "remove_reply=$rm_reply"
+  echo "remove_gap_ms=${gap:-FAIL}"
+  echo "writer_acked=$(awk '$1 == "acked" { print $2 }' "$W/membership_writer.out")"
+} >"$RAW/membership.txt"
+log "membership: node 4 a voter after ${join_s:-never} s; writes unavailable for ${gap:-?} ms while leader $removed was removed"
+stop_name "raftis$removed"
+stop_name raftis4
+sed 's/\x1b\[[0-9;]*m//g' "$RDIR/node4.log" >"$RAW/logs/$RAFTIS_TAG-node4.log" 2>/dev/null || true
+check_nodes "membership" || die "raftis node crashed"
 stop_cluster
 
 # ================================================================== report

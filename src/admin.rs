@@ -268,3 +268,25 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: i64, role: &str) -> Reply {
+        Reply::Array(vec![Reply::bulk("id"), Reply::Int(id), Reply::bulk("role"), Reply::bulk(role)])
+    }
+
+    #[test]
+    fn only_a_list_naming_a_leader_is_trusted() {
+        assert_eq!(listed_with_a_leader(&[member(1, "leader"), member(3, "voter")]), Some(vec![1, 3]));
+        assert_eq!(listed_with_a_leader(&[member(1, "voter"), member(3, "learner")]), None);
+        assert_eq!(listed_with_a_leader(&[Reply::Int(1)]), None);
+    }
+
+    #[test]
+    fn transient_errors_are_retried() {
+        assert!(transient("TRYAGAIN this node is not the leader") && transient("CLUSTERDOWN The cluster is down"));
+        assert!(!transient("ERR node 1 is already a member, at h:1; remove it first"));
+    }
+}

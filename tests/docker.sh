@@ -93,14 +93,17 @@ pick_ports() {
   local tries base
   for tries in $(seq 50); do
     base=$((20000 + RANDOM % 12000))
-    if port_free "$base" && port_free $((base + 1)) && port_free $((base + 2)); then
+    if port_free "$base" && port_free $((base + 1)) && port_free $((base + 2)) && port_free $((base + 3)); then
       echo "$base"
       return
     fi
   done
   die "no free host ports"
 }
-use_ports() { base=$1; export RAFTIS_HOST_PORT1=$1 RAFTIS_HOST_PORT2=$(($1 + 1)) RAFTIS_HOST_PORT3=$(($1 + 2)); }
+use_ports() {
+  base=$1
+  export RAFTIS_HOST_PORT1=$1 RAFTIS_HOST_PORT2=$(($1 + 1)) RAFTIS_HOST_PORT3=$(($1 + 2)) RAFTIS_HOST_PORT4=$(($1 + 3))
+}
 use_ports "${RAFTIS_DOCKER_TEST_PORT:-$(pick_ports)}" # RAFTIS_DOCKER_TEST_PORT: the first of three host ports
 port() { local v="RAFTIS_HOST_PORT$1"; echo "${!v}"; }
 cid() { compose ps -q "raftis$1"; }
@@ -115,7 +118,7 @@ cleanup() {
     compose ps >&2 || true
   fi
   echo "== tearing down project $project" >&2
-  compose down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
+  compose --profile join down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
   exit "$rc"
 }
 trap cleanup EXIT
@@ -321,8 +324,30 @@ l=$(wait_leader 10)
   || die "redis-cli -c through the reconnected node $cut failed"
 log "DBSIZE $expected on all three; leader node $l; redis-cli -c through node $cut works"
 
+# --- a fourth node joins (compose profile `join`), then leaves ----------------------------------
+t0=$(now)
+out=$(compose --profile join up -d raftis4 2>&1) || die "compose --profile join up -d raftis4 failed: $out"
+until [ "$(rc 4 info raft | field raft_membership)" = voter ]; do
+  within "$t0" 60 || die "node 4 did not become a voter within 60s: $(rc 4 info raft | tr -d '\r' | grep -E 'membership|role')"
+  sleep 0.1
+done
+log "JOIN: node 4 (profile join) is a voter $(since "$t0")s after compose up"
+members=$(rc 1 raft.node list | tr -d '\r' | grep -c '^voter$\|^leader$')
+[ "$members" = 4 ] || die "RAFT.NODE LIST shows $members voters, expected 4"
+d4=$(digest 4)
+d1=$(wait_converged 30)
+[ "$d4" = "$d1" ] || { sleep 1; d4=$(digest 4); [ "$d4" = "$d1" ] || die "node 4's digest $d4 differs from $d1"; }
+log "node 4 has the same DEBUG DIGEST as the others: $d4"
+[ "$(rc 1 raft.node remove 4 | tr -d '\r')" = OK ] || die "RAFT.NODE REMOVE 4 failed"
+until [ "$(rc 4 info raft | field raft_membership)" = removed ]; do
+  within "$t0" 60 || die "node 4 does not say it was removed"
+  sleep 0.1
+done
+log "RAFT.NODE REMOVE 4: node 4 says it was removed"
+compose --profile join rm -s -f raftis4 >/dev/null 2>&1 || die "could not remove the raftis4 container"
+
 # --- tear down ---------------------------------------------------------------------------------
-compose down -v -t 5 >/dev/null 2>&1 || die "compose down -v failed"
+compose --profile join down -v -t 5 >/dev/null 2>&1 || die "compose down -v failed"
 left=$(docker ps -aq -f "label=com.docker.compose.project=$project"; docker volume ls -q -f "label=com.docker.compose.project=$project")
 [ -z "$left" ] || die "compose down -v left containers or volumes: $left"
 log "compose down -v: no containers or volumes left"

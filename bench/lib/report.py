@@ -10,6 +10,7 @@ RAW_DIR holds what run.sh recorded:
   wrk/<put|get>/rep<r>.txt      wrk --latency output against etcd's HTTP/JSON gateway
   memory.txt                    key=value: RSS after loading the keys
   recovery.txt                  key=value: restarted follower catching up
+  membership.txt                key=value: a node joining, the leader removed under writes
   failover.txt                  "<trial> <ms>" per line
   metrics_cost.txt              "<rep> <off|on> <SET/s> <scrapes>": SET P=1 without and with /metrics scraped
   pubsub/<target>/rep<r>.txt    pubsub_latency.py's line (publish-to-receive latency; redis, raftis)
@@ -597,6 +598,27 @@ else:
     verdicts.append(("restarted follower catch-up", "not measured", "≤ 10 s", "MISS"))
 add("")
 
+# ---------------------------------------------------------------- membership
+member = read_kv("membership.txt")
+add("## Membership changes")
+add("")
+if member:
+    keys = "{:,}".format(int(member.get("keys", "0") or 0))
+    add("A fourth node started with an empty directory and `--join` while the cluster held %s keys: it was a "
+        "voter (learner, snapshot and log, promoted by itself) after **%s s**, with DBSIZE %s. Then the leader "
+        "(node %s) was removed with `RAFT.NODE REMOVE` (reply `%s`) while one client wrote without pause: the "
+        "longest time without an acknowledged write was **%s ms** (openraft 0.9 has no leadership transfer: the "
+        "leader steps down once its removal commits and the others elect a new one)."
+        % (keys, member.get("join_s", "?"), member.get("joined_dbsize", "?"), member.get("removed_leader", "?"),
+           member.get("remove_reply", "?"), member.get("remove_gap_ms", "?")))
+    add("")
+    gap = fnum(member.get("remove_gap_ms"))
+    verdicts.append(("writes unavailable while the leader is removed", "%s ms" % member.get("remove_gap_ms", "?"),
+                     "≤ %.0f ms" % FAILOVER_TARGET_MS, verdict(gap is not None and gap <= FAILOVER_TARGET_MS)))
+else:
+    add("Not measured.")
+add("")
+
 # ---------------------------------------------------------------- failover
 fo, fo_failed, fo_tags = [], [], set()
 path = os.path.join(RAW, "failover.txt")
@@ -668,6 +690,8 @@ PHASES = [
     ("memory-load", "memory: loading the keys"),
     ("recovery-writes", "recovery: writes with a follower stopped"),
     ("recovery-catchup", "recovery: the restarted follower catching up"),
+    ("membership-join", "membership: a node joins and becomes a voter"),
+    ("membership-remove", "membership: the leader removed (an election expected)"),
 ]
 add("## Elections and error replies by phase")
 add("")
@@ -785,6 +809,7 @@ summary = {
     "memory": mem,
     "metrics_cost": metrics_cost,
     "recovery": rec,
+    "membership": member,
     "failover": failover,
     "pubsub_latency": pubsub_latency,
     "app_jobs": app_jobs,
