@@ -364,7 +364,7 @@ fn readme_lists_exactly_the_supported_commands() {
         .skip(1)
         .step_by(2)
         .filter_map(|s| s.split_whitespace().next())
-        .filter(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .filter(|w| w.len() > 1 && w.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c == '.'))
         .map(str::to_lowercase)
         .collect();
     let table: BTreeSet<String> = raftis::server::commands::all().iter().map(|c| c.name().to_string()).collect();
@@ -399,6 +399,8 @@ fn every_readme_command_is_exercised() {
             true
         } else if section.starts_with("Running a cluster by hand") {
             cmd.starts_with("raftis server ") // a_cluster_started_by_hand_as_the_readme_shows
+        } else if section.starts_with("Adding, removing") {
+            cmd.starts_with("raftis ") // a_cluster_started_by_hand_as_the_readme_shows, too
         } else if section == "Docker" {
             match DOCKER_COMMANDS.iter().find(|(readme_cmd, _)| *readme_cmd == cmd) {
                 Some((_, run)) => {
@@ -569,6 +571,31 @@ fn a_cluster_started_by_hand_as_the_readme_shows() {
     let mut c = Client::connect(&format!("127.0.0.1:700{leader}"), Duration::from_secs(2)).unwrap();
     assert!(c.must(&["SET", "greeting", "hello"]).is_ok());
     assert_eq!(c.must(&["GET", "greeting"]), Resp::Bulk("hello".into()));
+    // "Adding, removing and replacing nodes": a fourth node joins with the README's command, and
+    // `raftis cluster members` lists it as a voter.
+    let block = blocks(&readme)
+        .into_iter()
+        .find(|b| b.lang == "sh" && b.section.starts_with("Adding, removing"))
+        .expect("a sh block under 'Adding, removing and replacing nodes'");
+    let lines: Vec<String> = block.lines.iter().filter_map(|l| sh_command(l)).collect();
+    let [join, members] = &lines[..] else { panic!("the README's join block changed shape: {lines:?}") };
+    assert!(join.starts_with("raftis server ") && join.contains("--join"), "{join}");
+    assert!(!ping(7004), "port 7004 is taken");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("exec {join}")]).current_dir(&dir).env("PATH", &path);
+    nodes.push(Group::spawn(cmd));
+    let mut listed = String::new();
+    let voter = poll(Duration::from_secs(30), || {
+        let out = Command::new("sh").args(["-c", members]).env("PATH", &path).output().ok()?;
+        listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let four = listed.lines().find(|l| l.split_whitespace().next() == Some("4"))?;
+        (out.status.success() && four.contains("127.0.0.1:7004") && four.contains(" voter ")).then_some(())
+    });
+    assert!(voter.is_some(), "`{members}` does not list node 4 as a voter:\n{listed}\n{}", nodes[3].output());
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+    let mut c4 = Client::connect("127.0.0.1:7004", Duration::from_secs(2)).unwrap();
+    assert_eq!(c4.must(&["READONLY"]), Resp::Simple("OK".into()));
+    assert_eq!(c4.must(&["GET", "greeting"]), Resp::Bulk("hello".into()));
     // "SIGINT or SIGTERM stops a node cleanly."
     for (i, n) in nodes.iter_mut().enumerate() {
         n.signal(if i == 0 { libc::SIGINT } else { libc::SIGTERM });
