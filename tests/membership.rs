@@ -159,12 +159,21 @@ fn a_node_whose_directory_was_lost_is_replaced() {
     // The disk of a follower dies: killed, its directory deleted.
     c.kill9(lost);
     c.wipe(lost);
+    // Joining again without being removed first is refused: it is still a voter, and would come
+    // back without its log and its votes.
+    c.join_via = leader;
+    c.set_joining(lost);
+    let args = c.args(lost);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (status, out) = run_raftis(&args, Duration::from_secs(30));
+    assert!(status.is_some_and(|s| !s.success()), "a wiped voter rejoined without being removed:\n{out}");
+    assert!(out.contains("remove it first"), "unclear refusal:\n{out}");
+    c.wipe(lost);
     // Remove it, then start it again at the same address with the same id: it joins afresh.
     assert_eq!(raft_node(&c, leader, &["REMOVE", &lost.to_string()]), Resp::Simple("OK".into()));
     let survivors: Vec<u64> = c.ids().into_iter().filter(|&i| i != lost).collect();
     wait_voters(&c, leader, &survivors, Duration::from_secs(10));
     c.join_via = survivors[1];
-    c.set_joining(lost);
     c.spawn(lost);
     c.wait_up(lost, Duration::from_secs(20));
     wait_standing(&c, lost, "voter", JOIN_TIMEOUT);
@@ -278,5 +287,60 @@ fn a_change_cut_short_by_the_leaders_death_is_finished_by_the_next_leader() {
     let summary = verify_writes(&c, &logs);
     eprintln!("{summary:?}");
     c.wait_digests_equal(CONVERGE_TIMEOUT);
+    c.assert_no_panics();
+}
+
+/// Removes node `id`, stops it, wipes its directory and starts it again with --join under the
+/// same id; waits until it is a voter.
+fn replace(c: &mut Cluster, id: u64, via: u64) {
+    assert_eq!(raft_node(c, via, &["REMOVE", &id.to_string()]), Resp::Simple("OK".into()));
+    wait_standing(c, id, "removed", Duration::from_secs(15));
+    c.stop(id, Duration::from_secs(10));
+    c.wipe(id);
+    c.join_via = via;
+    c.set_joining(id);
+    c.spawn(id);
+    c.wait_up(id, Duration::from_secs(20));
+    wait_standing(c, id, "voter", JOIN_TIMEOUT);
+}
+
+#[test]
+fn a_removed_node_rejoins_under_its_old_id_replaying_the_whole_log() {
+    // No snapshot: a node that joins replays the log from its first entry, through memberships
+    // of before its time that name its id as a voter and leave out nodes that were removed and
+    // came back since. Node 1 is removed and rejoins; once it leads, node `b` does the same: its
+    // replay goes through a membership without node 1, the node it must hear from.
+    let mut c = Cluster::start_with(Options { nodes: 3, spare: 1, ..Options::default() });
+    c.spawn(4);
+    c.wait_up(4, Duration::from_secs(20));
+    wait_standing(&c, 4, "voter", JOIN_TIMEOUT);
+    let all = [1, 2, 3, 4];
+    let other = |c: &Cluster, not: u64| all.into_iter().find(|&i| i != not && c.node(i).is_running()).unwrap();
+    let leader = c.leader_among(&all, LEADER_TIMEOUT);
+    let mut router = c.router();
+    for i in 0..200 {
+        router.must(&["SET", &format!("k{i}"), "v"]);
+    }
+    let via = other(&c, 1);
+    replace(&mut c, 1, via);
+    // Node 1 leads: kill whoever else leads until it does.
+    let mut leader = c.leader_among(&all, LEADER_TIMEOUT).max(leader);
+    for _ in 0..20 {
+        leader = c.leader_among(&all, LEADER_TIMEOUT);
+        if leader == 1 {
+            break;
+        }
+        c.kill9(leader);
+        c.leader_among(&all.into_iter().filter(|&i| i != leader).collect::<Vec<_>>(), LEADER_TIMEOUT);
+        c.restart(leader);
+    }
+    assert_eq!(leader, 1, "node 1 never led");
+    let b = other(&c, 1);
+    replace(&mut c, b, 1);
+    let rejoined = c.log(b);
+    let this_life = &rejoined[rejoined.rfind("start #2").unwrap()..];
+    assert!(!this_life.contains("candidate"), "node {b} campaigned on a membership of before its time");
+    c.router().must(&["SET", "after", "rejoin"]);
+    c.wait_digests_equal_among(&all, CONVERGE_TIMEOUT);
     c.assert_no_panics();
 }

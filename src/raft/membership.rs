@@ -195,15 +195,22 @@ impl Membership {
 
     /// Adds a node as a learner; `id` none picks one above every member's. Returns its id and the
     /// log index of the membership that names it (what a joining node holds before that index
-    /// is history, maybe of an earlier node with its id). Adding the same node at the same
-    /// address again answers the same (a joining node that restarted asks again).
+    /// is history, maybe of an earlier node with its id). Adding the same learner at the same
+    /// address again answers the same (a joining node that restarted asks again); a voter is
+    /// refused (it would come back without its log and votes).
     pub async fn add(&self, id: Option<NodeId>, addr: NodeAddr) -> Result<(NodeId, u64), MembershipError> {
         let _one = self.change.lock().await;
         let m = self.leading()?;
         let nodes: BTreeMap<NodeId, NodeAddr> =
             m.membership_config.membership().nodes().map(|(&i, a)| (i, a.clone())).collect();
+        let voters: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
         for (&other, known) in &nodes {
             if *known == addr && id.is_none_or(|id| id == other) {
+                // A voter asking again has lost its data (its votes with it): it must be removed
+                // and join afresh. A learner asking again is a joining node that restarted.
+                if voters.contains(&other) {
+                    return Err(MembershipError::AlreadyMember { id: other, at: known.client.clone() });
+                }
                 return Ok((other, m.membership_config.log_id().map_or(0, |l| l.index)));
             }
             if Some(other) != id && (known.client == addr.client || known.bus == addr.bus) {
@@ -359,6 +366,11 @@ impl Membership {
             if !member && names_me {
                 member = true;
                 joined();
+                // Replaying history, a joining node holds memberships of before its time, where
+                // its id may be a voter's (a removed node's): it campaigns only from now on.
+                if !self.told_removed.load(Ordering::Relaxed) {
+                    self.raft.runtime_config().elect(true);
+                }
             }
             if known.as_ref() != Some(&ids) && !ids.is_empty() {
                 let now = tokio::time::Instant::now();
@@ -369,7 +381,9 @@ impl Membership {
                 known = Some(ids);
             }
             leaving.retain(|_, since| since.elapsed() < REMOVED_GRACE);
-            if let Some(ids) = &known {
+            // Until the membership names this node, it is history (see above): anyone of the
+            // cluster may send.
+            if let Some(ids) = known.as_ref().filter(|_| member) {
                 allowed.set(ids.iter().chain(leaving.keys()).copied().collect());
             }
             let was = self.standing.swap(standing as u8, Ordering::Relaxed);

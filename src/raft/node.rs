@@ -315,18 +315,23 @@ impl Node {
         let raft = Raft::new(cfg.id, Arc::new(raft_config(cfg)?), network, log.clone(), state.clone())
             .await
             .context("starting raft")?;
+        if !was_member {
+            // A joining node replays memberships of before its time, which may name its id as a
+            // voter (a removed node's): no campaign until the one that added it (`Membership::follow`).
+            raft.runtime_config().elect(false);
+        }
         let lease = Arc::new(Lease::new(cfg.election_timeout, election_max(cfg)));
         let catchup = Arc::new(Catchup::default());
         let mut bus_config = BusConfig::new(cfg.id, bus_name, cfg.peer_ids());
         bus_config.topology = Some(topology);
-        // The bus accepts the members the log holds (a joined node: anyone of the cluster until
-        // the leader's first message brings them).
+        // The bus accepts the members the log holds (a joining node: anyone of the cluster until
+        // the membership that added it arrives).
         let members: std::collections::BTreeSet<NodeId> =
             raft.metrics().borrow().membership_config.membership().nodes().map(|(&id, _)| id).collect();
-        if !members.is_empty() {
-            bus_config.allowed.set(members);
-        } else if cfg.joined {
+        if !was_member {
             bus_config.allowed = Arc::new(net::Allowed::default());
+        } else if !members.is_empty() {
+            bus_config.allowed.set(members);
         }
         let allowed = bus_config.allowed.clone();
         if let Some(bus) = bus {

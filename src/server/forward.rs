@@ -101,10 +101,22 @@ impl Forwarder {
         }
     }
 
+    /// An idle connection to `addr` that the node has not closed meanwhile (a node that restarted
+    /// closed every connection of its previous life: a command sent on one would get no reply,
+    /// and the caller could not tell whether it ran).
     fn take(&self, addr: &str) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let i = idle.iter().rposition(|(a, _)| a == addr)?;
-        Some(idle.swap_remove(i).1)
+        while let Some(i) = idle.iter().rposition(|(a, _)| a == addr) {
+            let conn = idle.swap_remove(i).1;
+            let mut probe = [0u8; 1];
+            match conn.stream.try_read(&mut probe) {
+                // Nothing to read: open and quiet, as an idle connection should be.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(conn),
+                // Closed (0), broken, or unexpected bytes: drop it.
+                _ => continue,
+            }
+        }
+        None
     }
 
     fn put(&self, addr: &str, conn: Conn) {
