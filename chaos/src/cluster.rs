@@ -1,6 +1,9 @@
 //! A real raftis cluster: N `raftis server` processes, node N bound to 127.0.0.N, each with its
 //! own data directory and log file, every bus link behind the fault-injecting [`proxy`].
-//! Processes can be killed (SIGKILL), restarted, paused (SIGSTOP) and resumed (SIGCONT).
+//! Processes can be killed (SIGKILL), restarted, paused (SIGSTOP) and resumed (SIGCONT); for the
+//! membership nemesis, a node's data directory can be wiped and the node started again with
+//! `--join` (it asks the cluster to add it back), and the cluster's membership read
+//! (`RAFT.NODE LIST`, `INFO raft`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
@@ -59,6 +62,51 @@ struct Proc {
     child: Option<Child>,
     paused: bool,
     starts: u32,
+    /// Started with `--join` (its directory was wiped): every later start uses `--join` too (a
+    /// start with a directory that holds the node's identity ignores it).
+    joins: bool,
+    /// The member whose client address `--join` names (the leader when the join was decided).
+    via: Option<u64>,
+    /// Removed from the cluster and stopped, directory wiped: restarts leave it alone until the
+    /// membership nemesis (or the final heal) brings it back with [`Cluster::rejoin`].
+    out: bool,
+}
+
+/// One member as `RAFT.NODE LIST` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    /// `leader`, `voter` or `learner`.
+    pub role: String,
+}
+
+impl Member {
+    /// A voter (the leader included).
+    pub fn votes(&self) -> bool {
+        self.role == "leader" || self.role == "voter"
+    }
+}
+
+/// The members in a `RAFT.NODE LIST` reply (RESP2: each member a flat field/value array).
+pub fn parse_members(r: &Resp) -> Option<Vec<Member>> {
+    let Resp::Array(entries) = r else { return None };
+    let mut out = Vec::new();
+    for e in entries {
+        let Resp::Array(fields) = e else { return None };
+        let mut id = None;
+        let mut role = None;
+        for kv in fields.chunks(2) {
+            if let [k, v] = kv {
+                match k.text().as_deref() {
+                    Some("id") => id = v.int_value(),
+                    Some("role") => role = v.text(),
+                    _ => {}
+                }
+            }
+        }
+        out.push(Member { id: u64::try_from(id?).ok()?, role: role? });
+    }
+    Some(out)
 }
 
 /// The running cluster. Dropping it kills every node.
@@ -120,7 +168,10 @@ impl Cluster {
             .map(|n| format!("{}@{}@{}", n.id, n.addr, n.bus_advertised.port()))
             .collect::<Vec<_>>()
             .join(",");
-        let procs = nodes.iter().map(|n| (n.id, Proc { child: None, paused: false, starts: 0 })).collect();
+        let procs = nodes
+            .iter()
+            .map(|n| (n.id, Proc { child: None, paused: false, starts: 0, joins: false, via: None, out: false }))
+            .collect();
         let c = Cluster { opts, nodes, net, peers, procs: Mutex::new(procs), crashes: Mutex::default() };
         for id in c.ids() {
             c.spawn(id)?;
@@ -153,9 +204,21 @@ impl Cluster {
         }
     }
 
-    fn args(&self, id: u64) -> Vec<String> {
+    /// The command line of node `id`: `--peers` (the cluster's first membership), or, for a node
+    /// whose directory was wiped, `--join` through member `via` with its own addresses as the
+    /// others reach it (`--cluster-addr`: the proxy's bus port) and the same id.
+    fn args(&self, id: u64, join_via: Option<u64>) -> Vec<String> {
         let n = self.node(id);
         let (ip, port) = n.addr.rsplit_once(':').expect("host:port");
+        let membership: Vec<String> = match join_via {
+            None => vec!["--peers".into(), self.peers.clone()],
+            Some(via) => vec![
+                "--join".into(),
+                self.node(via).addr.clone(),
+                "--cluster-addr".into(),
+                format!("{}@{}", n.addr, n.bus_advertised.port()),
+            ],
+        };
         let mut args: Vec<String> = vec![
             "server".into(),
             "--id".into(),
@@ -168,23 +231,38 @@ impl Cluster {
             n.bus_listen.port().to_string(),
             "--dir".into(),
             n.dir.display().to_string(),
-            "--peers".into(),
-            self.peers.clone(),
             // No HTTP listener: the default port (client port + 1000) could collide.
             "--http-port".into(),
             "0".into(),
         ];
+        args.extend(membership);
         args.extend(self.opts.flags.iter().cloned());
         args
     }
 
+    /// The member a joining node `id` asks: the one chosen when the join was decided if it still
+    /// runs and is in, else any running node that is in (a node that restarts before it was
+    /// added asks again; one that was added ignores `--join`).
+    fn join_via(&self, id: u64, procs: &BTreeMap<u64, Proc>) -> u64 {
+        let ok = |v: u64| v != id && procs.get(&v).is_some_and(|p| p.child.is_some() && !p.paused && !p.out);
+        match procs.get(&id).and_then(|p| p.via) {
+            Some(v) if ok(v) => v,
+            chosen => self.ids().into_iter().find(|&v| ok(v)).or(chosen).unwrap_or(if id == 1 { 2 } else { 1 }),
+        }
+    }
+
     /// Starts node `id`'s process (its log is appended to).
     pub fn spawn(&self, id: u64) -> anyhow::Result<()> {
-        let args = self.args(id);
         let mut procs = self.procs.lock().unwrap();
+        let joins = procs.get(&id).context("no such node")?.joins;
+        let via = joins.then(|| self.join_via(id, &procs));
+        let args = self.args(id, via);
         let p = procs.get_mut(&id).context("no such node")?;
         if p.child.is_some() {
             bail!("node {id} is already running");
+        }
+        if p.out {
+            bail!("node {id} is out of the cluster (removed, directory wiped): rejoin it instead");
         }
         p.starts += 1;
         let log_path = &self.node(id).log;
@@ -212,6 +290,45 @@ impl Cluster {
         p.child = Some(child);
         p.paused = false;
         Ok(())
+    }
+
+    /// Whether node `id` is out of the cluster (removed, stopped, directory wiped).
+    pub fn is_out(&self, id: u64) -> bool {
+        self.procs.lock().unwrap().get(&id).is_some_and(|p| p.out)
+    }
+
+    /// The nodes that are out of the cluster.
+    pub fn out_nodes(&self) -> Vec<u64> {
+        self.ids().into_iter().filter(|&id| self.is_out(id)).collect()
+    }
+
+    /// Takes node `id`, removed from the membership, out: stops it (SIGKILL) and deletes its data
+    /// directory, so that it can only come back by joining afresh. Restarts leave it alone.
+    pub async fn take_out(&self, id: u64, why: &str) -> anyhow::Result<()> {
+        self.resume(id);
+        self.kill(id).await;
+        self.procs.lock().unwrap().get_mut(&id).expect("node").out = true;
+        let dir = &self.node(id).dir;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("wipe {}", dir.display()))?;
+        }
+        self.note(id, &format!("out of the cluster ({why}): stopped, data directory {} wiped", dir.display()));
+        Ok(())
+    }
+
+    /// Starts node `id`, which is out, again with an empty directory and `--join` through member
+    /// `via` (same id and addresses): it asks to be added as a learner, catches up and asks to be
+    /// promoted. Its later restarts use `--join` too (ignored once its directory holds its identity).
+    pub fn rejoin(&self, id: u64, via: u64) -> anyhow::Result<()> {
+        {
+            let mut procs = self.procs.lock().unwrap();
+            let p = procs.get_mut(&id).context("no such node")?;
+            p.out = false;
+            p.joins = true;
+            p.via = Some(via);
+        }
+        self.note(id, &format!("rejoins the cluster through node {via} (--join)"));
+        self.spawn(id)
     }
 
     /// The harness's view of node `id`; notices (and remembers) a process that exited by itself.
@@ -291,12 +408,14 @@ impl Cluster {
         }
     }
 
-    /// Brings every node back: resumes the paused, restarts the dead, heals every link.
+    /// Brings every node back: resumes the paused, restarts the dead (but the nodes that are
+    /// out of the cluster: see [`Cluster::rejoin`]), heals every link.
     pub fn heal_all(&self) -> anyhow::Result<()> {
         self.net.heal();
         for id in self.ids() {
             match self.state(id) {
                 State::Paused => self.resume(id),
+                State::Dead if self.is_out(id) => {}
                 State::Dead => self.spawn(id)?,
                 State::Running => {}
             }
@@ -321,6 +440,33 @@ impl Cluster {
     pub async fn info_raft(&self, id: u64, timeout: Duration) -> Option<HashMap<String, String>> {
         let r = self.ask(id, &["INFO", "raft"], timeout).await?;
         Some(parse_info(&r.text()?))
+    }
+
+    /// The membership as the leader `leader` lists it (`RAFT.NODE LIST`); `None` unless it answers
+    /// as the leader (only the leader's own answer names one).
+    pub async fn members(&self, leader: u64) -> Option<Vec<Member>> {
+        let r = self.ask(leader, &["RAFT.NODE", "LIST"], Duration::from_secs(2)).await?;
+        let members = parse_members(&r)?;
+        members.iter().any(|m| m.id == leader && m.role == "leader").then_some(members)
+    }
+
+    /// The membership as the current leader lists it, with the leader's id.
+    pub async fn leader_members(&self) -> Option<(u64, Vec<Member>)> {
+        let l = self.leader().await?;
+        Some((l, self.members(l).await?))
+    }
+
+    /// Running nodes that report a membership change half done (`raft_membership_joint:1`).
+    pub async fn joint_nodes(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for id in self.in_state(State::Running) {
+            if let Some(info) = self.info_raft(id, Duration::from_millis(500)).await {
+                if info.get("raft_membership_joint").map(String::as_str) == Some("1") {
+                    out.push(id);
+                }
+            }
+        }
+        out
     }
 
     /// The node that says it leads with the highest term, among running nodes.
@@ -384,5 +530,32 @@ impl Cluster {
     /// The root directory of the cluster's files.
     pub fn dir(&self) -> &Path {
         &self.opts.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_raft_node_list_reply() {
+        let entry = |id: i64, role: &str| {
+            Resp::Array(vec![
+                Resp::Bulk(b"id".to_vec()),
+                Resp::Int(id),
+                Resp::Bulk(b"addr".to_vec()),
+                Resp::Bulk(b"127.0.0.1:7001".to_vec()),
+                Resp::Bulk(b"bus".to_vec()),
+                Resp::Bulk(b"127.0.0.1:17001".to_vec()),
+                Resp::Bulk(b"role".to_vec()),
+                Resp::Bulk(role.as_bytes().to_vec()),
+                Resp::Bulk(b"match_index".to_vec()),
+                Resp::Int(-1),
+            ])
+        };
+        let list = parse_members(&Resp::Array(vec![entry(1, "leader"), entry(4, "learner")])).unwrap();
+        assert_eq!(list, vec![Member { id: 1, role: "leader".into() }, Member { id: 4, role: "learner".into() }]);
+        assert!(list[0].votes() && !list[1].votes());
+        assert!(parse_members(&Resp::Error("CLUSTERDOWN".into())).is_none());
     }
 }

@@ -171,8 +171,10 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
     let ops: usize = results.iter().map(|r| r.ops.total()).sum();
     let faults: usize = results.iter().map(|r| r.faults).sum();
     let elections: usize = results.iter().map(|r| r.elections).sum();
+    let member_ops: usize = results.iter().map(|r| r.member.ops()).sum();
     println!(
-        "chaos profile {}: {} ({} runs, {ops} ops, {faults} faults, {elections} elections); seed {seed}",
+        "chaos profile {}: {} ({} runs, {ops} ops, {faults} faults, {member_ops} membership operations, \
+         {elections} elections); seed {seed}",
         args.profile,
         if passed { "PASS" } else { "FAIL" },
         results.len()

@@ -2,13 +2,15 @@
 //! then healed, one after another: kills (a random node, the leader, a majority) with restarts,
 //! pauses (SIGSTOP/SIGCONT), partitions through the bus proxies (leader isolated, majority and
 //! minority, a bridge, one-way), delays and connection drops on links, resets of every bus
-//! connection, and client connections cut right after a request was sent.
+//! connection, client connections cut right after a request was sent, and membership changes
+//! (Jepsen etcd's "member" nemesis: a node removed, stopped and wiped, then joining again).
 //!
 //! The schedule (times, kinds, durations, random choices) depends only on the seed; which node
 //! is "the leader" is whatever the cluster says at that moment.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -17,8 +19,9 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::client::CutSwitch;
-use crate::cluster::{Cluster, State};
+use crate::cluster::{Cluster, Member, State};
 use crate::history::{Clock, Recorder};
+use crate::resp::{Conn, Resp};
 
 /// A kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,10 +40,11 @@ pub enum FaultKind {
     LinkDrop,
     LinkReset,
     ClientCut,
+    Member,
 }
 
 impl FaultKind {
-    /// Every kind.
+    /// Every kind but [`FaultKind::Member`] (which wants five nodes: see [`FaultKind::WITH_MEMBER`]).
     pub const ALL: [FaultKind; 13] = [
         FaultKind::KillRandom,
         FaultKind::KillLeader,
@@ -55,6 +59,24 @@ impl FaultKind {
         FaultKind::LinkDrop,
         FaultKind::LinkReset,
         FaultKind::ClientCut,
+    ];
+
+    /// Every kind, membership changes included.
+    pub const WITH_MEMBER: [FaultKind; 14] = [
+        FaultKind::KillRandom,
+        FaultKind::KillLeader,
+        FaultKind::KillMajority,
+        FaultKind::PauseRandom,
+        FaultKind::PauseLeader,
+        FaultKind::PartitionLeader,
+        FaultKind::PartitionHalves,
+        FaultKind::PartitionBridge,
+        FaultKind::PartitionOneWay,
+        FaultKind::LinkDelay,
+        FaultKind::LinkDrop,
+        FaultKind::LinkReset,
+        FaultKind::ClientCut,
+        FaultKind::Member,
     ];
 
     /// The name used in reports.
@@ -73,6 +95,7 @@ impl FaultKind {
             FaultKind::LinkDrop => "link-drop",
             FaultKind::LinkReset => "link-reset",
             FaultKind::ClientCut => "client-cut",
+            FaultKind::Member => "member",
         }
     }
 }
@@ -130,6 +153,8 @@ pub struct Nemesis {
     pub recorder: Recorder,
     pub clock: Clock,
     pub cut: CutSwitch,
+    /// The membership nemesis's state, shared with the final heal ([`Members::restore`]).
+    pub members: Members,
 }
 
 /// How to undo an injected fault.
@@ -138,7 +163,321 @@ enum Undo {
     Resume(Vec<u64>),
     HealNet,
     ClientsWhole,
+    /// Start a node that was removed again, with `--join`.
+    Rejoin(u64),
     Nothing,
+}
+
+/// What the membership nemesis did in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStats {
+    /// `RAFT.NODE REMOVE` acknowledged (or answered "not a member" to a retry); the node was then
+    /// stopped and its directory wiped.
+    pub removed: usize,
+    /// Removals not confirmed within the fault's time (recorded, and the node left as it was).
+    pub remove_failed: usize,
+    /// Nodes found missing from the membership without an acknowledged removal (a REMOVE that
+    /// completed after the harness had given up on it): taken out as if removed.
+    pub found_removed: usize,
+    /// Nodes started again with `--join` during the run.
+    pub rejoined: usize,
+    /// Joins seen through to voter during the run.
+    pub became_voter: usize,
+    /// Member faults that changed nothing (a change still in progress, no leader to ask, too
+    /// few voters).
+    pub skipped: usize,
+    /// Nodes the final heal started again with `--join`.
+    pub heal_rejoined: usize,
+    /// How long the final heal took until every node was a voter and no change was half done.
+    pub heal_ms: u64,
+}
+
+impl MemberStats {
+    /// Membership operations that happened (removals, rejoins).
+    pub fn ops(&self) -> usize {
+        self.removed + self.found_removed + self.rejoined + self.heal_rejoined
+    }
+}
+
+#[derive(Default)]
+struct MemberState {
+    /// Nodes started with `--join` that were not yet seen as voters.
+    joining: BTreeSet<u64>,
+    stats: MemberStats,
+}
+
+/// The membership nemesis's state: which nodes are on their way back in, what it did.
+#[derive(Clone, Default)]
+pub struct Members(Arc<Mutex<MemberState>>);
+
+/// `RAFT.NODE` errors worth sending again: no leader now, another change in progress, or a
+/// change that did not commit in time (a retry finishes it or finds it done).
+fn transient(e: &str) -> bool {
+    e.starts_with("TRYAGAIN")
+        || e.starts_with("CLUSTERDOWN")
+        || e.starts_with("LOADING")
+        || e.contains("did not complete")
+        || e.contains("not the leader")
+}
+
+/// How long one `RAFT.NODE` call may take (the leader waits up to 10 s per configuration change).
+const MEMBER_CALL_TIMEOUT: Duration = Duration::from_secs(25);
+
+impl Members {
+    pub fn stats(&self) -> MemberStats {
+        self.0.lock().unwrap().stats.clone()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut MemberState) -> T) -> T {
+        f(&mut self.0.lock().unwrap())
+    }
+
+    /// A running node that is in the cluster, the leader if there is one, to send a command to.
+    async fn target(cluster: &Cluster) -> Option<u64> {
+        if let Some(l) = cluster.leader().await {
+            return Some(l);
+        }
+        cluster.in_state(State::Running).into_iter().find(|&id| !cluster.is_out(id))
+    }
+
+    /// Sends `args` to the leader (or any running member, which forwards it) until the answer is
+    /// not a transient error or `deadline` passes; `Err` holds the last transient error. A lost
+    /// reply is sent again: a change that happened answers so (REMOVE: "not a member").
+    async fn command(cluster: &Cluster, args: &[&str], deadline: tokio::time::Instant) -> Result<Resp, String> {
+        loop {
+            let last = match Self::target(cluster).await {
+                None => "no running node to ask".to_string(),
+                Some(t) => match Conn::connect(&cluster.node(t).addr, Duration::from_secs(2)).await {
+                    Err(e) => format!("node {t}: {e}"),
+                    Ok(mut conn) => {
+                        conn.timeout = MEMBER_CALL_TIMEOUT;
+                        match conn.call(args).await {
+                            Ok(Resp::Error(e)) if transient(&e) => format!("node {t}: -{e}"),
+                            Ok(r) => return Ok(r),
+                            Err(e) => format!("node {t}: {e}"),
+                        }
+                    }
+                },
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// `RAFT.NODE REMOVE id`, retried until `deadline`: `Ok` once the node is out of the membership.
+    async fn remove(cluster: &Cluster, id: u64, deadline: tokio::time::Instant) -> Result<&'static str, String> {
+        match Self::command(cluster, &["RAFT.NODE", "REMOVE", &id.to_string()], deadline).await {
+            Ok(r) if r.is_ok() => Ok("acknowledged"),
+            Ok(Resp::Error(e)) if e.contains("not a member") => Ok("not a member any more"),
+            Ok(r) => Err(format!("answered {r}")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts node `id`, which is out, again with `--join` through the leader (or any running
+    /// member).
+    async fn rejoin(&self, cluster: &Cluster, id: u64) -> anyhow::Result<u64> {
+        let via = match cluster.leader().await.filter(|&l| l != id && !cluster.is_out(l)) {
+            Some(l) => l,
+            None => cluster
+                .in_state(State::Running)
+                .into_iter()
+                .find(|&v| v != id && !cluster.is_out(v))
+                .unwrap_or(if id == 1 { 2 } else { 1 }),
+        };
+        cluster.rejoin(id, via)?;
+        self.with(|s| s.joining.insert(id));
+        Ok(via)
+    }
+
+    /// Brings the harness's view in line with the leader's membership list: joins that reached
+    /// voter are done; a node missing from the list that the harness neither took out nor is
+    /// bringing back was removed by a REMOVE that completed late: it is taken out (stopped,
+    /// wiped). Returns what it did.
+    async fn reconcile(&self, cluster: &Cluster, list: &[Member]) -> Vec<String> {
+        let mut notes = Vec::new();
+        let voter = |id: u64| list.iter().any(|m| m.id == id && m.votes());
+        let done: Vec<u64> = self.with(|s| {
+            let done: Vec<u64> = s.joining.iter().copied().filter(|&id| voter(id)).collect();
+            s.joining.retain(|id| !done.contains(id));
+            s.stats.became_voter += done.len();
+            done
+        });
+        if !done.is_empty() {
+            notes.push(format!("node(s) {done:?} joined as voters"));
+        }
+        for id in cluster.ids() {
+            let joining = self.with(|s| s.joining.contains(&id));
+            if !joining && !cluster.is_out(id) && !list.iter().any(|m| m.id == id) {
+                let why = "found missing from the membership: a removal completed late";
+                if let Err(e) = cluster.take_out(id, why).await {
+                    eprintln!("chaos: taking node {id} out: {e:#}");
+                }
+                self.with(|s| s.stats.found_removed += 1);
+                notes.push(format!("node {id} {why}: stopped and wiped"));
+            }
+        }
+        notes
+    }
+
+    /// One `member` fault: finish a removal left half done, or bring a node that is out back
+    /// (`--join`), or remove a voter (`RAFT.NODE REMOVE`, retried within the fault's hold), stop
+    /// it and wipe its directory; it rejoins when the fault heals, or (half of the time) stays
+    /// out until a later `member` fault or the final heal. Never while a join is still in
+    /// progress or a change half done, and never below `min_voters` voters.
+    async fn step(&self, cluster: &Cluster, step: &Step, rng: &mut StdRng) -> (String, Undo) {
+        let n = cluster.ids().len();
+        // Five nodes keep at least three voters (one may fail); three keep two.
+        let min_voters = if n >= 5 { 3 } else { n.saturating_sub(1).max(1) };
+        let wait = step.hold.max(Duration::from_secs(2));
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut notes = Vec::new();
+        let skip = |why: String, notes: Vec<String>| {
+            self.with(|s| s.stats.skipped += 1);
+            let mut d = format!("skipped: {why}");
+            if !notes.is_empty() {
+                d = format!("{}; {d}", notes.join("; "));
+            }
+            (d, Undo::Nothing)
+        };
+        // Wait (within the hold) for a leader's list, joins in progress to finish, and no
+        // change half done.
+        let list = loop {
+            let listed = cluster.leader_members().await;
+            if let Some((_, list)) = &listed {
+                notes.extend(self.reconcile(cluster, list).await);
+            }
+            let joining: Vec<u64> = self.with(|s| s.joining.iter().copied().collect());
+            let joint = cluster.joint_nodes().await;
+            match listed {
+                Some((_, list)) if joining.is_empty() && joint.is_empty() => break list,
+                _ if tokio::time::Instant::now() < deadline => {}
+                None => return skip("no leader listed the membership".into(), notes),
+                Some(_) if !joining.is_empty() => {
+                    return skip(format!("node(s) {joining:?} still joining"), notes);
+                }
+                Some(_) => return skip(format!("nodes {joint:?} report a change half done (joint)"), notes),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let voters: Vec<u64> = list.iter().filter(|m| m.votes()).map(|m| m.id).collect();
+        let leader = list.iter().find(|m| m.role == "leader").map(|m| m.id);
+        let out = cluster.out_nodes();
+        let can_remove = voters.len() > min_voters;
+        // A learner nobody is bringing in: a removal cut short between demotion and drop.
+        let leftover = list.iter().find(|m| !m.votes()).map(|m| m.id);
+        let victim = if let Some(x) = leftover {
+            notes.push(format!("node {x} is a learner left by a removal cut short"));
+            x
+        } else if !out.is_empty() && (!can_remove || rng.random_bool(0.6)) {
+            let x = out[rng.random_range(0..out.len())];
+            return match self.rejoin(cluster, x).await {
+                Ok(via) => {
+                    self.with(|s| s.stats.rejoined += 1);
+                    notes.push(format!("node {x} (out) rejoins with --join through node {via}"));
+                    (notes.join("; "), Undo::Nothing)
+                }
+                Err(e) => skip(format!("node {x} could not be started: {e:#}"), notes),
+            };
+        } else if !can_remove {
+            return skip(format!("only {} voters {voters:?}", voters.len()), notes);
+        } else {
+            match leader {
+                Some(l) if rng.random_bool(0.3) => l,
+                _ => voters[rng.random_range(0..voters.len())],
+            }
+        };
+        let what = if Some(victim) == leader { " (the leader)" } else { "" };
+        let removal = Self::remove(cluster, victim, tokio::time::Instant::now() + wait).await;
+        match removal {
+            Ok(how) => {
+                if let Err(e) = cluster.take_out(victim, "removed by the member nemesis").await {
+                    eprintln!("chaos: taking node {victim} out: {e:#}");
+                }
+                self.with(|s| s.stats.removed += 1);
+                let stays_out = rng.random_bool(0.5);
+                notes.push(format!(
+                    "node {victim}{what} removed ({how}; {} voters before), stopped, directory wiped; {}",
+                    voters.len(),
+                    if stays_out {
+                        "stays out until a later member fault or the final heal".to_string()
+                    } else {
+                        format!("rejoins with --join after {:?}", step.hold)
+                    }
+                ));
+                (notes.join("; "), if stays_out { Undo::Nothing } else { Undo::Rejoin(victim) })
+            }
+            Err(e) => {
+                self.with(|s| s.stats.remove_failed += 1);
+                notes.push(format!(
+                    "REMOVE of node {victim}{what} not confirmed within {wait:?}: {e}; left as it is (checked again \
+                     by the next member fault and the final heal)"
+                ));
+                (notes.join("; "), Undo::Nothing)
+            }
+        }
+    }
+
+    /// The final heal's part: every node a member again. Starts the nodes that are out with
+    /// `--join`, takes out (and then brings back) nodes the membership lost, promotes learners
+    /// (a learner left by a removal cut short does not ask by itself), until the leader lists
+    /// every node as a voter and no running node reports a change half done. `Err` says what is
+    /// still wrong at `timeout`.
+    pub async fn restore(&self, cluster: &Cluster, timeout: Duration) -> Result<String, String> {
+        let began = tokio::time::Instant::now();
+        let deadline = began + timeout;
+        let n = cluster.ids().len();
+        let mut rejoined = Vec::new();
+        let mut last;
+        loop {
+            for id in cluster.in_state(State::Dead).into_iter().filter(|&id| !cluster.is_out(id)) {
+                // A node that exited by itself (reported as such): start it again all the same.
+                if let Err(e) = cluster.spawn(id) {
+                    eprintln!("chaos: restarting node {id}: {e:#}");
+                }
+            }
+            for id in cluster.out_nodes() {
+                match self.rejoin(cluster, id).await {
+                    Ok(_) => {
+                        rejoined.push(id);
+                        self.with(|s| s.stats.heal_rejoined += 1);
+                    }
+                    Err(e) => eprintln!("chaos: rejoining node {id}: {e:#}"),
+                }
+            }
+            match cluster.leader_members().await {
+                None => last = "no leader listed the membership".to_string(),
+                Some((leader, list)) => {
+                    self.reconcile(cluster, &list).await;
+                    for m in list.iter().filter(|m| !m.votes()) {
+                        let promote = ["RAFT.NODE", "PROMOTE", &m.id.to_string()];
+                        let _ = cluster.ask(leader, &promote, Duration::from_secs(12)).await;
+                    }
+                    let joint = cluster.joint_nodes().await;
+                    let dead: Vec<u64> =
+                        cluster.ids().into_iter().filter(|&id| cluster.state(id) != State::Running).collect();
+                    let voters = list.iter().filter(|m| m.votes()).count();
+                    if list.len() == n && voters == n && joint.is_empty() && dead.is_empty() {
+                        let ms = began.elapsed().as_millis() as u64;
+                        self.with(|s| s.stats.heal_ms = ms);
+                        return Ok(format!("all {n} nodes voters after {ms} ms (rejoined at heal: {rejoined:?})"));
+                    }
+                    let roles: Vec<String> = list.iter().map(|m| format!("{}:{}", m.id, m.role)).collect();
+                    last = format!(
+                        "the leader lists {}, nodes {joint:?} report a change half done, nodes {dead:?} not running",
+                        roles.join(" ")
+                    );
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.with(|s| s.stats.heal_ms = began.elapsed().as_millis() as u64);
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 impl Nemesis {
@@ -154,8 +493,9 @@ impl Nemesis {
                 }
                 tokio::time::sleep(Duration::from_millis(50).min(at - tokio::time::Instant::now())).await;
             }
+            let began = self.clock.now();
             let (detail, undo) = self.inject(step).await;
-            let n = self.recorder.fault_start(step.kind.name(), detail, self.clock.now());
+            let n = self.recorder.fault_start(step.kind.name(), detail, began);
             injected += 1;
             if matches!(undo, Undo::Nothing) {
                 self.recorder.fault_end(n, self.clock.now());
@@ -286,6 +626,7 @@ impl Nemesis {
                 self.cut.set(p);
                 (format!("clients drop their connection after sending, p={p:.2}"), Undo::ClientsWhole)
             }
+            FaultKind::Member => self.members.step(c, step, &mut rng).await,
         }
     }
 
@@ -294,7 +635,8 @@ impl Nemesis {
         match undo {
             Undo::Restart(ids) => {
                 for id in ids {
-                    if c.state(id) == State::Dead {
+                    // A node that is out of the cluster comes back only by joining.
+                    if c.state(id) == State::Dead && !c.is_out(id) {
                         if let Err(e) = c.spawn(id) {
                             eprintln!("chaos: restarting node {id}: {e:#}");
                         }
@@ -309,6 +651,14 @@ impl Nemesis {
             }
             Undo::HealNet => c.net.heal(),
             Undo::ClientsWhole => self.cut.set(0.0),
+            Undo::Rejoin(id) => {
+                if c.is_out(id) {
+                    match self.members.rejoin(c, id).await {
+                        Ok(_) => self.members.with(|s| s.stats.rejoined += 1),
+                        Err(e) => eprintln!("chaos: rejoining node {id}: {e:#}"),
+                    }
+                }
+            }
             Undo::Nothing => {}
         }
     }

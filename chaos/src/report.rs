@@ -111,6 +111,23 @@ pub fn summary(r: &RunResult) -> String {
         r.seconds
     );
     let _ = writeln!(s, "  faults injected: {}", r.fault_kinds.join(", "));
+    let m = &r.member;
+    if m.ops() > 0 || m.remove_failed > 0 || m.skipped > 0 {
+        let _ = writeln!(
+            s,
+            "  membership: {} removed, {} removals not confirmed, {} found removed late, {} rejoined during \
+             the run ({} seen through to voter), {} member faults skipped; final heal rejoined {}, all \
+             voters after {} ms",
+            m.removed,
+            m.remove_failed,
+            m.found_removed,
+            m.rejoined,
+            m.became_voter,
+            m.skipped,
+            m.heal_rejoined,
+            m.heal_ms
+        );
+    }
     for v in &r.verdicts {
         let _ = writeln!(
             s,

@@ -15,7 +15,7 @@ use crate::checker::{append, bank, cycle, queue, register, set, Anomaly, Validit
 use crate::client::CutSwitch;
 use crate::cluster::{self, Cluster, State};
 use crate::history::{elections, Clock, Counts, LeaderSample, Recorder};
-use crate::nemesis::{self, FaultKind, Nemesis, Timing};
+use crate::nemesis::{self, FaultKind, MemberStats, Members, Nemesis, Timing};
 use crate::workload::{self, KeyPool, BANK_ACCOUNTS, BANK_INITIAL};
 
 /// What one run does.
@@ -66,6 +66,9 @@ pub struct RunResult {
     pub faults: usize,
     pub fault_kinds: Vec<String>,
     pub elections: usize,
+    /// What the membership nemesis did (all zero without `member` faults).
+    #[serde(default)]
+    pub member: MemberStats,
     pub seconds: f64,
     pub dir: PathBuf,
     /// The command that replays this run.
@@ -187,8 +190,15 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     let steps = nemesis::schedule(seed, &spec.faults, spec.duration, spec.timing);
     let start = tokio::time::Instant::now();
     let nemesis_stop = Arc::new(AtomicBool::new(false));
+    let members = Members::default();
     let nemesis = {
-        let n = Nemesis { cluster: cluster.clone(), recorder: recorder.clone(), clock, cut: cut.clone() };
+        let n = Nemesis {
+            cluster: cluster.clone(),
+            recorder: recorder.clone(),
+            clock,
+            cut: cut.clone(),
+            members: members.clone(),
+        };
         let stop = nemesis_stop.clone();
         tokio::spawn(async move { n.run(&steps, start, stop).await })
     };
@@ -205,6 +215,17 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     cut.set(0.0);
     if cluster.wait_leader(Duration::from_secs(30)).await.is_none() {
         cluster_anomalies.push(cluster_anomaly("no-leader", "no leader within 30 s after healing".into()));
+    }
+    if spec.faults.contains(&FaultKind::Member) {
+        // Every node a member again (nodes that are out rejoin), so that the final reads and the
+        // digest check cover all of them.
+        match members.restore(&cluster, Duration::from_secs(60)).await {
+            Ok(how) => eprintln!("chaos: {}: membership restored: {how}", spec.name),
+            Err(what) => cluster_anomalies.push(cluster_anomaly(
+                "membership-not-restored",
+                format!("60 s after healing, not every node is a voter: {what}"),
+            )),
+        }
     }
     let final_process = 1000;
     let keys = workload::FinalKeys {
@@ -255,6 +276,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         faults: injected,
         fault_kinds: faults.iter().map(|f| f.name.clone()).collect::<BTreeSet<_>>().into_iter().collect(),
         elections: elections(&leaders),
+        member: members.stats(),
         seconds: began.elapsed().as_secs_f64(),
         dir: dir.clone(),
         replay: format!("{} --only {}", cfg.replay, spec.name),
