@@ -635,12 +635,18 @@ fn reads_right_after_restarting_every_node_are_never_stale() {
     let mut served = 0;
     for r in readers {
         let (id, answers) = r.join().unwrap();
+        // A read may still be refused (CLUSTERDOWN while the new leader confirms itself); every
+        // value a node does answer must be the latest.
         for (n, last) in &answers {
-            assert_eq!(
-                (n, last),
-                (&Resp::Bulk(b"50".to_vec()), &Resp::Bulk(b"written".to_vec())),
-                "node {id} served a stale read right after the restart"
-            );
+            for (got, want) in [(n, &b"50"[..]), (last, &b"written"[..])] {
+                if got.err().is_none() {
+                    assert_eq!(
+                        got,
+                        &Resp::Bulk(want.to_vec()),
+                        "node {id} served a stale read right after the restart"
+                    );
+                }
+            }
         }
         served += answers.len();
     }
