@@ -74,7 +74,12 @@ async def main(url, screenshot):
                     " document.getElementById('term').textContent].join(' ')",
                     returnByValue=True,
                 )
-                leader, term = result["result"]["value"].split(" ")
+                # Until the page has loaded, the elements do not exist and the expression throws
+                # (no value): the caller asks again.
+                value = result.get("result", {}).get("value")
+                if not isinstance(value, str) or " " not in value:
+                    return "", ""
+                leader, term = value.split(" ", 1)
                 return leader, term
 
             await call("Page.enable")
