@@ -16,7 +16,9 @@ use bytes::Bytes;
 use super::{container, help, node, text, NodeCommand, ReplyFuture, Run};
 use crate::base::NodeId;
 use crate::cluster;
-use crate::raft::membership::{Member, MembershipError};
+use std::sync::Arc;
+
+use crate::raft::membership::{Member, Membership, MembershipError};
 use crate::raft::types::NodeAddr;
 use crate::resp::Reply;
 use crate::server::conn::Session;
@@ -134,11 +136,9 @@ fn add<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
             Ok(p) => p,
             Err(reply) => return reply,
         };
-        if let Some(reply) = on_leader(s, args).await {
-            return reply;
-        }
-        let Some(membership) = s.shared.backend.membership().cloned() else {
-            return Reply::err("ERR membership changes are not available on this node");
+        let membership = match leader_membership(s, args).await {
+            Ok(m) => m,
+            Err(reply) => return reply,
         };
         match membership.add((id != 0).then_some(id), addr).await {
             Ok((id, at)) => Reply::Array(vec![
@@ -151,22 +151,29 @@ fn add<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
     })
 }
 
+/// Runs on the leader (see [`on_leader`]): its membership changes, or the reply to send instead.
+async fn leader_membership(s: &mut Session, args: &[Bytes]) -> Result<Arc<Membership>, Reply> {
+    if let Some(reply) = on_leader(s, args).await {
+        return Err(reply);
+    }
+    s.shared
+        .backend
+        .membership()
+        .cloned()
+        .ok_or_else(|| Reply::err("ERR membership changes are not available on this node"))
+}
+
 fn promote<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
     Box::pin(async move {
         let id = match node_id(&args[2]) {
             Ok(id) => id,
             Err(reply) => return reply,
         };
-        if let Some(reply) = on_leader(s, args).await {
-            return reply;
-        }
-        let Some(membership) = s.shared.backend.membership().cloned() else {
-            return Reply::err("ERR membership changes are not available on this node");
+        let done = match leader_membership(s, args).await {
+            Ok(membership) => membership.promote(id).await,
+            Err(reply) => return reply,
         };
-        match membership.promote(id).await {
-            Ok(()) => Reply::Ok,
-            Err(e) => error(e),
-        }
+        done.map_or_else(error, |()| Reply::Ok)
     })
 }
 
@@ -176,16 +183,11 @@ fn remove<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
             Ok(id) => id,
             Err(reply) => return reply,
         };
-        if let Some(reply) = on_leader(s, args).await {
-            return reply;
-        }
-        let Some(membership) = s.shared.backend.membership().cloned() else {
-            return Reply::err("ERR membership changes are not available on this node");
+        let done = match leader_membership(s, args).await {
+            Ok(membership) => membership.remove(id).await,
+            Err(reply) => return reply,
         };
-        match membership.remove(id).await {
-            Ok(()) => Reply::Ok,
-            Err(e) => error(e),
-        }
+        done.map_or_else(error, |()| Reply::Ok)
     })
 }
 
