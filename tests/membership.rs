@@ -1,8 +1,9 @@
 //! Membership changes on real clusters: nodes join with `--join` (learner, caught up by snapshot
 //! and log, promoted by itself), are removed with `RAFT.NODE REMOVE` (the leader among them), and a
 //! node whose data directory was lost is replaced, all under write load. Each test checks that no
-//! acknowledged write was lost, that every member ends with the same digest, and what each node
-//! says of its place (`INFO raft`'s `raft_membership`).
+//! acknowledged write was lost, that every member ends with the same digest, that a register
+//! workload running through the change has a linearizable history, and what each node says of its
+//! place (`INFO raft`'s `raft_membership`).
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::cluster::{poll, run_raftis, verify_writes, Client, Cluster, Options, Resp, Workload};
+use common::registers::Registers;
 
 const LEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -96,6 +98,7 @@ fn grow_three_to_five_under_writes_then_shrink_back_removing_the_leader() {
     let mut c = Cluster::start_with(options(3, 2));
     let leader = c.leader(LEADER_TIMEOUT);
     let load = Workload::start(c.addrs(), 3, Duration::from_millis(2));
+    let registers = Registers::start(c.addrs(), 3);
     assert!(load.wait_acked(1500, Duration::from_secs(30)), "writes did not get going:\n{}", c.describe());
 
     // Grow: two nodes join, one through a follower, one through the leader.
@@ -139,6 +142,8 @@ fn grow_three_to_five_under_writes_then_shrink_back_removing_the_leader() {
     let acked = load.acked();
     assert!(load.wait_acked(acked + 300, Duration::from_secs(20)), "writes stalled after shrinking:\n{}", c.describe());
     let logs = load.stop();
+    let verdict = registers.stop_and_check();
+    eprintln!("register history linearizable: {:?}", verdict.counts);
     for gone in [other, leader] {
         assert!(c.stop(gone, Duration::from_secs(10)).success(), "removed node {gone} did not stop cleanly");
     }
@@ -154,6 +159,7 @@ fn a_node_whose_directory_was_lost_is_replaced() {
     let leader = c.leader(LEADER_TIMEOUT);
     let lost = c.ids().into_iter().find(|&i| i != leader).unwrap();
     let load = Workload::start(c.addrs()[..3].to_vec(), 2, Duration::from_millis(2));
+    let registers = Registers::start(c.addrs(), 3);
     assert!(load.wait_acked(1000, Duration::from_secs(30)), "writes did not get going:\n{}", c.describe());
 
     // The disk of a follower dies: killed, its directory deleted.
@@ -199,6 +205,8 @@ fn a_node_whose_directory_was_lost_is_replaced() {
     .unwrap_or_else(|| panic!("node started without --id did not become voter 4:\n{}", c.log_tail(4, 30)));
 
     let logs = load.stop();
+    let verdict = registers.stop_and_check();
+    eprintln!("register history linearizable: {:?}", verdict.counts);
     let summary = verify_writes(&c, &logs);
     eprintln!("{summary:?}");
     c.wait_digests_equal_among(&[1, 2, 3, 4], CONVERGE_TIMEOUT);
@@ -207,6 +215,58 @@ fn a_node_whose_directory_was_lost_is_replaced() {
     c.restart(lost);
     wait_standing(&c, lost, "voter", Duration::from_secs(15));
     assert_eq!(c.log(lost).matches("asking to join").count(), 1, "the replacement asked to join twice");
+    c.assert_no_panics();
+}
+
+#[test]
+fn writes_in_flight_on_a_leader_that_removes_itself_are_answered_at_once() {
+    // A long commit timeout: a write left waiting on the deposed leader would hang this long.
+    let c = Cluster::start_with(Options { commit_timeout_ms: 30_000, ..options(3, 0) });
+    let leader = c.leader(LEADER_TIMEOUT);
+    let addr = c.addr(leader);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    // One client writing to the leader, one write after another, until told to stop.
+    let writer = std::thread::spawn(move || {
+        let mut client = Client::connect(&addr, Duration::from_secs(60)).expect("connect to the leader");
+        let (mut slowest, mut answers) = (Duration::ZERO, std::collections::BTreeMap::<String, usize>::new());
+        for i in 0u64.. {
+            if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let sent = Instant::now();
+            let reply = client.call(&["SET", "k", &i.to_string()]);
+            slowest = slowest.max(sent.elapsed());
+            let Ok(reply) = reply else {
+                *answers.entry(format!("{reply:?}")).or_default() += 1;
+                break;
+            };
+            let kind = match reply.err() {
+                None => "ok".to_string(),
+                Some(e) => e.split(&[' ', '('][..]).take(2).collect::<Vec<_>>().join(" "),
+            };
+            *answers.entry(kind).or_default() += 1;
+            if reply.err().is_some() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        (slowest, answers)
+    });
+    poll(Duration::from_secs(10), || (c.raft_field(leader, "raft_applied_index")? > 200).then_some(()))
+        .expect("the writer did not get going");
+    let via = c.ids().into_iter().find(|&i| i != leader).unwrap();
+    assert_eq!(raft_node(&c, via, &["REMOVE", &leader.to_string()]), Resp::Simple("OK".into()));
+    wait_standing(&c, leader, "removed", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (slowest, answers) = writer.join().unwrap();
+    eprintln!("writes to the removed leader: {answers:?}; slowest answer {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(5),
+        "a write to the leader that removed itself waited {slowest:?} (answers {answers:?}):\n{}",
+        c.log_tail(leader, 30)
+    );
+    assert!(answers.get("ok").copied().unwrap_or(0) > 100, "too few writes before the removal: {answers:?}");
     c.assert_no_panics();
 }
 
@@ -227,6 +287,7 @@ fn someone_joint(c: &Cluster, ids: &[u64]) -> bool {
 fn a_change_cut_short_by_the_leaders_death_is_finished_by_the_next_leader() {
     let mut c = Cluster::start_with(options(3, 1));
     let load = Workload::start(c.addrs()[..3].to_vec(), 2, Duration::from_millis(2));
+    let registers = Registers::start(c.addrs()[..3].to_vec(), 2);
     let mut seen_joint = 0;
     for round in 0..4u64 {
         // Node 4 joins as a learner (its directory wiped after the previous round).
@@ -283,6 +344,8 @@ fn a_change_cut_short_by_the_leaders_death_is_finished_by_the_next_leader() {
     let finished: usize = (1..=4).map(|id| c.log(id).matches("finishing a membership change").count()).sum();
     eprintln!("a joint configuration was seen after {seen_joint} of 8 leader kills; next leaders finished {finished}");
     let logs = load.stop();
+    let verdict = registers.stop_and_check();
+    eprintln!("register history linearizable: {:?}", verdict.counts);
     c.stop(4, Duration::from_secs(10));
     let summary = verify_writes(&c, &logs);
     eprintln!("{summary:?}");
@@ -338,7 +401,8 @@ fn a_removed_node_rejoins_under_its_old_id_replaying_the_whole_log() {
     let b = other(&c, 1);
     replace(&mut c, b, 1);
     let rejoined = c.log(b);
-    let this_life = &rejoined[rejoined.rfind("start #2").unwrap()..];
+    // Its life since the last start (the loop above may have killed and restarted it already).
+    let this_life = &rejoined[rejoined.rfind("test harness: start #").unwrap()..];
     assert!(!this_life.contains("candidate"), "node {b} campaigned on a membership of before its time");
     c.router().must(&["SET", "after", "rejoin"]);
     c.wait_digests_equal_among(&all, CONVERGE_TIMEOUT);

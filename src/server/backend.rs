@@ -468,20 +468,49 @@ async fn propose_loop(
     }
 }
 
-/// Proposes one entry and waits for its replies.
+/// Proposes one entry and waits for its replies. The wait ends early, with the indeterminate
+/// error, when this node stops leading while the entry is in flight: openraft 0.9 keeps a deposed
+/// leader's pending writes waiting for entries it may never see committed (a leader that removed
+/// itself from the membership hears from nobody once it steps down), so without this every write
+/// queued behind the entry would hang for the whole commit timeout.
 async fn propose(raft: &Raft, reqs: Vec<Request>, commit_timeout: Duration) -> Result<Vec<Reply>, BackendError> {
-    match tokio::time::timeout(commit_timeout, raft.client_write(Batch(reqs))).await {
+    let mut metrics = raft.metrics();
+    let leading = {
+        let m = metrics.borrow();
+        (m.state == ServerState::Leader).then_some(m.current_term)
+    };
+    let deposed = async {
+        let Some(term) = leading else { return std::future::pending().await };
+        let changed = metrics.wait_for(|m| m.state != ServerState::Leader || m.current_term != term).await;
+        let leader = changed.map(|m| m.current_leader);
+        match leader {
+            Ok(leader) => leader,
+            // Raft stopped: the write itself ends with an error.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let written = tokio::select! {
+        biased;
+        written = tokio::time::timeout(commit_timeout, raft.client_write(Batch(reqs))) => written,
+        leader = deposed => return Err(leadership_changed(leader)),
+    };
+    match written {
         Err(_) => Err(BackendError::Uncertain(format!(
             "ERR no commit confirmed within {} ms: the write may or may not have been applied",
             commit_timeout.as_millis()
         ))),
         Ok(Ok(resp)) => Ok(resp.data.0),
-        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(BackendError::Uncertain(format!(
-            "ERR leadership changed (leader now {}): the write may or may not have been applied",
-            f.leader_id.map_or("unknown".to_string(), |l| l.to_string())
-        ))),
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => Err(leadership_changed(f.leader_id)),
         Ok(Err(e)) => Err(BackendError::Uncertain(format!("ERR the write may or may not have been applied: {e}"))),
     }
+}
+
+/// The answer to a write whose leader stopped leading before it was confirmed.
+fn leadership_changed(leader: Option<NodeId>) -> BackendError {
+    BackendError::Uncertain(format!(
+        "ERR leadership changed (leader now {}): the write may or may not have been applied",
+        leader.map_or("unknown".to_string(), |l| l.to_string())
+    ))
 }
 
 /// Shares one linearizability check among every read that arrives while none is running:

@@ -129,7 +129,7 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut shutdo
                     break 'conn;
                 }
                 super::proxy::Reached::Here => {
-                    // This node leads now: the commands run here.
+                    // This node leads now (or was removed, and refuses them): the commands run here.
                     session.run_pipeline(tunnel.pending, &mut output, &stream).await;
                 }
                 super::proxy::Reached::Nobody => {
@@ -959,7 +959,8 @@ impl Session {
             return None;
         }
         let backend = &self.shared.backend;
-        if backend.is_leader() {
+        // A node removed from the cluster knows no leader to relay to: it answers CLUSTERDOWN.
+        if backend.is_leader() || backend.removed() {
             return None;
         }
         let name = commands::resolve(args).ok()?.name();

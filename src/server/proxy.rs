@@ -104,7 +104,9 @@ pub fn known_leader(shared: &Shared) -> Option<(NodeId, String)> {
 pub enum Reached {
     /// A set-up connection to the leader.
     Tunnel(NodeId, TcpStream),
-    /// This node became the leader meanwhile.
+    /// This node became the leader meanwhile, or learned that it was removed from the cluster
+    /// (it then refuses the commands itself, with CLUSTERDOWN, rather than keep the client
+    /// waiting for a leader it will never know).
     Here,
     /// No leader could be reached within the commit timeout (an election that does not end, a
     /// leader that died and is still believed to lead).
@@ -131,7 +133,7 @@ pub async fn reach_leader(
             return Reached::Nobody;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        if shared.backend.is_leader() {
+        if shared.backend.is_leader() || shared.backend.removed() {
             return Reached::Here;
         }
         target = known_leader(shared);

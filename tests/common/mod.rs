@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod proxy;
+pub mod registers;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
