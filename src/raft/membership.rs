@@ -341,7 +341,21 @@ impl Membership {
         // Nodes just dropped from the membership, still heard for a moment (a removed leader
         // sends the commit of its own removal after the others have the new configuration).
         let mut leaving: BTreeMap<NodeId, tokio::time::Instant> = BTreeMap::new();
+        // The metrics change on every apply; the membership only when its log id does (or when
+        // this node is told it was removed): the rest of the loop runs only then.
+        let mut seen = None;
         loop {
+            let key = {
+                let m = metrics.borrow_and_update();
+                (*m.membership_config.log_id(), self.told_removed.load(Ordering::Relaxed))
+            };
+            if seen.as_ref() == Some(&key) && leaving.is_empty() {
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            seen = Some(key);
             let (ids, standing, at, names_me) = {
                 let m = metrics.borrow_and_update();
                 let membership = m.membership_config.membership();
