@@ -116,12 +116,6 @@ pub fn notify(ks: &mut KeySpace, class: u32, event: &'static str, key: &[u8]) {
     }
 }
 
-/// Whether any event of `class` would be published or recorded (lets callers skip building key
-/// lists).
-pub fn wanted(ks: &KeySpace, class: u32) -> bool {
-    ks.record_changes || ks.notify_flags & class != 0 && ks.notify_flags & (KEYSPACE | KEYEVENT) != 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

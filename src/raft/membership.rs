@@ -193,6 +193,20 @@ impl Membership {
         Ok(m)
     }
 
+    /// Starts a change concerning member `id`: the one-change-at-a-time lock, and the leader's
+    /// metrics once it holds it (an error when this node does not lead or `id` is no member).
+    async fn change_of(
+        &self,
+        id: NodeId,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, openraft::RaftMetrics<NodeId, NodeAddr>), MembershipError> {
+        let one = self.change.lock().await;
+        let m = self.leading()?;
+        if m.membership_config.membership().get_node(&id).is_none() {
+            return Err(MembershipError::NotMember(id));
+        }
+        Ok((one, m))
+    }
+
     /// Adds a node as a learner; `id` none picks one above every member's. Returns its id and the
     /// log index of the membership that names it (what a joining node holds before that index
     /// is history, maybe of an earlier node with its id). Adding the same learner at the same
@@ -230,12 +244,8 @@ impl Membership {
 
     /// Makes a learner a voter, if it is at most the promotion lag behind the leader's log.
     pub async fn promote(&self, id: NodeId) -> Result<(), MembershipError> {
-        let _one = self.change.lock().await;
-        let m = self.leading()?;
+        let (_one, m) = self.change_of(id).await?;
         let membership = m.membership_config.membership();
-        if membership.get_node(&id).is_none() {
-            return Err(MembershipError::NotMember(id));
-        }
         if membership.voter_ids().any(|v| v == id) {
             return Err(MembershipError::AlreadyVoter(id));
         }
@@ -251,12 +261,8 @@ impl Membership {
     /// Removes a node: a voter is demoted to a learner first (so that it learns it no longer
     /// votes), then dropped.
     pub async fn remove(&self, id: NodeId) -> Result<(), MembershipError> {
-        let _one = self.change.lock().await;
-        let m = self.leading()?;
+        let (_one, m) = self.change_of(id).await?;
         let membership = m.membership_config.membership();
-        if membership.get_node(&id).is_none() {
-            return Err(MembershipError::NotMember(id));
-        }
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         if voters.contains(&id) {
             if voters.len() == 1 {
