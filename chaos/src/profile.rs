@@ -136,12 +136,14 @@ pub fn selftest() -> Vec<SelfTest> {
         SelfTest {
             mode: "eternal-lease",
             // A leader cut off from the majority keeps answering reads while a new leader takes
-            // writes.
+            // writes. Every fault targets the leader (a halves partition leaves it on the majority
+            // side half of the time, exposing nothing: a CI run with seed 287795 drew one leader
+            // partition among 7 faults and missed the mode).
             spec: broken(
                 "eternal-lease",
                 30,
                 10_000,
-                &[FaultKind::PartitionLeader, FaultKind::PartitionHalves, FaultKind::PauseLeader],
+                &[FaultKind::PartitionLeader, FaultKind::PauseLeader],
                 (6, 4, 0, 2, 0),
             ),
             expect: &["nonlinearizable", "stale-read"],
