@@ -8,6 +8,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::{poll, run_raftis, verify_writes, Client, Cluster, Options, Resp, Workload};
@@ -224,14 +226,17 @@ fn writes_in_flight_on_a_leader_that_removes_itself_are_answered_at_once() {
     let c = Cluster::start_with(Options { commit_timeout_ms: 30_000, ..options(3, 0) });
     let leader = c.leader(LEADER_TIMEOUT);
     let addr = c.addr(leader);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
+    // CLUSTERDOWN answers: the removed node refusing the writes itself.
+    let refused = Arc::new(AtomicUsize::new(0));
+    let refusals = refused.clone();
     // One client writing to the leader, one write after another, until told to stop.
     let writer = std::thread::spawn(move || {
         let mut client = Client::connect(&addr, Duration::from_secs(60)).expect("connect to the leader");
         let (mut slowest, mut answers) = (Duration::ZERO, std::collections::BTreeMap::<String, usize>::new());
         for i in 0u64.. {
-            if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            if stopped.load(Ordering::Relaxed) {
                 break;
             }
             let sent = Instant::now();
@@ -245,6 +250,9 @@ fn writes_in_flight_on_a_leader_that_removes_itself_are_answered_at_once() {
                 None => "ok".to_string(),
                 Some(e) => e.split(&[' ', '('][..]).take(2).collect::<Vec<_>>().join(" "),
             };
+            if kind.starts_with("CLUSTERDOWN") {
+                refusals.fetch_add(1, Ordering::Relaxed);
+            }
             *answers.entry(kind).or_default() += 1;
             if reply.err().is_some() {
                 std::thread::sleep(Duration::from_millis(5));
@@ -257,10 +265,12 @@ fn writes_in_flight_on_a_leader_that_removes_itself_are_answered_at_once() {
     let via = c.ids().into_iter().find(|&i| i != leader).unwrap();
     assert_eq!(raft_node(&c, via, &["REMOVE", &leader.to_string()]), Resp::Simple("OK".into()));
     wait_standing(&c, leader, "removed", Duration::from_secs(15));
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Until the removed node has refused writes itself (a write hanging on it never returns).
+    let refusing = poll(Duration::from_secs(10), || (refused.load(Ordering::Relaxed) > 0).then_some(()));
+    stop.store(true, Ordering::Relaxed);
     let (slowest, answers) = writer.join().unwrap();
     eprintln!("writes to the removed leader: {answers:?}; slowest answer {slowest:?}");
+    assert!(refusing.is_some(), "the removed node answered no write with CLUSTERDOWN: {answers:?}");
     assert!(
         slowest < Duration::from_secs(5),
         "a write to the leader that removed itself waited {slowest:?} (answers {answers:?}):\n{}",

@@ -46,11 +46,6 @@ impl Registers {
         Registers { ctx, pool, runtime, clients }
     }
 
-    /// Operations acknowledged so far.
-    pub fn acked(&self) -> usize {
-        self.ctx.recorder.ops().iter().filter(|o| o.outcome == Outcome::Ok).count()
-    }
-
     /// Stops the clients, reads every key once more (the cluster should be whole again), and
     /// checks the history. Panics with the anomalies when it is not linearizable or could not be
     /// decided.
