@@ -469,19 +469,21 @@ async fn propose_loop(
 }
 
 /// Proposes one entry and waits for its replies. The wait ends early, with the indeterminate
-/// error, when this node stops leading while the entry is in flight: openraft 0.9 keeps a deposed
-/// leader's pending writes waiting for entries it may never see committed (a leader that removed
-/// itself from the membership hears from nobody once it steps down), so without this every write
-/// queued behind the entry would hang for the whole commit timeout.
+/// error, when this node stops leading and is no longer a member: a leader that removed itself
+/// steps down once its removal commits and then hears from nobody, so its pending writes would
+/// wait for the whole commit timeout (and every write queued behind them). A leader deposed by an
+/// election stays a member: it keeps waiting, since openraft 0.9 answers its pending writes with
+/// their results when it applies them as a follower (a pop's client then gets its element).
 async fn propose(raft: &Raft, reqs: Vec<Request>, commit_timeout: Duration) -> Result<Vec<Reply>, BackendError> {
     let mut metrics = raft.metrics();
-    let leading = {
-        let m = metrics.borrow();
-        (m.state == ServerState::Leader).then_some(m.current_term)
-    };
+    let leading = metrics.borrow().state == ServerState::Leader;
     let deposed = async {
-        let Some(term) = leading else { return std::future::pending().await };
-        let changed = metrics.wait_for(|m| m.state != ServerState::Leader || m.current_term != term).await;
+        if !leading {
+            return std::future::pending().await;
+        }
+        let changed = metrics
+            .wait_for(|m| m.state != ServerState::Leader && m.membership_config.membership().get_node(&m.id).is_none())
+            .await;
         let leader = changed.map(|m| m.current_leader);
         match leader {
             Ok(leader) => leader,
