@@ -206,8 +206,12 @@ pub enum ClusterCommand {
     },
     /// Makes a caught-up learner a voter.
     Promote { id: NodeId },
-    /// Removes a node (a voter is demoted first; removing the leader hands leadership over).
-    Remove { id: NodeId },
+    /// Removes nodes, several in one change (voters are demoted first; removing the leader hands
+    /// leadership over).
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<NodeId>,
+    },
 }
 
 /// Runs `raftis cluster ...`, printing what the cluster answered.
@@ -224,7 +228,11 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             call(addr, &v).await?
         }
         ClusterCommand::Promote { id } => call(addr, &["RAFT.NODE", "PROMOTE", &id.to_string()]).await?,
-        ClusterCommand::Remove { id } => call(addr, &["RAFT.NODE", "REMOVE", &id.to_string()]).await?,
+        ClusterCommand::Remove { ids } => {
+            let mut v = vec!["RAFT.NODE".to_string(), "REMOVE".to_string()];
+            v.extend(ids.iter().map(|id| id.to_string()));
+            call(addr, &v.iter().map(String::as_str).collect::<Vec<_>>()).await?
+        }
     };
     match (&args.command, reply) {
         (_, Reply::Error(e)) => bail!("{addr}: {e}"),

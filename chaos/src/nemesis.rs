@@ -41,6 +41,7 @@ pub enum FaultKind {
     LinkReset,
     ClientCut,
     Member,
+    MemberSplit,
 }
 
 impl FaultKind {
@@ -62,7 +63,7 @@ impl FaultKind {
     ];
 
     /// Every kind, membership changes included.
-    pub const WITH_MEMBER: [FaultKind; 14] = [
+    pub const WITH_MEMBER: [FaultKind; 15] = [
         FaultKind::KillRandom,
         FaultKind::KillLeader,
         FaultKind::KillMajority,
@@ -77,6 +78,7 @@ impl FaultKind {
         FaultKind::LinkReset,
         FaultKind::ClientCut,
         FaultKind::Member,
+        FaultKind::MemberSplit,
     ];
 
     /// The name used in reports.
@@ -96,6 +98,7 @@ impl FaultKind {
             FaultKind::LinkReset => "link-reset",
             FaultKind::ClientCut => "client-cut",
             FaultKind::Member => "member",
+            FaultKind::MemberSplit => "member-split",
         }
     }
 }
@@ -190,6 +193,13 @@ pub struct MemberStats {
     pub heal_rejoined: usize,
     /// How long the final heal took until every node was a voter and no change was half done.
     pub heal_ms: u64,
+    /// `member-split` faults that asked for a removal (across a partition that joint consensus
+    /// cannot commit it through).
+    #[serde(default)]
+    pub split_asked: usize,
+    /// Of those, removals the leader acknowledged while the partition held (a broken build).
+    #[serde(default)]
+    pub split_removed: usize,
 }
 
 impl MemberStats {
@@ -322,6 +332,89 @@ impl Members {
         notes
     }
 
+    /// Waits (until `deadline`) for a leader's list, joins in progress to finish, and no change
+    /// half done; `Err` says what is still in the way.
+    async fn settled(
+        &self,
+        cluster: &Cluster,
+        deadline: tokio::time::Instant,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<Member>, String> {
+        loop {
+            let listed = cluster.leader_members().await;
+            if let Some((_, list)) = &listed {
+                notes.extend(self.reconcile(cluster, list).await);
+            }
+            let joining: Vec<u64> = self.with(|s| s.joining.iter().copied().collect());
+            let joint = cluster.joint_nodes().await;
+            match listed {
+                Some((_, list)) if joining.is_empty() && joint.is_empty() => return Ok(list),
+                _ if tokio::time::Instant::now() < deadline => {}
+                None => return Err("no leader listed the membership".into()),
+                Some(_) if !joining.is_empty() => return Err(format!("node(s) {joining:?} still joining")),
+                Some(_) => return Err(format!("nodes {joint:?} report a change half done (joint)")),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// One `member-split` fault, on five voters: cuts the leader and one other voter off from the
+    /// three others, and asks the leader to remove two of those three in one change. Joint
+    /// consensus cannot commit it (the old voters' majority is on the other side, which elects a
+    /// leader of its own meanwhile); a change made in one step would, with two leaders taking
+    /// writes. The network heals after the hold, whatever the answer; a removal that completed
+    /// (then or later) is reconciled by the next `member` fault or the final heal.
+    async fn split(&self, cluster: &Cluster, step: &Step, rng: &mut StdRng) -> (String, Undo) {
+        let mut notes = Vec::new();
+        let skip = |why: String, notes: Vec<String>| {
+            self.with(|s| s.stats.skipped += 1);
+            let mut d = format!("skipped: {why}");
+            if !notes.is_empty() {
+                d = format!("{}; {d}", notes.join("; "));
+            }
+            (d, Undo::Nothing)
+        };
+        let deadline = tokio::time::Instant::now() + step.hold.max(Duration::from_secs(2));
+        let list = match self.settled(cluster, deadline, &mut notes).await {
+            Ok(list) => list,
+            Err(why) => return skip(why, notes),
+        };
+        let voters: Vec<u64> = list.iter().filter(|m| m.votes()).map(|m| m.id).collect();
+        let Some(leader) = list.iter().find(|m| m.role == "leader").map(|m| m.id) else {
+            return skip("the list names no leader".into(), notes);
+        };
+        if voters.len() < 5 {
+            return skip(format!("only {} voters {voters:?}", voters.len()), notes);
+        }
+        let mut others: Vec<u64> = voters.iter().copied().filter(|&v| v != leader).collect();
+        others.shuffle(rng);
+        let kept = others[0];
+        let rest: Vec<u64> = others[1..].to_vec();
+        let victims = [rest[0], rest[1]];
+        cluster.net.partition(&[vec![leader, kept], rest.clone()]);
+        let args = ["RAFT.NODE", "REMOVE", &victims[0].to_string(), &victims[1].to_string()];
+        let hold = step.hold.max(Duration::from_secs(1));
+        let answer = match Conn::connect(&cluster.node(leader).addr, Duration::from_secs(1)).await {
+            Err(e) => format!("not sent: {e}"),
+            Ok(mut conn) => {
+                conn.timeout = hold;
+                match conn.call(&args).await {
+                    Ok(r) if r.is_ok() => {
+                        self.with(|s| s.stats.split_removed += 1);
+                        "acknowledged".to_string()
+                    }
+                    Ok(r) => format!("answered {r}"),
+                    Err(e) => format!("no answer within {hold:?} ({e})"),
+                }
+            }
+        };
+        self.with(|s| s.stats.split_asked += 1);
+        notes.push(format!(
+            "[{leader} (leader) {kept}] | {rest:?}; the leader asked to remove {victims:?} in one change: {answer}"
+        ));
+        (notes.join("; "), Undo::HealNet)
+    }
+
     /// One `member` fault: finish a removal left half done, or bring a node that is out back
     /// (`--join`), or remove a voter (`RAFT.NODE REMOVE`, retried within the fault's hold), stop
     /// it and wipe its directory; it rejoins when the fault heals, or (half of the time) stays
@@ -342,25 +435,9 @@ impl Members {
             }
             (d, Undo::Nothing)
         };
-        // Wait (within the hold) for a leader's list, joins in progress to finish, and no
-        // change half done.
-        let list = loop {
-            let listed = cluster.leader_members().await;
-            if let Some((_, list)) = &listed {
-                notes.extend(self.reconcile(cluster, list).await);
-            }
-            let joining: Vec<u64> = self.with(|s| s.joining.iter().copied().collect());
-            let joint = cluster.joint_nodes().await;
-            match listed {
-                Some((_, list)) if joining.is_empty() && joint.is_empty() => break list,
-                _ if tokio::time::Instant::now() < deadline => {}
-                None => return skip("no leader listed the membership".into(), notes),
-                Some(_) if !joining.is_empty() => {
-                    return skip(format!("node(s) {joining:?} still joining"), notes);
-                }
-                Some(_) => return skip(format!("nodes {joint:?} report a change half done (joint)"), notes),
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let list = match self.settled(cluster, deadline, &mut notes).await {
+            Ok(list) => list,
+            Err(why) => return skip(why, notes),
         };
         let voters: Vec<u64> = list.iter().filter(|m| m.votes()).map(|m| m.id).collect();
         let leader = list.iter().find(|m| m.role == "leader").map(|m| m.id);
@@ -627,6 +704,7 @@ impl Nemesis {
                 (format!("clients drop their connection after sending, p={p:.2}"), Undo::ClientsWhole)
             }
             FaultKind::Member => self.members.step(c, step, &mut rng).await,
+            FaultKind::MemberSplit => self.members.split(c, step, &mut rng).await,
         }
     }
 

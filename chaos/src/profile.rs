@@ -88,7 +88,8 @@ pub fn selftest() -> Vec<SelfTest> {
     // `early-ack`, where acknowledged RPUSHes must go missing too.
     type Clients = (usize, usize, usize, usize, usize);
     let broken = |mode: &str, secs: u64, snapshot_every: u64, faults: &[FaultKind], clients: Clients| {
-        let mut s = spec(&format!("broken-{mode}"), 3, secs, snapshot_every);
+        let nodes = if faults.contains(&FaultKind::MemberSplit) { 5 } else { 3 };
+        let mut s = spec(&format!("broken-{mode}"), nodes, secs, snapshot_every);
         s.env = vec![("RAFTIS_BROKEN".into(), mode.into())];
         s.faults = faults.to_vec();
         (s.register_clients, s.append_clients, s.bank_clients, s.set_clients, s.queue_clients) = clients;
@@ -153,6 +154,18 @@ pub fn selftest() -> Vec<SelfTest> {
             // Pops that never reach the log leave their element for the next consumer.
             spec: broken("uncommitted-pop", 20, 10_000, &[FaultKind::KillLeader], (0, 0, 0, 0, 4)),
             expect: &["duplicate"],
+        },
+        SelfTest {
+            mode: "one-step-membership",
+            // Two of five voters removed across a partition: the leader's side commits with the
+            // new voters alone while the old voters' majority elects a leader of its own. Holds of
+            // 3-5 s give the other side time to elect and take writes.
+            spec: {
+                let mut s = broken("one-step-membership", 30, 10_000, &[FaultKind::MemberSplit], (6, 4, 0, 2, 0));
+                s.timing = Timing { hold_ms: (3000, 5000), ..TIMING };
+                s
+            },
+            expect: &["lost-write", "nonlinearizable"],
         },
     ]
 }

@@ -128,6 +128,13 @@ pub fn summary(r: &RunResult) -> String {
             m.heal_ms
         );
     }
+    if m.split_asked > 0 {
+        let _ = writeln!(
+            s,
+            "  member-split: {} removals of two voters asked across a partition, {} acknowledged while it held",
+            m.split_asked, m.split_removed
+        );
+    }
     for v in &r.verdicts {
         let _ = writeln!(
             s,

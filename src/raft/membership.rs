@@ -258,28 +258,43 @@ impl Membership {
         self.change_voters(ChangeMembers::AddVoterIds([id].into()), false).await
     }
 
-    /// Removes a node: a voter is demoted to a learner first (so that it learns it no longer
-    /// votes), then dropped.
-    pub async fn remove(&self, id: NodeId) -> Result<(), MembershipError> {
-        let (_one, m) = self.change_of(id).await?;
+    /// Removes nodes, in one change of the voters (joint consensus: a majority of the old voters
+    /// and one of the new must accept it). Voters are demoted to learners first (so that they
+    /// learn they no longer vote), then dropped. With the leader among them, every node named is
+    /// dropped at once, learners first, and the leader steps down once that commits.
+    pub async fn remove(&self, ids: &BTreeSet<NodeId>) -> Result<(), MembershipError> {
+        let _one = self.change.lock().await;
+        let m = self.leading()?;
         let membership = m.membership_config.membership();
+        if let Some(&id) = ids.iter().find(|&id| membership.get_node(id).is_none()) {
+            return Err(MembershipError::NotMember(id));
+        }
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        if voters.contains(&id) {
-            if voters.len() == 1 {
-                return Err(MembershipError::LastVoter(id));
+        let leaving: BTreeSet<NodeId> = voters.intersection(ids).copied().collect();
+        if leaving.len() == voters.len() {
+            return Err(MembershipError::LastVoter(*leaving.iter().next_back().unwrap_or(&self.my_id)));
+        }
+        if leaving.is_empty() {
+            info!(nodes = ?ids, "removing learners from the membership");
+            return self.change_voters(ChangeMembers::RemoveNodes(ids.clone()), false).await;
+        }
+        if ids.contains(&self.my_id) {
+            // openraft's leader keeps leading while it is any member, learner included: it is
+            // dropped at once, and steps down once that commits (the others then elect one).
+            let learners: BTreeSet<NodeId> = ids.difference(&leaving).copied().collect();
+            if !learners.is_empty() {
+                self.change_voters(ChangeMembers::RemoveNodes(learners), false).await?;
             }
-            if id == self.my_id {
-                // openraft's leader keeps leading while it is any member, learner included: it is
-                // dropped at once, and steps down once that commits (the others then elect one).
-                info!("removing this node, the leader: it steps down once the removal commits");
-                return self.change_voters(ChangeMembers::RemoveVoters([id].into()), false).await;
-            }
-            info!(node = id, "removing a voter: demoting it to a learner first");
-            self.change_voters(ChangeMembers::RemoveVoters([id].into()), true).await?;
+            info!(voters = ?leaving, "removing this node, the leader: it steps down once the removal commits");
+            return self.change_voters(ChangeMembers::RemoveVoters(leaving), false).await;
+        }
+        info!(voters = ?leaving, "removing voters: demoting them to learners first");
+        self.change_voters(ChangeMembers::RemoveVoters(leaving.clone()), true).await?;
+        for &id in &leaving {
             self.await_demotion_seen(id).await;
         }
-        info!(node = id, "removing a node from the membership");
-        self.change_voters(ChangeMembers::RemoveNodes([id].into()), false).await
+        info!(nodes = ?ids, "removing nodes from the membership");
+        self.change_voters(ChangeMembers::RemoveNodes(ids.clone()), false).await
     }
 
     /// Waits (a little) until the demoted node has the configuration that demotes it.
@@ -366,6 +381,7 @@ impl Membership {
                 let m = metrics.borrow_and_update();
                 let membership = m.membership_config.membership();
                 let ids: BTreeSet<NodeId> = membership.nodes().map(|(&id, _)| id).collect();
+                crate::broken::membership_is(membership.get_joint_config());
                 let at = m.membership_config.log_id().map_or(0, |l| l.index);
                 let names_me = ids.contains(&self.my_id) && at >= self.joined_at;
                 let standing = if ids.is_empty() || (!member && !names_me) {

@@ -6,9 +6,11 @@
 //!   one); replies `[id, cluster-id, index]` (the index of the membership that adds it), what a
 //!   joining node needs to start.
 //! - `RAFT.NODE PROMOTE <id>`: a learner that is caught up becomes a voter.
-//! - `RAFT.NODE REMOVE <id>`: a voter is demoted, then removed; a learner is removed.
+//! - `RAFT.NODE REMOVE <id> [<id> ...]`: voters are demoted, then removed; learners are removed;
+//!   several ids change the voters in one (joint) change.
 //! - `RAFT.NODE LIST`: every member with its addresses, role and match index.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,7 +35,7 @@ const NODE_SUBS: &[NodeCommand] = &[
     node!("raft.node|help", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "7.0.0", Run::Sync(node_help), "Returns helpful text about the different subcommands"),
     node!("raft.node|list", 2, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(list), "Lists the cluster's members, their roles and match indexes"),
     node!("raft.node|promote", 3, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(promote), "Makes a caught-up learner a voter"),
-    node!("raft.node|remove", 3, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(remove), "Removes a node from the cluster"),
+    node!("raft.node|remove", -3, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(remove), "Removes a node from the cluster"),
 ];
 
 /// The commands of this family, sorted by name.
@@ -49,8 +51,8 @@ fn node_help(_: &mut Session, _: &[Bytes]) -> Reply {
         "    Add a node as a learner (id 0: the cluster assigns one). Replies [id, cluster-id, index].",
         "PROMOTE <id>",
         "    Make a learner that is caught up a voter.",
-        "REMOVE <id>",
-        "    Remove a node (a voter is demoted to a learner first; the leader steps down).",
+        "REMOVE <id> [<id> ...]",
+        "    Remove nodes, in one change (voters are demoted to learners first; the leader steps down).",
         "LIST",
         "    List the members: id, addr, bus, role, match_index.",
         "HELP",
@@ -179,12 +181,12 @@ fn promote<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
 
 fn remove<'a>(s: &'a mut Session, args: &'a [Bytes]) -> ReplyFuture<'a> {
     Box::pin(async move {
-        let id = match node_id(&args[2]) {
-            Ok(id) => id,
+        let ids = match args[2..].iter().map(|a| node_id(a)).collect::<Result<BTreeSet<NodeId>, Reply>>() {
+            Ok(ids) => ids,
             Err(reply) => return reply,
         };
         let done = match leader_membership(s, args).await {
-            Ok(membership) => membership.remove(id).await,
+            Ok(membership) => membership.remove(&ids).await,
             Err(reply) => return reply,
         };
         done.map_or_else(error, |()| Reply::Ok)
