@@ -332,6 +332,16 @@ impl Members {
         notes
     }
 
+    /// A member fault that changed nothing: counted, and described after what it did note.
+    fn skipped(&self, why: String, notes: Vec<String>) -> (String, Undo) {
+        self.with(|s| s.stats.skipped += 1);
+        let mut d = format!("skipped: {why}");
+        if !notes.is_empty() {
+            d = format!("{}; {d}", notes.join("; "));
+        }
+        (d, Undo::Nothing)
+    }
+
     /// Waits (until `deadline`) for a leader's list, joins in progress to finish, and no change
     /// half done; `Err` says what is still in the way.
     async fn settled(
@@ -366,14 +376,7 @@ impl Members {
     /// (then or later) is reconciled by the next `member` fault or the final heal.
     async fn split(&self, cluster: &Cluster, step: &Step, rng: &mut StdRng) -> (String, Undo) {
         let mut notes = Vec::new();
-        let skip = |why: String, notes: Vec<String>| {
-            self.with(|s| s.stats.skipped += 1);
-            let mut d = format!("skipped: {why}");
-            if !notes.is_empty() {
-                d = format!("{}; {d}", notes.join("; "));
-            }
-            (d, Undo::Nothing)
-        };
+        let skip = |why: String, notes: Vec<String>| self.skipped(why, notes);
         let deadline = tokio::time::Instant::now() + step.hold.max(Duration::from_secs(2));
         let list = match self.settled(cluster, deadline, &mut notes).await {
             Ok(list) => list,
@@ -427,14 +430,7 @@ impl Members {
         let wait = step.hold.max(Duration::from_secs(2));
         let deadline = tokio::time::Instant::now() + wait;
         let mut notes = Vec::new();
-        let skip = |why: String, notes: Vec<String>| {
-            self.with(|s| s.stats.skipped += 1);
-            let mut d = format!("skipped: {why}");
-            if !notes.is_empty() {
-                d = format!("{}; {d}", notes.join("; "));
-            }
-            (d, Undo::Nothing)
-        };
+        let skip = |why: String, notes: Vec<String>| self.skipped(why, notes);
         let list = match self.settled(cluster, deadline, &mut notes).await {
             Ok(list) => list,
             Err(why) => return skip(why, notes),

@@ -56,6 +56,8 @@ pub enum MembershipError {
     Behind { id: NodeId, behind: u64, max: u64 },
     #[error("node {0} is the cluster's only voter and cannot be removed")]
     LastVoter(NodeId),
+    #[error("removing nodes {0:?} would leave the cluster without a voter")]
+    NoVoterLeft(Vec<NodeId>),
     #[error("another membership change is in progress")]
     InProgress,
     /// The change was proposed but did not commit in time: it may still commit (or be finished by
@@ -272,7 +274,10 @@ impl Membership {
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         let leaving: BTreeSet<NodeId> = voters.intersection(ids).copied().collect();
         if leaving.len() == voters.len() {
-            return Err(MembershipError::LastVoter(*leaving.iter().next_back().unwrap_or(&self.my_id)));
+            return Err(match voters.first() {
+                Some(&only) if voters.len() == 1 => MembershipError::LastVoter(only),
+                _ => MembershipError::NoVoterLeft(leaving.into_iter().collect()),
+            });
         }
         if leaving.is_empty() {
             info!(nodes = ?ids, "removing learners from the membership");
