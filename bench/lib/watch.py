@@ -191,16 +191,20 @@ def fmt_counts(counts):
 
 # NOSCRIPT is a script-cache miss: redis-py's Script sends EVALSHA, and on NOSCRIPT loads the script
 # and retries. How many client threads miss before the first load lands depends on their interleaving,
-# so it varies from run to run on redis-server too: up to one more miss per client connection of the
-# job-queue workloads (a 4-thread worker and the producer) than redis-server's count is expected.
+# and whether a run uses a given script at all depends on timing (kombu takes its unacked-restore lock,
+# whose release and extend are scripts, only when a restore is due), while redis-server's cache stays
+# warm from the earlier runs: redis-server can send none in a run where a raftis node misses once (a CI
+# run saw Celery run 3: raftis 1, redis-server 0). So up to one miss per client connection of the
+# job-queue workloads (a 4-thread worker and the producer) beyond redis-server's count is expected,
+# whether redis-server sent some or not; a cache that is not replicated misses on every call and
+# still shows.
 RACY_ERRORS = {"NOSCRIPT": 5}
 
 
 def allowed(s, code):
     """How many error replies of this kind the window may see: redis-server's count for the same
-    workload (plus the interleaving slack of RACY_ERRORS when redis-server sent some too)."""
-    peer = s["peer_errors"].get(code, 0)
-    return peer + RACY_ERRORS.get(code, 0) if peer else peer
+    workload, plus the interleaving slack of RACY_ERRORS."""
+    return s["peer_errors"].get(code, 0) + RACY_ERRORS.get(code, 0)
 
 
 def problems(s):
