@@ -155,5 +155,18 @@ pub fn selftest() -> Vec<SelfTest> {
             spec: broken("uncommitted-pop", 20, 10_000, &[FaultKind::KillLeader], (0, 0, 0, 0, 4)),
             expect: &["duplicate"],
         },
+        SelfTest {
+            mode: "one-step-membership",
+            // Two of five voters removed across a partition: the leader's side commits with the
+            // new voters alone while the old voters' majority elects a leader of its own. Holds of
+            // 3-5 s give the other side time to elect and take writes.
+            spec: {
+                let mut s = broken("one-step-membership", 30, 10_000, &[FaultKind::MemberSplit], (6, 4, 0, 2, 0));
+                s.nodes = 5;
+                s.timing = Timing { hold_ms: (3000, 5000), ..TIMING };
+                s
+            },
+            expect: &["lost-write", "nonlinearizable"],
+        },
     ]
 }

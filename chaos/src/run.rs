@@ -103,6 +103,9 @@ fn client_seed(seed: u64, workload: u64, i: usize) -> u64 {
     seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(workload << 32).wrapping_add(i as u64)
 }
 
+/// How long the harness waits, after the workload time, for the fault in progress to end.
+const NEMESIS_GRACE: Duration = Duration::from_secs(90);
+
 fn cluster_anomaly(kind: &str, detail: String) -> Anomaly {
     Anomaly { kind: kind.into(), key: String::new(), detail, ops: Vec::new() }
 }
@@ -203,12 +206,34 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         tokio::spawn(async move { n.run(&steps, start, stop).await })
     };
     tokio::time::sleep_until(start + spec.duration).await;
+    let phase = |what: &str| eprintln!("chaos: {}: {:.0} s: {what}", spec.name, began.elapsed().as_secs_f64());
+    phase("workload time over; waiting for the fault in progress to end");
     nemesis_stop.store(true, Ordering::Relaxed);
-    let injected = nemesis.await.unwrap_or(0);
+    // A fault ends within its hold plus its own bounded waits; one that does not (a harness bug)
+    // is abandoned, not waited for.
+    let mut nemesis = nemesis;
+    let injected = match tokio::time::timeout(NEMESIS_GRACE, &mut nemesis).await {
+        Ok(n) => n.unwrap_or(0),
+        Err(_) => {
+            nemesis.abort();
+            cluster_anomalies.push(cluster_anomaly(
+                "harness-stuck",
+                format!("the fault in progress did not end within {NEMESIS_GRACE:?} of the workload's end"),
+            ));
+            recorder.faults().len()
+        }
+    };
     stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+    phase("waiting for the clients' last operations");
+    // One deadline for all the clients (each operation is bounded; a client still running then is
+    // abandoned: its operation stays indeterminate in the history).
+    let clients_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for mut c in clients {
+        if tokio::time::timeout_at(clients_deadline, &mut c).await.is_err() {
+            c.abort();
+        }
     }
+    phase("healing");
 
     // Heal, then read everything once more.
     cluster.heal_all()?;
@@ -236,7 +261,16 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         queues: if spec.queue_clients > 0 { queues.all() } else { Vec::new() },
         bank: spec.bank_clients > 0,
     };
-    workload::final_reads(&ctx, final_process, &keys, Duration::from_secs(15)).await;
+    phase("final reads");
+    let budget = Duration::from_secs(60);
+    let unread = workload::final_reads(&ctx, final_process, &keys, Duration::from_secs(15), budget).await;
+    if unread > 0 {
+        cluster_anomalies.push(cluster_anomaly(
+            "final-reads-incomplete",
+            format!("{unread} final reads not sent: the {budget:?} for all of them ran out"),
+        ));
+    }
+    phase("waiting for equal digests");
 
     if let Some(a) = converge(&cluster, Duration::from_secs(30)).await {
         cluster_anomalies.push(a);
@@ -251,6 +285,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
         cluster_anomalies.push(cluster_anomaly("panic", format!("node {id}: {line}")));
     }
 
+    phase("checking the history");
     let ops = recorder.ops();
     let verdicts = vec![
         register::check(&ops, spec.check_budget),

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -580,8 +580,6 @@ pub async fn bank_setup(addrs: Vec<String>, timeout: Duration) -> anyhow::Result
     }
 }
 
-/// After the cluster healed: one read of every key of every workload, recorded like any other
-/// operation (processes from `process` up), waiting up to `give_up` for each.
 /// The keys the final reads cover, workload by workload.
 pub struct FinalKeys {
     pub registers: Vec<String>,
@@ -592,12 +590,29 @@ pub struct FinalKeys {
     pub bank: bool,
 }
 
-pub async fn final_reads(ctx: &Ctx, process: usize, keys: &FinalKeys, give_up: Duration) {
+/// After the cluster healed: one read of every key of every workload, recorded like any other
+/// operation (processes from `process` up), waiting up to `give_up` for each and `budget` for all
+/// of them: a cluster that answers none (no leader) costs `budget`, not `give_up` per key. Returns
+/// how many reads were not sent because the budget ran out.
+pub async fn final_reads(ctx: &Ctx, process: usize, keys: &FinalKeys, give_up: Duration, budget: Duration) -> usize {
     let FinalKeys { registers, lists, list_appends, sets, queues, bank } = keys;
     let mut rng = StdRng::seed_from_u64(process as u64);
     let mut client = Client::new(ctx.addrs.clone(), CutSwitch::default());
-    client.give_up = give_up;
+    let deadline = Instant::now() + budget;
+    let mut skipped = 0;
+    // Sets the next read's patience from what is left of the budget; false once nothing is.
+    let mut next = |client: &mut Client| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        client.give_up = give_up.min(left);
+        if left.is_zero() {
+            skipped += 1;
+        }
+        !left.is_zero()
+    };
     for key in registers {
+        if !next(&mut client) {
+            continue;
+        }
         let invoke = ctx.clock.now();
         let end = run(&mut client, &mut rng, &[cmd(&["GET", key])], false, |r| match value_of(&r[0]) {
             Some(v) => Ended::Ok(Ret::Value(v)),
@@ -607,21 +622,30 @@ pub async fn final_reads(ctx: &Ctx, process: usize, keys: &FinalKeys, give_up: D
         ctx.record(("register", process), key, Call::Read, invoke, end, &client.last_node);
     }
     for key in lists {
+        if !next(&mut client) {
+            continue;
+        }
         let invoke = ctx.clock.now();
         let end = read_list(&mut client, &mut rng, key, false).await;
         ctx.record(("append", process + 1), key, Call::ReadList, invoke, end, &client.last_node);
     }
-    if *bank {
+    if *bank && next(&mut client) {
         let invoke = ctx.clock.now();
         let end = read_bank(&mut client, &mut rng).await;
         ctx.record(("bank", process + 2), "bank", Call::ReadAll, invoke, end, &client.last_node);
     }
     for key in sets {
+        if !next(&mut client) {
+            continue;
+        }
         let invoke = ctx.clock.now();
         let end = read_set(&mut client, &mut rng, key, false).await;
         ctx.record(("set", process + 3), key, Call::SetRead, invoke, end, &client.last_node);
     }
     for key in list_appends {
+        if !next(&mut client) {
+            continue;
+        }
         let invoke = ctx.clock.now();
         let end = run(&mut client, &mut rng, &[cmd(&["LRANGE", key, "0", "-1"])], false, |r| match &r[0] {
             Resp::Array(items) => match list_text(items) {
@@ -635,10 +659,14 @@ pub async fn final_reads(ctx: &Ctx, process: usize, keys: &FinalKeys, give_up: D
         ctx.record(who, key, Call::ReadList, invoke, end, &client.last_node);
     }
     for key in queues {
+        if !next(&mut client) {
+            continue;
+        }
         let invoke = ctx.clock.now();
         let end = read_queue(&mut client, &mut rng, key).await;
         ctx.record(("queue", process + 4), key, Call::QueueRead, invoke, end, &client.last_node);
     }
+    skipped
 }
 
 #[cfg(test)]
