@@ -301,6 +301,9 @@ pub struct Options {
     pub http: bool,
     /// Nodes laid out after the first `nodes` but not in --peers: they start with --join.
     pub spare: u64,
+    /// The nodes' log filter (`RUST_LOG`) when RAFTIS_TEST_LOG does not set one; `None`: the
+    /// node's own default.
+    pub log: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -315,6 +318,7 @@ impl Default for Options {
             extra: Vec::new(),
             http: false,
             spare: 0,
+            log: None,
         }
     }
 }
@@ -521,6 +525,8 @@ impl Cluster {
     /// Starts node `id`'s process with these flags; does not wait.
     pub fn spawn_with(&mut self, id: u64, args: Vec<String>) {
         assert!(!self.node(id).is_running(), "node {id} is already running");
+        // RAFTIS_TEST_LOG, else the cluster's own filter, else the node's default.
+        let filter = std::env::var("RAFTIS_TEST_LOG").ok().or(self.opts.log.map(String::from));
         let n = self.node_mut(id);
         n.starts += 1;
         let mut log = OpenOptions::new().create(true).append(true).open(&n.log_path).expect("open node log");
@@ -535,8 +541,7 @@ impl Cluster {
                 Ok(())
             });
         }
-        // The node's own default log filter unless RAFTIS_TEST_LOG says otherwise.
-        if let Ok(filter) = std::env::var("RAFTIS_TEST_LOG") {
+        if let Some(filter) = filter {
             cmd.env("RUST_LOG", filter);
         }
         let child = cmd

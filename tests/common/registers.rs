@@ -64,7 +64,9 @@ impl Registers {
                 queues: Vec::new(),
                 bank: false,
             };
-            workload::final_reads(&ctx, 1000, &keys, Duration::from_secs(15)).await;
+            let unread =
+                workload::final_reads(&ctx, 1000, &keys, Duration::from_secs(15), Duration::from_secs(60)).await;
+            assert_eq!(unread, 0, "{unread} final reads not sent: the minute for all of them ran out");
         });
         let ops = ctx.recorder.ops();
         let verdict = register::check(&ops, Duration::from_secs(60));
