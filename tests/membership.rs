@@ -418,3 +418,182 @@ fn a_removed_node_rejoins_under_its_old_id_replaying_the_whole_log() {
     c.wait_digests_equal_among(&all, CONVERGE_TIMEOUT);
     c.assert_no_panics();
 }
+
+/// The client addresses each view of the cluster gives through node `via`: CLUSTER NODES, CLUSTER
+/// SLOTS, CLUSTER SHARDS, and Sentinel's master plus replicas. `None` where a view did not answer.
+fn views(c: &Cluster, via: u64) -> Vec<(&'static str, Option<BTreeSet<String>>)> {
+    let mut client = match Client::connect(&c.addr(via), Duration::from_secs(2)) {
+        Ok(cl) => cl,
+        Err(_) => return vec![("connect", None)],
+    };
+    let mut call = |args: &[&str]| client.call(args).ok().filter(|r| r.err().is_none());
+    // CLUSTER NODES: "<id> <ip:port@bus> <flags> ..." per line.
+    let nodes = call(&["CLUSTER", "NODES"]).and_then(|r| r.text()).map(|t| {
+        t.lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .map(|a| a.split('@').next().unwrap_or_default().to_string())
+            .collect()
+    });
+    // CLUSTER SLOTS: [start, end, [ip, port, id], [ip, port, id]...] per range.
+    let slots = call(&["CLUSTER", "SLOTS"]).map(|r| {
+        let Resp::Array(ranges) = r else { return BTreeSet::new() };
+        let mut out = BTreeSet::new();
+        for range in ranges {
+            let Resp::Array(parts) = range else { continue };
+            for node in parts.iter().skip(2) {
+                if let Resp::Array(n) = node {
+                    if let (Some(ip), Some(Resp::Int(port))) = (n.first().and_then(|i| i.text()), n.get(1)) {
+                        out.insert(format!("{ip}:{port}"));
+                    }
+                }
+            }
+        }
+        out
+    });
+    // CLUSTER SHARDS: per shard a map with "nodes", each node a map with "ip" and "port".
+    let shards = call(&["CLUSTER", "SHARDS"]).map(|r| {
+        let Resp::Array(shards) = r else { return BTreeSet::new() };
+        let mut out = BTreeSet::new();
+        for shard in shards {
+            let Resp::Array(kv) = shard else { continue };
+            let Some(Resp::Array(nodes)) =
+                kv.chunks(2).find(|p| p[0].text().as_deref() == Some("nodes")).map(|p| p[1].clone())
+            else {
+                continue;
+            };
+            for node in nodes {
+                let Resp::Array(f) = node else { continue };
+                let get = |k: &str| f.chunks(2).find(|p| p[0].text().as_deref() == Some(k)).map(|p| p[1].clone());
+                if let (Some(ip), Some(Resp::Int(port))) = (get("ip").and_then(|i| i.text()), get("port")) {
+                    out.insert(format!("{ip}:{port}"));
+                }
+            }
+        }
+        out
+    });
+    // Sentinel: the master's address and every replica's.
+    let master = call(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "raftis"]);
+    let replicas = call(&["SENTINEL", "REPLICAS", "raftis"]);
+    let sentinel = match (master, replicas) {
+        (Some(Resp::Array(m)), Some(Resp::Array(rs))) if m.len() == 2 => {
+            let mut out = BTreeSet::new();
+            out.insert(format!("{}:{}", m[0].text().unwrap_or_default(), m[1].text().unwrap_or_default()));
+            for r in rs {
+                let Resp::Array(f) = r else { continue };
+                let get = |k: &str| f.chunks(2).find(|p| p[0].text().as_deref() == Some(k)).and_then(|p| p[1].text());
+                if let (Some(ip), Some(port)) = (get("ip"), get("port")) {
+                    out.insert(format!("{ip}:{port}"));
+                }
+            }
+            Some(out)
+        }
+        _ => None,
+    };
+    vec![("CLUSTER NODES", nodes), ("CLUSTER SLOTS", slots), ("CLUSTER SHARDS", shards), ("SENTINEL", sentinel)]
+}
+
+/// Waits until every view through each node of `via` names exactly the members `ids`.
+fn wait_views(c: &Cluster, via: &[u64], ids: &[u64]) {
+    let want: BTreeSet<String> = ids.iter().map(|&i| c.addr(i)).collect();
+    for &v in via {
+        let mut last = Vec::new();
+        let ok = poll(Duration::from_secs(10), || {
+            last = views(c, v);
+            last.iter().all(|(_, got)| got.as_ref() == Some(&want)).then_some(())
+        });
+        assert!(ok.is_some(), "the views through node {v} are {last:?}, not the members {want:?}:\n{}", c.describe());
+    }
+}
+
+/// `raftis cluster ...` (the CLI), which must succeed; returns what it printed.
+fn cli(args: &[&str]) -> String {
+    let (status, out) = run_raftis(args, Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "raftis {args:?} failed ({status:?}):\n{out}");
+    out
+}
+
+#[test]
+fn a_learner_serves_reads_and_cli_changes_show_in_every_view_at_once() {
+    let mut c = Cluster::start_with(options(3, 2));
+    let leader = c.leader(LEADER_TIMEOUT);
+    let load = Workload::start(c.addrs(), 2, Duration::from_millis(2));
+    let registers = Registers::start(c.addrs(), 2);
+    assert!(load.wait_acked(500, Duration::from_secs(30)), "writes did not get going:\n{}", c.describe());
+    wait_views(&c, &[1, 2, 3], &[1, 2, 3]);
+
+    // Node 4 joins as a learner (--learner): it stays one, and serves READONLY reads.
+    c.join_via = leader;
+    let mut args = c.args(4);
+    args.push("--learner".into());
+    c.spawn_with(4, args);
+    c.wait_up(4, Duration::from_secs(20));
+    wait_standing(&c, 4, "learner", JOIN_TIMEOUT);
+    wait_views(&c, &[leader, 4], &[1, 2, 3, 4]);
+    c.client(leader).must(&["SET", "learner:key", "v1"]);
+    let mut reader = c.client(4);
+    assert!(reader.must(&["READONLY"]).is_ok());
+    let read = poll(Duration::from_secs(10), || {
+        (reader.must(&["GET", "learner:key"]) == Resp::Bulk(b"v1".to_vec())).then_some(())
+    });
+    assert!(read.is_some(), "the learner does not serve the leader's write to a READONLY client");
+    // A cluster-aware client without READONLY is sent to the leader (a plain one is proxied).
+    let mut aware = c.client(4);
+    assert!(aware.must(&["READWRITE"]).is_ok());
+    let moved = aware.must(&["GET", "learner:key"]);
+    assert!(moved.err().is_some_and(|e| e.starts_with("MOVED ")), "a learner answered a READWRITE GET with {moved}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(field(&c, 4, "raft_membership").as_deref(), Some("learner"), "a --learner node promoted itself");
+
+    // The CLI, through a follower: promote node 4; add node 5 (then started with --join, which
+    // finds itself added and is promoted once caught up); members lists all five.
+    let follower = [1, 2, 3].into_iter().find(|&i| i != leader).unwrap();
+    let via = c.addr(follower);
+    cli(&["cluster", "promote", "4", "--addr", &via]);
+    wait_voters(&c, leader, &[1, 2, 3, 4], Duration::from_secs(10));
+    wait_views(&c, &[follower, 4], &[1, 2, 3, 4]);
+    let five = c.node(5);
+    let bus = format!("{}:{}", five.ip, five.bus_port);
+    cli(&["cluster", "add", &c.addr(5), "--id", "5", "--bus", &bus, "--addr", &via]);
+    c.spawn(5);
+    c.wait_up(5, Duration::from_secs(20));
+    wait_standing(&c, 5, "voter", JOIN_TIMEOUT);
+    wait_voters(&c, 5, &[1, 2, 3, 4, 5], Duration::from_secs(10));
+    let listed = cli(&["cluster", "members", "--addr", &via]);
+    for id in 1..=5 {
+        assert!(listed.contains(&c.addr(id)), "members does not list node {id}:\n{listed}");
+    }
+    wait_views(&c, &[1, 2, 3, 4, 5], &[1, 2, 3, 4, 5]);
+
+    // One REMOVE of two nodes, the leader among them, from the CLI through a node that stays.
+    let leader = c.leader_among(&[1, 2, 3, 4, 5], LEADER_TIMEOUT);
+    let other = [4, 5, 1, 2, 3].into_iter().find(|&i| i != leader).unwrap();
+    let remaining: Vec<u64> = [1, 2, 3, 4, 5].into_iter().filter(|&i| i != leader && i != other).collect();
+    let removing = Instant::now();
+    cli(&["cluster", "remove", &other.to_string(), &leader.to_string(), "--addr", &c.addr(remaining[0])]);
+    let new_leader = c.leader_among(&remaining, LEADER_TIMEOUT);
+    eprintln!(
+        "removed nodes {other} and {leader} (the leader) in one change; node {new_leader} leads {:?} later",
+        removing.elapsed()
+    );
+    wait_voters(&c, remaining[0], &remaining, Duration::from_secs(10));
+    wait_views(&c, &remaining, &remaining);
+    for gone in [other, leader] {
+        wait_standing(&c, gone, "removed", Duration::from_secs(15));
+    }
+    let acked = load.acked();
+    assert!(
+        load.wait_acked(acked + 300, Duration::from_secs(20)),
+        "writes stalled after the removal:\n{}",
+        c.describe()
+    );
+    let logs = load.stop();
+    let verdict = registers.stop_and_check();
+    eprintln!("register history linearizable: {:?}", verdict.counts);
+    for gone in [other, leader] {
+        assert!(c.stop(gone, Duration::from_secs(10)).success(), "removed node {gone} did not stop cleanly");
+    }
+    let summary = verify_writes(&c, &logs);
+    eprintln!("{summary:?}");
+    c.wait_digests_equal_among(&remaining, CONVERGE_TIMEOUT);
+    c.assert_no_panics();
+}
