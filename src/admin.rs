@@ -206,12 +206,31 @@ pub enum ClusterCommand {
     },
     /// Makes a caught-up learner a voter.
     Promote { id: NodeId },
-    /// Removes nodes, several in one change (voters are demoted first; removing the leader hands
-    /// leadership over).
+    /// Removes nodes, several in one change (voters are demoted first; a leader removed steps down
+    /// once the change commits and the others elect a new one, about a second without writes).
     Remove {
+        /// The ids of the nodes to remove.
         #[arg(required = true)]
         ids: Vec<NodeId>,
     },
+}
+
+/// One field of a member in a RAFT.NODE LIST reply, as text (`-` for a negative number, empty
+/// when absent).
+pub fn member_field(member: &Reply, name: &str) -> String {
+    match member {
+        Reply::Array(kv) => kv
+            .chunks(2)
+            .find(|p| matches!(&p[0], Reply::Bulk(k) if k.as_ref() == name.as_bytes()))
+            .map(|p| match &p[1] {
+                Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                Reply::Int(n) if *n >= 0 => n.to_string(),
+                Reply::Int(_) => "-".into(),
+                other => format!("{other:?}"),
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 /// Runs `raftis cluster ...`, printing what the cluster answered.
@@ -239,19 +258,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         (ClusterCommand::Members, Reply::Array(members)) => {
             println!("ID     ADDR                     BUS                      ROLE     MATCH");
             for m in members {
-                let field = |name: &str| match &m {
-                    Reply::Array(kv) => kv
-                        .chunks(2)
-                        .find(|p| matches!(&p[0], Reply::Bulk(k) if k.as_ref() == name.as_bytes()))
-                        .map(|p| match &p[1] {
-                            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-                            Reply::Int(n) if *n >= 0 => n.to_string(),
-                            Reply::Int(_) => "-".into(),
-                            other => format!("{other:?}"),
-                        })
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                };
+                let field = |name: &str| member_field(&m, name);
                 println!(
                     "{:<6} {:<24} {:<24} {:<8} {}",
                     field("id"),

@@ -65,6 +65,8 @@ pub async fn run(cfg: LocalConfig) -> anyhow::Result<()> {
         let node = Supervised { exe: exe.clone(), id, args, delay: cfg.restart_delay, failed: failed_tx.clone() };
         tasks.push(tokio::spawn(node.run(stop_rx.clone())));
     }
+    let ports: Vec<u16> = (0..cfg.nodes).map(|i| cfg.base_port + i as u16).collect();
+    tasks.push(tokio::spawn(watch_members(ports, cfg.nodes, stop_rx.clone())));
     let failed = tokio::select! {
         _ = wait_for_signal() => None,
         id = failed_rx.recv() => id,
@@ -195,6 +197,52 @@ async fn terminate(child: &mut Child) -> String {
         }
     };
     status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())
+}
+
+/// How often `raftis local` asks for the membership.
+const MEMBERS_EVERY: Duration = Duration::from_millis(500);
+
+/// Prints the membership once a node lists it, then whenever it changes (a node added, promoted
+/// or removed with `raftis cluster ...` or RAFT.NODE, from anywhere): one line naming each member
+/// and its role, with the address of a node this command did not start. A leader change alone
+/// prints nothing (the nodes' logs say it).
+async fn watch_members(ports: Vec<u16>, started: u64, mut stop: watch::Receiver<bool>) {
+    let mut shown: Option<Vec<(String, bool, String)>> = None;
+    loop {
+        for port in &ports {
+            let addr = format!("127.0.0.1:{port}");
+            let list = tokio::time::timeout(MEMBERS_EVERY, crate::admin::call(&addr, &["RAFT.NODE", "LIST"])).await;
+            let Ok(Ok(crate::resp::Reply::Array(members))) = list else { continue };
+            let field = crate::admin::member_field;
+            // What counts as a change: who is a member, voting or not, at which address.
+            let now: Vec<(String, bool, String)> =
+                members.iter().map(|m| (field(m, "id"), field(m, "role") != "learner", field(m, "addr"))).collect();
+            // A list that names no leader (an election, or the cluster still starting) waits.
+            let led = members.iter().any(|m| field(m, "role") == "leader");
+            if !led || shown.as_ref() == Some(&now) {
+                break;
+            }
+            let described: Vec<String> = members
+                .iter()
+                .map(|m| {
+                    let id = field(m, "id");
+                    let ours = id.parse::<u64>().is_ok_and(|i| (1..=started).contains(&i));
+                    if ours {
+                        format!("node {id} ({})", field(m, "role"))
+                    } else {
+                        format!("node {id} ({}, {})", field(m, "role"), field(m, "addr"))
+                    }
+                })
+                .collect();
+            println!("raftis local: members now: {}", described.join(", "));
+            shown = Some(now);
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MEMBERS_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Waits for Ctrl+C (SIGINT) or SIGTERM.

@@ -383,6 +383,8 @@ const DOCKER_COMMANDS: &[(&str, &str)] = &[
     ("docker-compose logs -f raftis1 raftis2", "compose logs"),
     ("docker-compose start raftis3", "docker start \"$old_cid\""),
     ("for p in 7001 7002 7003; do redis-cli -p $p debug digest; done", "debug digest"),
+    ("docker-compose --profile join up -d raftis4", "compose --profile join up -d raftis4"),
+    ("docker-compose --profile join rm -s -f raftis4", "compose --profile join rm -s -f raftis4"),
 ];
 
 #[test]
@@ -458,6 +460,8 @@ fn the_first_command_starts_a_cluster_the_tour_works_and_ctrl_c_stops_it() {
         }
     }
 
+    members_shown_as_they_change(&group);
+
     // Ctrl+C in the terminal: SIGINT to the whole foreground process group.
     group.signal(libc::SIGINT);
     let status = group.wait(Duration::from_secs(30));
@@ -473,6 +477,44 @@ fn the_first_command_starts_a_cluster_the_tour_works_and_ctrl_c_stops_it() {
     assert!(!output.contains("panicked"), "{output}");
     assert!(dir.join("data/1/node.identity").exists(), "no ./data/1 in the directory the command ran in");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `raftis local` prints the membership once there is a leader, and again at once when a node is
+/// added (a learner that never starts, node 9) and removed.
+fn members_shown_as_they_change(group: &Group) {
+    const LINE: &str = "raftis local: members now: ";
+    let lines = |out: &str| out.lines().filter(|l| l.starts_with(LINE)).map(str::to_string).collect::<Vec<_>>();
+    let first = poll(Duration::from_secs(10), || lines(&group.output()).last().cloned());
+    let first = first.unwrap_or_else(|| panic!("raftis local never printed the members:\n{}", group.output()));
+    assert!(
+        first.contains("node 1 (")
+            && first.contains("node 2 (")
+            && first.contains("node 3 (")
+            && first.contains("(leader)"),
+        "{first}"
+    );
+    let raft_node = |args: &[&str]| {
+        let mut v = vec!["RAFT.NODE"];
+        v.extend_from_slice(args);
+        poll(Duration::from_secs(15), || {
+            let mut c = Client::connect("127.0.0.1:7001", Duration::from_secs(2)).ok()?;
+            let r = c.call(&v).ok()?;
+            (r.err().is_none()).then_some(r)
+        })
+        .unwrap_or_else(|| panic!("{v:?} kept failing"))
+    };
+    let before = lines(&group.output()).len();
+    raft_node(&["ADD", "9", "127.0.0.1:7009"]);
+    let added = poll(Duration::from_secs(5), || {
+        lines(&group.output())[before..].iter().find(|l| l.contains("node 9 (learner, 127.0.0.1:7009)")).cloned()
+    });
+    assert!(added.is_some(), "node 9 added: raftis local did not show it:\n{}", group.output());
+    let before = lines(&group.output()).len();
+    raft_node(&["REMOVE", "9"]);
+    let removed = poll(Duration::from_secs(5), || {
+        lines(&group.output())[before..].iter().find(|l| !l.contains("node 9")).cloned()
+    });
+    assert!(removed.is_some(), "node 9 removed: raftis local did not show it:\n{}", group.output());
 }
 
 /// "Watching a node catch up": kill -9 of a follower (by the pid `raftis local` printed, not
