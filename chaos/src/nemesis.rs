@@ -3,7 +3,8 @@
 //! pauses (SIGSTOP/SIGCONT), partitions through the bus proxies (leader isolated, majority and
 //! minority, a bridge, one-way), delays and connection drops on links, resets of every bus
 //! connection, client connections cut right after a request was sent, and membership changes
-//! (Jepsen etcd's "member" nemesis: a node removed, stopped and wiped, then joining again).
+//! (Jepsen etcd's "member" nemesis: a node removed, stopped and wiped, then joining again; alone,
+//! with another node killed, or across a partition).
 //!
 //! The schedule (times, kinds, durations, random choices) depends only on the seed; which node
 //! is "the leader" is whatever the cluster says at that moment.
@@ -42,6 +43,7 @@ pub enum FaultKind {
     ClientCut,
     Member,
     MemberSplit,
+    MemberKill,
 }
 
 impl FaultKind {
@@ -63,7 +65,7 @@ impl FaultKind {
     ];
 
     /// Every kind, membership changes included.
-    pub const WITH_MEMBER: [FaultKind; 15] = [
+    pub const WITH_MEMBER: [FaultKind; 16] = [
         FaultKind::KillRandom,
         FaultKind::KillLeader,
         FaultKind::KillMajority,
@@ -79,6 +81,7 @@ impl FaultKind {
         FaultKind::ClientCut,
         FaultKind::Member,
         FaultKind::MemberSplit,
+        FaultKind::MemberKill,
     ];
 
     /// The name used in reports.
@@ -99,6 +102,7 @@ impl FaultKind {
             FaultKind::ClientCut => "client-cut",
             FaultKind::Member => "member",
             FaultKind::MemberSplit => "member-split",
+            FaultKind::MemberKill => "member-kill",
         }
     }
 }
@@ -168,6 +172,8 @@ enum Undo {
     ClientsWhole,
     /// Start a node that was removed again, with `--join`.
     Rejoin(u64),
+    /// One, then the other.
+    Both(Box<Undo>, Box<Undo>),
     Nothing,
 }
 
@@ -701,6 +707,19 @@ impl Nemesis {
             }
             FaultKind::Member => self.members.step(c, step, &mut rng).await,
             FaultKind::MemberSplit => self.members.split(c, step, &mut rng).await,
+            FaultKind::MemberKill => {
+                // A member change made while another node is down (Jepsen etcd's member fault
+                // composed with a kill): the change needs the quorums of both configurations
+                // among the nodes left; the victim may be the dead node itself.
+                let up: Vec<u64> = c.in_state(State::Running).into_iter().filter(|&i| !c.is_out(i)).collect();
+                let Some(&k) = up.get(rng.random_range(0..up.len().max(1))) else {
+                    return self.members.skipped("no running member to kill".into(), Vec::new());
+                };
+                c.kill(k).await;
+                let (what, undo) = self.members.step(c, step, &mut rng).await;
+                let d = format!("SIGKILL node {k} (restarted after {:?}), then: {what}", step.hold);
+                (d, Undo::Both(Box::new(Undo::Restart(vec![k])), Box::new(undo)))
+            }
         }
     }
 
@@ -732,6 +751,10 @@ impl Nemesis {
                         Err(e) => eprintln!("chaos: rejoining node {id}: {e:#}"),
                     }
                 }
+            }
+            Undo::Both(first, then) => {
+                Box::pin(self.undo(*first)).await;
+                Box::pin(self.undo(*then)).await;
             }
             Undo::Nothing => {}
         }

@@ -241,7 +241,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     if cluster.wait_leader(Duration::from_secs(30)).await.is_none() {
         cluster_anomalies.push(cluster_anomaly("no-leader", "no leader within 30 s after healing".into()));
     }
-    if spec.faults.iter().any(|k| matches!(k, FaultKind::Member | FaultKind::MemberSplit)) {
+    if spec.faults.iter().any(|k| matches!(k, FaultKind::Member | FaultKind::MemberSplit | FaultKind::MemberKill)) {
         // Every node a member again (nodes that are out rejoin), so that the final reads and the
         // digest check cover all of them.
         match members.restore(&cluster, Duration::from_secs(60)).await {
