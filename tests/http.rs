@@ -94,6 +94,14 @@ fn metrics_parse_and_agree_with_info() {
     let (status, health) = get(port, "/health");
     assert_eq!(status, 200, "{health}");
     assert!(health.contains("\"ok\""), "{health}");
+    // The election counters are read from openraft's metrics every 20 ms by a task of their own
+    // (src/server/elections.rs): wait until the leader's shows its win (a CI run, on a loaded
+    // machine, read 0 soon after the election: the task had not run since).
+    let won = poll(Duration::from_secs(10), || {
+        let info = parse_info(&cl.must(&["INFO", "raft"]).text()?);
+        (info.get("raft_elections_won")?.parse::<u64>().ok()? >= 1).then_some(())
+    });
+    assert!(won.is_some(), "the leader's INFO never counted its election win");
     // With no traffic in between, INFO and /metrics show the same numbers.
     let info = parse_info(&cl.must(&["INFO", "everything"]).text().unwrap());
     let (status, text) = get(port, "/metrics");

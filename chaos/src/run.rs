@@ -225,13 +225,12 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     };
     stop.store(true, Ordering::Relaxed);
     phase("waiting for the clients' last operations");
-    // One deadline for all the clients (each operation is bounded; a client still running then is
-    // abandoned: its operation stays indeterminate in the history).
+    // One deadline for all the clients (each operation is bounded). A client still running then
+    // is not waited for but not aborted either: it records its last operation when that ends
+    // (an aborted one would drop an operation that may have taken effect from the history).
     let clients_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    for mut c in clients {
-        if tokio::time::timeout_at(clients_deadline, &mut c).await.is_err() {
-            c.abort();
-        }
+    for c in clients {
+        let _ = tokio::time::timeout_at(clients_deadline, c).await;
     }
     phase("healing");
 
