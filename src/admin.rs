@@ -163,7 +163,7 @@ pub async fn look_after_membership(backend: Arc<Backend>, membership: Arc<Member
 
 /// The ids a RAFT.NODE LIST reply (RESP2: each member a flat field/value array) names, if one of
 /// them is the leader (an answer from a node without a leader is only that node's view).
-fn listed_with_a_leader(members: &[Reply]) -> Option<Vec<NodeId>> {
+pub fn listed_with_a_leader(members: &[Reply]) -> Option<Vec<NodeId>> {
     let mut ids = Vec::new();
     let mut leader = false;
     for m in members {

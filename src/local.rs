@@ -218,7 +218,7 @@ async fn watch_members(ports: Vec<u16>, started: u64, mut stop: watch::Receiver<
             let now: Vec<(String, bool, String)> =
                 members.iter().map(|m| (field(m, "id"), field(m, "role") != "learner", field(m, "addr"))).collect();
             // A list that names no leader (an election, or the cluster still starting) waits.
-            let led = members.iter().any(|m| field(m, "role") == "leader");
+            let led = crate::admin::listed_with_a_leader(&members).is_some();
             if !led || shown.as_ref() == Some(&now) {
                 break;
             }

@@ -382,18 +382,17 @@ impl Members {
     /// (then or later) is reconciled by the next `member` fault or the final heal.
     async fn split(&self, cluster: &Cluster, step: &Step, rng: &mut StdRng) -> (String, Undo) {
         let mut notes = Vec::new();
-        let skip = |why: String, notes: Vec<String>| self.skipped(why, notes);
         let deadline = tokio::time::Instant::now() + step.hold.max(Duration::from_secs(2));
         let list = match self.settled(cluster, deadline, &mut notes).await {
             Ok(list) => list,
-            Err(why) => return skip(why, notes),
+            Err(why) => return self.skipped(why, notes),
         };
         let voters: Vec<u64> = list.iter().filter(|m| m.votes()).map(|m| m.id).collect();
         let Some(leader) = list.iter().find(|m| m.role == "leader").map(|m| m.id) else {
-            return skip("the list names no leader".into(), notes);
+            return self.skipped("the list names no leader".into(), notes);
         };
         if voters.len() < 5 {
-            return skip(format!("only {} voters {voters:?}", voters.len()), notes);
+            return self.skipped(format!("only {} voters {voters:?}", voters.len()), notes);
         }
         let mut others: Vec<u64> = voters.iter().copied().filter(|&v| v != leader).collect();
         others.shuffle(rng);
@@ -436,10 +435,9 @@ impl Members {
         let wait = step.hold.max(Duration::from_secs(2));
         let deadline = tokio::time::Instant::now() + wait;
         let mut notes = Vec::new();
-        let skip = |why: String, notes: Vec<String>| self.skipped(why, notes);
         let list = match self.settled(cluster, deadline, &mut notes).await {
             Ok(list) => list,
-            Err(why) => return skip(why, notes),
+            Err(why) => return self.skipped(why, notes),
         };
         let voters: Vec<u64> = list.iter().filter(|m| m.votes()).map(|m| m.id).collect();
         let leader = list.iter().find(|m| m.role == "leader").map(|m| m.id);
@@ -458,10 +456,10 @@ impl Members {
                     notes.push(format!("node {x} (out) rejoins with --join through node {via}"));
                     (notes.join("; "), Undo::Nothing)
                 }
-                Err(e) => skip(format!("node {x} could not be started: {e:#}"), notes),
+                Err(e) => self.skipped(format!("node {x} could not be started: {e:#}"), notes),
             };
         } else if !can_remove {
-            return skip(format!("only {} voters {voters:?}", voters.len()), notes);
+            return self.skipped(format!("only {} voters {voters:?}", voters.len()), notes);
         } else {
             match leader {
                 Some(l) if rng.random_bool(0.3) => l,

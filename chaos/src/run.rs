@@ -194,7 +194,7 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     let start = tokio::time::Instant::now();
     let nemesis_stop = Arc::new(AtomicBool::new(false));
     let members = Members::default();
-    let nemesis = {
+    let mut nemesis = {
         let n = Nemesis {
             cluster: cluster.clone(),
             recorder: recorder.clone(),
@@ -211,7 +211,6 @@ pub async fn run(spec: &RunSpec, cfg: &RunConfig) -> anyhow::Result<RunResult> {
     nemesis_stop.store(true, Ordering::Relaxed);
     // A fault ends within its hold plus its own bounded waits; one that does not (a harness bug)
     // is abandoned, not waited for.
-    let mut nemesis = nemesis;
     let injected = match tokio::time::timeout(NEMESIS_GRACE, &mut nemesis).await {
         Ok(n) => n.unwrap_or(0),
         Err(_) => {

@@ -35,7 +35,7 @@ const NODE_SUBS: &[NodeCommand] = &[
     node!("raft.node|help", 2, &["loading", "stale"], 0, 0, 0, &["@slow"], "cluster", "7.0.0", Run::Sync(node_help), "Returns helpful text about the different subcommands"),
     node!("raft.node|list", 2, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(list), "Lists the cluster's members, their roles and match indexes"),
     node!("raft.node|promote", 3, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(promote), "Makes a caught-up learner a voter"),
-    node!("raft.node|remove", -3, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(remove), "Removes a node from the cluster"),
+    node!("raft.node|remove", -3, FLAGS, 0, 0, 0, ACL, "cluster", "7.0.0", Run::Async(remove), "Removes nodes from the cluster, in one change"),
 ];
 
 /// The commands of this family, sorted by name.
